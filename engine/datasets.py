@@ -1,0 +1,150 @@
+"""Datasets: scikit-learn's bundled 8x8 digits (real, nothing downloaded) and 2-D toy sets.
+
+Every dataset gets one deterministic stratified train/validation split per seed, with features
+standardised by the training split's mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+VAL_FRACTION = 0.2
+TOY_SAMPLES = 1000
+
+#: name -> one-line description. Single source of truth for UI choices and TrainConfig.
+DATASETS = {
+    "digits": "8x8 handwritten digits, 1797 images, 10 classes (real data, scikit-learn)",
+    "spirals": "three interleaved spirals, 2-D, 3 classes",
+    "moons": "two interleaving half-moons, 2-D, 2 classes",
+    "circles": "a circle inside a ring, 2-D, 2 classes",
+    "xor": "XOR quadrants, 2-D, 2 classes",
+}
+_SIZES = {"digits": 1797}
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/validation split. ``X_*`` are float64 (N, d); ``y_*`` are int64 (N,)."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_val.max()) + 1)
+
+
+def n_train_available(name: str) -> int:
+    """Size of the training split of ``name`` (without loading it)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    n = _SIZES.get(name, TOY_SAMPLES)
+    return n - int(round(n * VAL_FRACTION))
+
+
+@lru_cache(maxsize=1)
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X, y = d.data.astype(np.float64), d.target.astype(np.int64)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
+
+
+def _spirals(n, rng, classes=3, noise=0.2):
+    """Interleaved Archimedean spirals."""
+    per = n // classes
+    X, y = [], []
+    for c in range(classes):
+        r = np.linspace(0.05, 1.0, per)
+        t = np.linspace(c * 2 * np.pi / classes, c * 2 * np.pi / classes + 3.5, per)
+        t = t + rng.standard_normal(per) * noise
+        X.append(np.column_stack([r * np.sin(t), r * np.cos(t)]))
+        y.append(np.full(per, c))
+    return np.concatenate(X), np.concatenate(y)
+
+
+def _xor(n, rng, noise=0.1):
+    X = rng.uniform(-1, 1, size=(n, 2))
+    y = ((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(np.int64)
+    return X + rng.standard_normal(X.shape) * noise, y
+
+
+def _raw(name, rng):
+    if name == "digits":
+        return _digits()
+    seed = int(rng.integers(2**31 - 1))
+    if name == "moons":
+        from sklearn.datasets import make_moons
+
+        return make_moons(TOY_SAMPLES, noise=0.2, random_state=seed)
+    if name == "circles":
+        from sklearn.datasets import make_circles
+
+        return make_circles(TOY_SAMPLES, noise=0.1, factor=0.5, random_state=seed)
+    if name == "spirals":
+        X, y = _spirals(TOY_SAMPLES - TOY_SAMPLES % 3, rng)
+        extra = TOY_SAMPLES - len(y)
+        return np.concatenate([X, X[:extra]]), np.concatenate([y, y[:extra]])
+    return _xor(TOY_SAMPLES, rng)
+
+
+def stratified_split(y, val_fraction, rng):
+    """Indices (train, val) with each class split in the same proportion."""
+    train, val = [], []
+    classes = np.unique(y)
+    n_val_total = int(round(len(y) * val_fraction))
+    # per-class quota, then fix rounding so the total is exact
+    counts = np.array([(y == c).sum() for c in classes])
+    quota = np.floor(counts * val_fraction).astype(int)
+    for i in np.argsort(-(counts * val_fraction - quota))[: n_val_total - quota.sum()]:
+        quota[i] += 1
+    for c, q in zip(classes, quota):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        val.append(idx[:q])
+        train.append(idx[q:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
+
+
+def load(name="digits", seed=0, n_train=None):
+    """Load ``name`` with the split for ``seed``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`.
+    seed : int
+        Seeds the split (and the toy data's noise).
+    n_train : int or None
+        Keep only a stratified subset of this many training samples (for overfitting demos).
+
+    Returns
+    -------
+    Split
+    """
+    available = n_train_available(name)
+    if n_train is not None and not 10 <= n_train <= available:
+        raise ValueError(f"n_train must be in [10, {available}] for {name}; got {n_train}")
+    rng = np.random.default_rng(seed)
+    X, y = _raw(name, rng)
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    tr, va = stratified_split(y, VAL_FRACTION, rng)
+    if n_train is not None and n_train < len(tr):
+        sub, _ = stratified_split(y[tr], 1 - n_train / len(tr), rng)
+        tr = tr[np.sort(sub)][: n_train]
+    mean = X[tr].mean(axis=0)
+    std = X[tr].std(axis=0)
+    std[std < 1e-8] = 1.0
+    return Split(name, (X[tr] - mean) / std, y[tr], (X[va] - mean) / std, y[va])

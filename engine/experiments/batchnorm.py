@@ -1,0 +1,1 @@
+"""Experiments of the batchnorm page (being written)."""

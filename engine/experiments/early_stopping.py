@@ -1,0 +1,1 @@
+"""Experiments of the early_stopping page (being written)."""

@@ -1,0 +1,1 @@
+"""Experiments of the gradients page (being written)."""

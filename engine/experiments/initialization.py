@@ -1,0 +1,1 @@
+"""Experiments of the initialization page (being written)."""

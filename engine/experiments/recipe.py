@@ -1,0 +1,1 @@
+"""Experiments of the recipe page (being written)."""

@@ -1,0 +1,203 @@
+"""Layers with explicit forward and backward passes.
+
+Each layer caches in ``forward`` exactly what ``backward`` needs (cs231n's cache pattern) and
+exposes ``params`` and ``grads`` dicts with the same keys. Semantics follow PyTorch
+(``nn.Linear`` with (fan_in, fan_out) weights, ``nn.BatchNorm1d``, inverted ``nn.Dropout``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.init import init_weights
+
+
+class Layer:
+    """Base class: a layer without parameters."""
+
+    params: dict
+    grads: dict
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Linear(Layer):
+    """Affine layer ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+    init : str
+        A strategy from :data:`engine.init.STRATEGIES`.
+    bias : bool
+        Whether to learn ``b`` (initialised to zero).
+    rng : Generator or RandomState
+    dtype : numpy dtype
+    """
+
+    def __init__(self, fan_in, fan_out, init="he", bias=True, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng() if rng is None else rng
+        self.fan_in, self.fan_out = int(fan_in), int(fan_out)
+        self.params["W"] = init_weights(init, fan_in, fan_out, rng).astype(dtype, copy=False)
+        self.grads["W"] = np.zeros_like(self.params["W"])
+        if bias:
+            self.params["b"] = np.zeros(self.fan_out, dtype=dtype)
+            self.grads["b"] = np.zeros_like(self.params["b"])
+        self._x = None
+
+    def forward(self, x, training=True):
+        """x (N, fan_in) -> y (N, fan_out)."""
+        self._x = x
+        y = x @ self.params["W"]
+        if "b" in self.params:
+            y += self.params["b"]
+        return y
+
+    def backward(self, dy):
+        """dy (N, fan_out) -> dx (N, fan_in); fills grads W and b."""
+        np.matmul(self._x.T, dy, out=self.grads["W"])
+        if "b" in self.params:
+            np.sum(dy, axis=0, out=self.grads["b"])
+        return dy @ self.params["W"].T
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over the batch axis, as ``torch.nn.BatchNorm1d`` (Ioffe & Szegedy, 2015).
+
+    Training: normalise with the biased batch variance; update ``running_var`` with the
+    unbiased one, ``r = (1 - momentum) * r + momentum * stat``. Eval: use running statistics.
+    """
+
+    def __init__(self, n, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__()
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
+        if not float(eps) > 0:
+            raise ValueError(f"eps must be > 0; got {eps}")
+        self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
+        self.params["gamma"] = np.ones(self.n, dtype=dtype)
+        self.params["beta"] = np.zeros(self.n, dtype=dtype)
+        self.grads["gamma"] = np.zeros(self.n, dtype=dtype)
+        self.grads["beta"] = np.zeros(self.n, dtype=dtype)
+        self.running_mean = np.zeros(self.n, dtype=dtype)
+        self.running_var = np.ones(self.n, dtype=dtype)
+        self._xhat = None
+        self._invstd = None
+
+    def forward(self, x, training=True):
+        """x (N, n) -> y (N, n)."""
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
+            invstd = 1.0 / np.sqrt(self.running_var + self.eps)
+            return (x - self.running_mean) * (gamma * invstd) + beta
+        n = x.shape[0]
+        if n < 2:
+            raise ValueError(
+                f"BatchNorm needs a training batch of at least 2 samples; got batch size {n}"
+            )
+        mean = x.mean(axis=0)
+        xc = x - mean
+        var = np.einsum("ij,ij->j", xc, xc) / n
+        invstd = 1.0 / np.sqrt(var + self.eps)
+        xhat = xc
+        xhat *= invstd
+        self._xhat, self._invstd = xhat, invstd
+        m = self.momentum
+        self.running_mean *= 1.0 - m
+        self.running_mean += m * mean
+        self.running_var *= 1.0 - m
+        self.running_var += (m * n / (n - 1)) * var
+        return xhat * gamma + beta
+
+    def backward(self, dy):
+        """dx = gamma * invstd / N * (N dy - sum(dy) - xhat * sum(dy * xhat))."""
+        xhat, n = self._xhat, dy.shape[0]
+        dbeta = np.sum(dy, axis=0, out=self.grads["beta"])
+        dgamma = np.einsum("ij,ij->j", dy, xhat, out=self.grads["gamma"])
+        scale = self.params["gamma"] * self._invstd / n
+        return (n * dy - dbeta - xhat * dgamma) * scale
+
+
+def _sigmoid(x):
+    """Numerically stable logistic function."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+LEAKY_SLOPE = 0.01
+
+#: name -> f(x); the single source of truth for activations (UI choices, tests).
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0),
+    "leaky_relu": lambda x: np.where(x > 0, x, LEAKY_SLOPE * x).astype(x.dtype, copy=False),
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+}
+
+#: name -> f'(x) written from (x, y=f(x)).
+DERIVATIVES = {
+    "relu": lambda x, y: (x > 0).astype(x.dtype),
+    "leaky_relu": lambda x, y: np.where(x > 0, 1.0, LEAKY_SLOPE).astype(x.dtype),
+    "sigmoid": lambda x, y: y * (1 - y),
+    "tanh": lambda x, y: 1 - y * y,
+}
+
+#: Largest derivative of each activation (sigmoid's 0.25 is the article's bound).
+MAX_DERIVATIVE = {"relu": 1.0, "leaky_relu": 1.0, "sigmoid": 0.25, "tanh": 1.0}
+
+
+class Activation(Layer):
+    """Element-wise non-linearity, one of :data:`ACTIVATIONS`."""
+
+    def __init__(self, name="relu"):
+        super().__init__()
+        if name not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
+        self.name = name
+        self._x = self._y = None
+
+    def forward(self, x, training=True):
+        y = ACTIVATIONS[self.name](x)
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, dy):
+        if self.name == "relu":
+            return dy * (self._y > 0)
+        return dy * DERIVATIVES[self.name](self._x, self._y)
+
+
+class Dropout(Layer):
+    """Inverted dropout (Srivastava et al., 2014): keep with prob 1-p, scale kept units by 1/(1-p).
+
+    The mask is drawn with ``rng.binomial(1, 1 - p, shape)``; eval mode is the identity.
+    """
+
+    def __init__(self, rate=0.5, rng=None):
+        super().__init__()
+        rate = float(rate)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1); got {rate}")
+        self.rate = rate
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.mask = None
+
+    def forward(self, x, training=True):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return x
+        keep = 1.0 - self.rate
+        self.mask = (self.rng.binomial(1, keep, x.shape) / keep).astype(x.dtype, copy=False)
+        return x * self.mask
+
+    def backward(self, dy):
+        return dy if self.mask is None else dy * self.mask

@@ -1,0 +1,125 @@
+"""A multilayer perceptron assembled from :mod:`engine.layers`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.layers import Activation, BatchNorm, Dropout, Linear
+
+
+class MLP:
+    """Multilayer perceptron ``[Linear, BatchNorm?, Activation, Dropout?] x hidden, Linear``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        ``[n_in, h1, ..., hk, n_out]``; there are ``len(sizes) - 2`` hidden blocks.
+    activation : str
+        Hidden non-linearity (see :data:`engine.layers.ACTIVATIONS`).
+    init : str
+        Weight initialisation strategy (see :data:`engine.init.STRATEGIES`). The output layer
+        uses the same strategy.
+    batch_norm : bool
+        Insert a BatchNorm after every hidden Linear (whose bias is then dropped: beta replaces it).
+    dropout : float
+        Dropout rate after every hidden activation (0 disables it).
+    residual : bool
+        Add an identity skip ``h + block(h)`` around every hidden block whose input and output
+        widths match.
+    rng : Generator or RandomState
+    dtype : numpy dtype
+        float32 for training (default), float64 for gradient checks.
+
+    Attributes
+    ----------
+    layers : list of Layer
+        The ordered flat list of layers.
+    blocks : list of (start, stop, skip)
+        Slices of ``layers`` that form each block and whether that block has a skip.
+    """
+
+    def __init__(
+        self,
+        sizes,
+        activation="relu",
+        init="he",
+        batch_norm=False,
+        dropout=0.0,
+        residual=False,
+        rng=None,
+        dtype=np.float32,
+    ):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes needs at least 2 positive widths; got {sizes}")
+        rng = np.random.default_rng() if rng is None else rng
+        self.sizes, self.dtype, self.residual = sizes, np.dtype(dtype), bool(residual)
+        self.layers, self.blocks = [], []
+        for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
+            start = len(self.layers)
+            self.layers.append(
+                Linear(fan_in, fan_out, init=init, bias=not batch_norm, rng=rng, dtype=dtype)
+            )
+            if batch_norm:
+                self.layers.append(BatchNorm(fan_out, dtype=dtype))
+            self.layers.append(Activation(activation))
+            if dropout > 0:
+                self.layers.append(Dropout(dropout, rng=rng))
+            skip = self.residual and fan_in == fan_out
+            self.blocks.append((start, len(self.layers), skip))
+        start = len(self.layers)
+        self.layers.append(Linear(sizes[-2], sizes[-1], init=init, bias=True, rng=rng, dtype=dtype))
+        self.blocks.append((start, len(self.layers), False))
+        self.block_outputs = []
+
+    @property
+    def linears(self):
+        """The Linear layers in order."""
+        return [layer for layer in self.layers if isinstance(layer, Linear)]
+
+    def forward(self, x, training=True):
+        """x (N, n_in) -> logits (N, n_out). Keeps each hidden block's output in ``block_outputs``."""
+        h = np.asarray(x, dtype=self.dtype)
+        outs = []
+        for start, stop, skip in self.blocks:
+            y = h
+            for layer in self.layers[start:stop]:
+                y = layer.forward(y, training)
+            h = h + y if skip else y
+            outs.append(h)
+        self.block_outputs = outs[:-1]
+        return h
+
+    def backward(self, dlogits):
+        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx."""
+        d = dlogits
+        for start, stop, skip in reversed(self.blocks):
+            dy = d
+            for layer in reversed(self.layers[start:stop]):
+                dy = layer.backward(dy)
+            d = d + dy if skip else dy
+        return d
+
+    def parameters(self):
+        """List of (layer, key) pairs for every learnable array."""
+        return [(layer, k) for layer in self.layers for k in layer.params]
+
+    def state(self):
+        """Every array that defines the model: params and BatchNorm running statistics."""
+        arrays = []
+        for layer in self.layers:
+            arrays.extend(layer.params.values())
+            if isinstance(layer, BatchNorm):
+                arrays.extend([layer.running_mean, layer.running_var])
+        return arrays
+
+    def load_state(self, arrays):
+        """Copy ``arrays`` (as returned by :meth:`state`) into the model in place."""
+        for dst, src in zip(self.state(), arrays, strict=True):
+            dst[...] = src
+
+    def predict(self, x, batch_size=1024):
+        """Class predictions in eval mode."""
+        return np.concatenate(
+            [self.forward(x[i : i + batch_size], False).argmax(1) for i in range(0, len(x), batch_size)]
+        )

@@ -1,0 +1,81 @@
+"""URL-bound widgets and the shared page frame (sidebar, seed, help).
+
+Every control is bound to the URL with ``bind="query-params"`` and a key, so a copied link
+reproduces the view. Streamlit drops an invalid bound value (``?depth=-5``, ``?init=evil``) and
+falls back to the default, so a hand-edited URL can never crash a page.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+#: Pages in the order of the sidebar (path, title); the home page first.
+PAGES = [
+    ("streamlit_app.py", "Home"),
+    ("pages/1_Vanishing_gradients.py", "Vanishing & exploding gradients"),
+    ("pages/2_Initialization.py", "Initialization"),
+    ("pages/3_Batch_normalization.py", "Batch normalization"),
+    ("pages/4_Dropout.py", "Dropout"),
+    ("pages/5_LR_schedules.py", "Learning-rate schedules"),
+    ("pages/6_Early_stopping.py", "Early stopping"),
+    ("pages/7_Full_recipe.py", "Full recipe"),
+]
+
+SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
+
+
+def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
+    """Configure the page, draw the shared sidebar and the title; return the seed."""
+    st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
+    with st.sidebar:
+        st.markdown("### Training Explorer")
+        st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")
+        seed = st.number_input(
+            "Seed", min_value=0, max_value=9999, value=0, step=1, key="seed", bind="query-params", help=SEED_HELP
+        )
+        with st.expander("How to use", expanded=False):
+            st.markdown(
+                "- Every control is stored in the page URL: copy the address bar to share this exact view.\n"
+                "- Every number on screen is computed by the NumPy engine from your settings.\n"
+                "- Each chart has a CSV download and a *Reproduce in Python* snippet below it."
+            )
+    st.title(title)
+    st.markdown(intro)
+    return int(seed)
+
+
+def slider(label, key, min_value, max_value, value, step=None, help=None, container=None, **kw):
+    """A URL-bound slider."""
+    c = container or st
+    return c.slider(label, min_value, max_value, value, step=step, key=key, help=help, bind="query-params", **kw)
+
+
+def select_slider(label, key, options, value, help=None, container=None, format_func=str):
+    """A URL-bound slider over discrete options (e.g. learning rates on a log grid)."""
+    c = container or st
+    return c.select_slider(
+        label, options=list(options), value=value, key=key, help=help, bind="query-params", format_func=format_func
+    )
+
+
+def select(label, key, options, value, help=None, container=None, format_func=str):
+    """A URL-bound selectbox."""
+    c = container or st
+    options = list(options)
+    return c.selectbox(
+        label, options, index=options.index(value), key=key, help=help, bind="query-params", format_func=format_func
+    )
+
+
+def multiselect(label, key, options, value, help=None, container=None, format_func=str):
+    """A URL-bound multiselect."""
+    c = container or st
+    return c.multiselect(
+        label, list(options), default=list(value), key=key, help=help, bind="query-params", format_func=format_func
+    )
+
+
+def toggle(label, key, value, help=None, container=None):
+    """A URL-bound toggle."""
+    c = container or st
+    return c.toggle(label, value=value, key=key, help=help, bind="query-params")
