@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
 from engine.datasets import n_train_available
 
 #: Floating-point operations one run may use (forward + backward + update, all epochs).
 #: About 20-40 s of this engine on one core of the reference machine (see README, Performance).
 MAX_FLOPS = 2.5e11
-#: Wall-clock cap the app enforces on every run through ``on_epoch``.
+#: Wall-clock cap the app enforces on every run through ``on_epoch`` (override with the
+#: environment variable TRAINING_EXPLORER_MAX_SECONDS, e.g. lower in the fuzz tests).
 MAX_SECONDS = 45.0
+
+
+def max_seconds() -> float:
+    """The time cap in force: ``TRAINING_EXPLORER_MAX_SECONDS`` if set and valid, else MAX_SECONDS."""
+    try:
+        value = float(os.environ.get("TRAINING_EXPLORER_MAX_SECONDS", MAX_SECONDS))
+    except ValueError:
+        return MAX_SECONDS
+    return value if 0 < value <= 3600 else MAX_SECONDS
 
 _N_FEATURES = {"digits": (64, 10), "spirals": (2, 3)}
 

@@ -111,9 +111,10 @@ def line_chart(
     ``rules`` (columns ``x`` and ``label``) draws labelled vertical markers; ``hline`` a dashed
     horizontal guide (e.g. the 1e-3 update:data ratio).
     """
-    data = clean(df, [x, y], log=log_y)
-    if log_x:
-        data = clean(data, [x], log=True)
+    data = clean(df, [x, y])
+    for col, log in ((y, log_y), (x, log_x)):
+        if log:
+            data = clean(data, [col], log=True)
     yscale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     xscale = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
     enc = {

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from engine.budget import MAX_SECONDS
+from engine.budget import max_seconds
 from engine.experiments import REGISTRY
 from engine.experiments.common import Result, params_of
 
@@ -58,17 +58,18 @@ def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
 def run(name: str, label: str = "Computing…", **params) -> Result | None:
     """Run (or fetch from the cache) experiment ``name`` with ``params``.
 
-    Shows a progress bar while it computes, stops any run at :data:`engine.budget.MAX_SECONDS`
+    Shows a progress bar while it computes, stops any run at :func:`engine.budget.max_seconds`
     with a note, and turns a ``ValueError`` (bad input, over budget) into ``st.error``.
     Returns None when the experiment could not run.
     """
-    progress = _Progress(label, MAX_SECONDS)
+    cap = max_seconds()
+    progress = _Progress(label, cap)
     try:
         result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress)
     except _Capped as capped:
         result = capped.result
         st.warning(
-            f"This run hit the {MAX_SECONDS:.0f} s time cap of the shared demo and was stopped early; "
+            f"This run hit the {cap:.0f} s time cap of the shared demo and was stopped early; "
             "the curves show what it finished. Reduce depth, width or epochs for a complete run."
         )
     except ValueError as e:
@@ -117,3 +118,8 @@ def downloads(name: str, result: Result, params: dict, key: str | None = None) -
 def show_table(df: pd.DataFrame, **kw) -> None:
     """A dataframe with inf shown as empty (never NaN text in a chart)."""
     st.dataframe(df.replace([float("inf"), float("-inf")], None), hide_index=True, **kw)
+
+
+def show_chart(chart, **kw) -> None:
+    """Render an Altair chart at full container width."""
+    st.altair_chart(chart, width="stretch", **kw)

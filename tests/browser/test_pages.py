@@ -1,0 +1,56 @@
+"""Every page in a real Chromium, opened first by deep link on a fresh server (DESIGN §1)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import SHOTS
+from ui.controls import PAGES
+
+pytestmark = pytest.mark.browser
+
+# URL path of each page: the pages/ file name without its numeric prefix; "" is the home page.
+PATHS = [("" if p == "streamlit_app.py" else re.sub(r"^\d+_", "", p.split("/")[-1][:-3]), t) for p, t in PAGES]
+# Deep links first (the home page last), so the first request of the fresh server is a subpage.
+ORDER = PATHS[1:] + PATHS[:1]
+LOAD_TIMEOUT_MS = 180_000
+
+
+def wait_idle(page) -> None:
+    """Wait until the script has run to completion."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_selector("h1", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_timeout(1500)  # let vega finish drawing
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=LOAD_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("path,title", ORDER, ids=[p or "home" for p, _ in ORDER])
+def test_deep_link(server, page, path, title):
+    page.goto(f"{server}/{path}")
+    wait_idle(page)
+    name = path or "Home"
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+    # the shared frame: our sidebar is there and the navigation lists every page
+    sidebar = page.locator("[data-testid=stSidebar]")
+    assert "Training Explorer" in sidebar.inner_text()
+    nav_links = page.locator("[data-testid=stSidebarNav] a")
+    assert nav_links.count() == len(PAGES), nav_links.all_inner_texts()
+    # at least one chart actually drawn
+    drawn = page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg")
+    drawn.first.wait_for(timeout=30_000)
+    assert drawn.count() >= 1
+    assert title.split()[0].lower() in page.locator("h1").first.inner_text().lower()
+
+
+def test_seed_is_bound_to_url(server, page):
+    page.goto(f"{server}/Dropout?seed=3")
+    wait_idle(page)
+    seed = page.locator("[data-testid=stSidebar] input[type=number]").first
+    assert seed.input_value() == "3"
+    page.goto(f"{server}/Dropout?seed=-5")
+    wait_idle(page)
+    assert seed.input_value() == "0"
+    assert "seed=" not in page.url
