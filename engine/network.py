@@ -63,7 +63,7 @@ class MLP:
             if batch_norm:
                 self.layers.append(BatchNorm(fan_out, dtype=dtype))
             self.layers.append(Activation(activation))
-            if dropout > 0:
+            if dropout != 0:  # not `> 0`: a negative or NaN rate must reach Dropout's validation
                 self.layers.append(Dropout(dropout, rng=rng))
             skip = self.residual and fan_in == fan_out
             self.blocks.append((start, len(self.layers), skip))

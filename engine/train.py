@@ -91,8 +91,11 @@ class TrainConfig:
                 lo, hi = LIMITS[name]
                 if name == "n_train":
                     hi = n_train_available(self.dataset)
-                if name == "warmup_epochs" and isinstance(self.epochs, numbers.Integral):
-                    hi = max(0, int(self.epochs) - 1)
+                e_lo, e_hi = LIMITS["epochs"]
+                epochs_ok = isinstance(self.epochs, numbers.Integral) and not isinstance(self.epochs, bool)
+                if name == "warmup_epochs" and epochs_ok and e_lo <= self.epochs <= e_hi:
+                    # only an epochs value that is itself valid bounds the warmup (else epochs' error wins)
+                    hi = int(self.epochs) - 1
                 kind = "an integer" if name in _INTS else "a number"
                 ok_type = (
                     isinstance(value, numbers.Integral) and not isinstance(value, bool)

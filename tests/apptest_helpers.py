@@ -17,8 +17,14 @@ BAD_VALUES = ["-5", "1e12", "nan", "inf", "-inf", "evil", "", "<script>alert(1)<
 
 
 def run_page(page: str, query: dict | None = None, timeout: float = TIMEOUT) -> AppTest:
-    """Run ``page`` (path relative to the repo root) with optional query parameters."""
-    at = AppTest.from_file(str(ROOT / page), default_timeout=timeout)
+    """Run ``page`` (path relative to the repo root) with optional query parameters.
+
+    Goes through the entrypoint and ``switch_page``, as the server does, so the pages/ folder is
+    registered and the shared sidebar's page links resolve.
+    """
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
+    if page != "streamlit_app.py":
+        at.switch_page(page)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     return at.run()

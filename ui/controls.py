@@ -22,17 +22,25 @@ PAGES = [
 ]
 
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
+SEED_MAX = 999
 
 
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
-    """Configure the page, draw the shared sidebar and the title; return the seed."""
+    """Configure the page, draw the shared sidebar and the title; return the seed.
+
+    The sidebar carries its own navigation (Streamlit's is switched off in config.toml), so
+    every page, even the first deep link on a fresh server, shows the same labelled frame.
+    The seed is a slider: a bound ``number_input`` crashes inside Streamlit on ``?seed=inf``.
+    """
     st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
     with st.sidebar:
         st.markdown("### Training Explorer")
         st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")
-        seed = st.number_input(
-            "Seed", min_value=0, max_value=9999, value=0, step=1, key="seed", bind="query-params", help=SEED_HELP
-        )
+        with st.container(key="nav"):
+            for path, label in PAGES:
+                st.page_link(path, label=label)
+        st.divider()
+        seed = st.slider("Seed", 0, SEED_MAX, 0, key="seed", bind="query-params", help=SEED_HELP)
         with st.expander("How to use", expanded=False):
             st.markdown(
                 "- Every control is stored in the page URL: copy the address bar to share this exact view.\n"

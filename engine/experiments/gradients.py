@@ -1,1 +1,286 @@
-"""Experiments of the gradients page (being written)."""
+"""Experiments of the vanishing & exploding gradients page.
+
+``derivative_product``: the article's product of sigmoid derivatives over depth, seeded.
+``gradients``: one real forward + backward pass through a deep MLP on a batch of digits, with
+per-layer gradient norms, dead units and an honest report of float32 overflow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from engine.budget import MAX_FLOPS
+from engine.datasets import load
+from engine.experiments.common import Result, experiment
+from engine.init import STRATEGIES
+from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
+from engine.losses import softmax_cross_entropy
+from engine.network import MLP
+from engine.optim import Adam
+
+MAX_DEPTH = 100
+WIDTH_RANGE = (4, 512)
+BATCH_RANGE = (2, 1024)
+MAX_STEPS = 500
+#: The two per-layer factors the article quotes, each applied 50 times.
+ARTICLE_FACTORS = (0.9, 1.1)
+ARTICLE_DEPTH = 50
+
+
+def _check_int(name, value, lo, hi):
+    """Raise ValueError unless ``value`` is an integer in [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
+    return int(value)
+
+
+def _check_choices(name, values, allowed):
+    """Raise ValueError unless ``values`` is a non-empty sequence of distinct allowed names."""
+    if isinstance(values, str):
+        values = (values,)
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must name at least one of {', '.join(allowed)}; got none")
+    for v in values:
+        if v not in allowed:
+            raise ValueError(f"{name} must be chosen from {', '.join(allowed)}; got {v!r}")
+    return tuple(dict.fromkeys(values))
+
+
+def _finite(x) -> float | None:
+    """``float(x)`` if finite, else None (None stays None)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@experiment("derivative_product")
+def derivative_product(depth: int = 10, seed: int = 0, progress=None) -> Result:
+    """Product of sigmoid derivatives at z ~ N(0, 1), one draw per layer, vs the 0.25^N bound."""
+    depth = _check_int("depth", depth, 1, MAX_DEPTH)
+    seed = _check_int("seed", seed, 0, 2**32 - 1)
+    # np.random.seed(seed); np.random.randn() per layer draws exactly this sequence.
+    z = np.random.RandomState(seed).standard_normal(depth)
+    s = ACTIVATIONS["sigmoid"](z)
+    d = DERIVATIVES["sigmoid"](z, s)
+    product = np.cumprod(d)
+    n = np.arange(1, depth + 1)
+    bound = MAX_DERIVATIVE["sigmoid"] ** n
+    factors = pd.DataFrame({"layer": n, "z": z, "derivative": d, "product": product, "bound": bound})
+    curves = {
+        "σ'(z) product (seeded)": product,
+        "0.25^N (upper bound)": bound,
+        "0.9^N": ARTICLE_FACTORS[0] ** n.astype(float),
+        "1.1^N": ARTICLE_FACTORS[1] ** n.astype(float),
+    }
+    series = pd.concat(
+        [pd.DataFrame({"layer": n, "series": k, "value": v}) for k, v in curves.items()], ignore_index=True
+    )
+    summary = {
+        "depth": depth,
+        "product": float(product[-1]),
+        "bound": float(bound[-1]),
+        "product_vs_bound": float(product[-1] / bound[-1]),
+        "mean_derivative": float(d.mean()),
+        "pow_0.9_50": float(ARTICLE_FACTORS[0] ** ARTICLE_DEPTH),
+        "pow_1.1_50": float(ARTICLE_FACTORS[1] ** ARTICLE_DEPTH),
+        "bound_50": float(MAX_DERIVATIVE["sigmoid"] ** ARTICLE_DEPTH),
+    }
+    return Result(tables={"factors": factors, "series": series}, summary=summary)
+
+
+def _inactive(act: str, h: np.ndarray) -> float:
+    """ReLU family: fraction of units that are dead on this batch (output <= 0 for every example).
+    Sigmoid/tanh: fraction of outputs in the flat tails (sigmoid < 0.01 or > 0.99, |tanh| > 0.99)."""
+    if act in ("relu", "leaky_relu"):
+        return float(np.mean(np.all(h <= 0, axis=0)))
+    if act == "sigmoid":
+        return float(np.mean((h < 0.01) | (h > 0.99)))
+    return float(np.mean(np.abs(h) > 0.99))
+
+
+def _norm(a: np.ndarray) -> float | None:
+    """Frobenius norm computed in float64 (a float32 sum of squares overflows long before the
+    entries do); None when an entry is not finite."""
+    a64 = np.asarray(a, dtype=np.float64)
+    if not np.isfinite(a64).all():
+        return None
+    return _finite(np.linalg.norm(a64))
+
+
+def _std(a: np.ndarray) -> float | None:
+    """Standard deviation in float64; None when an entry is not finite."""
+    a64 = np.asarray(a, dtype=np.float64)
+    return _finite(a64.std()) if np.isfinite(a64).all() else None
+
+
+def _measure(model: MLP, X, y, act: str) -> dict:
+    """One forward + backward pass; per-layer numbers and where float32 overflowed, if it did."""
+    linears = model.linears
+    n_lin = len(linears)
+    rows = [{"layer": i + 1} for i in range(n_lin)]
+    fwd_overflow = bwd_overflow = None
+    h, block = np.asarray(X, dtype=model.dtype), 0
+    with np.errstate(all="ignore"):
+        for start, stop, _skip in model.blocks:
+            for layer in model.layers[start:stop]:
+                h = layer.forward(h, training=True)
+            block += 1
+            if fwd_overflow is None and not np.isfinite(h).all():
+                fwd_overflow = block
+            r = rows[block - 1]
+            r["act_std"] = _std(h)
+            if block < n_lin:
+                r["inactive_frac"] = _inactive(act, h) if fwd_overflow is None else None
+        loss = None
+        if fwd_overflow is None:
+            loss, d = softmax_cross_entropy(h, y)
+            loss = _finite(loss)
+            k = n_lin
+            for layer in reversed(model.layers):
+                if isinstance(layer, Linear):
+                    rows[k - 1]["signal_norm"] = _norm(d)
+                    if bwd_overflow is None and not np.isfinite(d).all():
+                        bwd_overflow = k
+                d = layer.backward(d)
+                if isinstance(layer, Linear):
+                    g = _norm(layer.grads["W"])
+                    rows[k - 1]["grad_norm"] = g
+                    rows[k - 1]["weight_norm"] = _norm(layer.params["W"])
+                    if g is None and bwd_overflow is None:
+                        bwd_overflow = k
+                    k -= 1
+    for r in rows:
+        for c in ("act_std", "inactive_frac", "signal_norm", "grad_norm", "weight_norm"):
+            r.setdefault(c, None)
+        if r["layer"] == n_lin:
+            r["act_std"] = None  # the logits are not a hidden layer
+    return {"rows": rows, "loss": loss, "forward_overflow": fwd_overflow, "backward_overflow": bwd_overflow}
+
+
+def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | None:
+    """``steps`` Adam steps (lr 1e-3) on mini-batches; the step whose loss was not finite, if any."""
+    opt = Adam(1e-3)
+    rng = np.random.default_rng([seed, 1])
+    Xtr, ytr = split.X_train.astype(model.dtype), split.y_train
+    with np.errstate(all="ignore"):
+        for step in range(steps):
+            idx = rng.choice(len(Xtr), size=min(batch, len(Xtr)), replace=False)
+            loss, d = softmax_cross_entropy(model.forward(Xtr[idx], training=True), ytr[idx])
+            if not math.isfinite(loss):
+                return step
+            model.backward(d)
+            opt.step(model.layers)
+    return None
+
+
+def _label(act, init, acts, inits):
+    if len(inits) == 1:
+        return act
+    if len(acts) == 1:
+        return init
+    return f"{act} / {init}"
+
+
+@experiment("gradients")
+def gradients(
+    depth: int = 20,
+    width: int = 64,
+    activations: tuple = ("sigmoid", "relu"),
+    inits: tuple = ("xavier",),
+    batch_norm: bool = False,
+    batch_size: int = 128,
+    steps: int = 0,
+    seed: int = 0,
+    progress=None,
+) -> Result:
+    """Real backprop through a deep MLP on digits: per-layer gradient norms, dead units, overflow."""
+    depth = _check_int("depth", depth, 1, MAX_DEPTH)
+    width = _check_int("width", width, *WIDTH_RANGE)
+    batch_size = _check_int("batch_size", batch_size, *BATCH_RANGE)
+    steps = _check_int("steps", steps, 0, MAX_STEPS)
+    seed = _check_int("seed", seed, 0, 2**32 - 1)
+    acts = _check_choices("activations", activations, tuple(ACTIVATIONS))
+    inits = _check_choices("inits", inits, STRATEGIES)
+    if not isinstance(batch_norm, (bool, np.bool_)):
+        raise ValueError(f"batch_norm must be True or False; got {batch_norm!r}")
+    if batch_norm and batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 with batch_norm; got {batch_size}")
+    split = load("digits", seed)
+    macs = split.n_features * width + (depth - 1) * width**2 + width * split.n_classes
+    cost = 6.0 * macs * (batch_size + steps * 64) * len(acts) * len(inits)
+    if cost > MAX_FLOPS:
+        raise ValueError(
+            f"this needs about {cost:.2g} FLOPs, over the budget of {MAX_FLOPS:.2g}: reduce steps ({steps}), "
+            f"depth ({depth}), width ({width}) or the number of activations x inits"
+        )
+    X, y = split.X_train[:batch_size], split.y_train[:batch_size]
+    frames, runs, markers = [], [], []
+    combos = [(a, i) for a in acts for i in inits]
+    for n, (act, init) in enumerate(combos):
+        label = _label(act, init, acts, inits)
+        model = MLP(
+            [split.n_features] + [width] * depth + [split.n_classes],
+            activation=act,
+            init=init,
+            batch_norm=bool(batch_norm),
+            rng=np.random.default_rng(seed),
+        )
+        diverged_step = _train_steps(model, split, steps, 64, seed) if steps else None
+        m = _measure(model, X, y, act)
+        df = pd.DataFrame(m["rows"]).assign(run=label, activation=act, init=init)
+        frames.append(df)
+        first, last = _finite(df["grad_norm"].iloc[0]), _finite(df["grad_norm"].iloc[-1])
+        ratio = first / last if first is not None and last else None
+        fo, bo = m["forward_overflow"], m["backward_overflow"]
+        if fo is not None:
+            markers.append({"run": label, "x": fo, "label": f"{label}: forward overflow at layer {fo}"})
+        if bo is not None:
+            markers.append({"run": label, "x": bo, "label": f"{label}: backward overflow at layer {bo}"})
+        runs.append(
+            {
+                "run": label,
+                "activation": act,
+                "init": init,
+                "loss": m["loss"],
+                "first_grad_norm": first,
+                "last_grad_norm": last,
+                "ratio_first_last": _finite(ratio) if ratio is not None else None,
+                "mean_inactive_frac": _finite(df["inactive_frac"].dropna().mean())
+                if df["inactive_frac"].notna().any()
+                else None,
+                "forward_overflow_layer": fo,
+                "backward_overflow_layer": bo,
+                "diverged_step": diverged_step,
+            }
+        )
+        if progress is not None and progress((n + 1) / len(combos), label) is False:
+            break
+    layers = pd.concat(frames, ignore_index=True)
+    cols = ["run", "activation", "init", "layer", "grad_norm", "signal_norm", "weight_norm", "act_std", "inactive_frac"]
+    layers = layers[cols].astype({c: float for c in cols[4:]})
+    runs_df = pd.DataFrame(runs).astype(
+        {"forward_overflow_layer": "Int64", "backward_overflow_layer": "Int64", "diverged_step": "Int64"}
+    )
+    summary = {
+        "depth": depth,
+        "width": width,
+        "ratio_first_last": {r["run"]: r["ratio_first_last"] for r in runs},
+        "overflow": {
+            r["run"]: r["forward_overflow_layer"] or r["backward_overflow_layer"]
+            for r in runs
+            if r["forward_overflow_layer"] or r["backward_overflow_layer"]
+        },
+    }
+    notes = []
+    if steps:
+        notes.append(f"Measured after {steps} Adam steps (lr 0.001, batches of 64), not at initialisation.")
+    return Result(
+        tables={"layers": layers, "runs": runs_df, "markers": pd.DataFrame(markers, columns=["run", "x", "label"])},
+        summary=summary,
+        notes=notes,
+    )

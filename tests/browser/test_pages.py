@@ -32,11 +32,12 @@ def test_deep_link(server, page, path, title):
     wait_idle(page)
     name = path or "Home"
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+    exceptions = page.locator("[data-testid=stException]")
+    assert exceptions.count() == 0, exceptions.first.inner_text()
     # the shared frame: our sidebar is there and the navigation lists every page
     sidebar = page.locator("[data-testid=stSidebar]")
     assert "Training Explorer" in sidebar.inner_text()
-    nav_links = page.locator("[data-testid=stSidebarNav] a")
+    nav_links = page.locator("[data-testid=stSidebar] .st-key-nav a")
     assert nav_links.count() == len(PAGES), nav_links.all_inner_texts()
     # at least one chart actually drawn
     drawn = page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg")
@@ -48,9 +49,9 @@ def test_deep_link(server, page, path, title):
 def test_seed_is_bound_to_url(server, page):
     page.goto(f"{server}/Dropout?seed=3")
     wait_idle(page)
-    seed = page.locator("[data-testid=stSidebar] input[type=number]").first
-    assert seed.input_value() == "3"
+    seed = page.locator("[data-testid=stSidebar] [role=slider]").first
+    assert seed.get_attribute("aria-valuenow") == "3"
     page.goto(f"{server}/Dropout?seed=-5")
     wait_idle(page)
-    assert seed.input_value() == "0"
+    assert seed.get_attribute("aria-valuenow") == "0"
     assert "seed=" not in page.url

@@ -1,0 +1,60 @@
+"""AppTest: the initialization page."""
+
+import pytest
+
+from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_values, run_page
+
+PAGE = "pages/2_Initialization.py"
+KEYS = ["inits", "act", "depth", "width", "layers", "tdepth", "twidth", "opt", "lr", "epochs"]
+
+
+def test_default_view_runs_with_finite_charts():
+    at = run_page(PAGE)
+    assert not at.exception, errors_text(at)
+    assert not at.error, errors_text(at)
+    assert len(charts(at)) >= 2
+    assert non_finite_values(at) == []
+    metrics = {m.label: m.value for m in at.metric}
+    # the article's table (seeded X): small collapses, large explodes, he stays of order one
+    assert metrics["small: std after 20 layers"] == "3.76e-26"
+    assert metrics["large: std after 20 layers"] == "3.76e+14"
+    assert metrics["he: std after 20 layers"] == "3.34e-01"
+    assert metrics["large: val accuracy"] == "diverged"
+    assert any("diverged" in w.value or "inf/NaN" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_bad_url_values_for_every_key_are_survived(bad):
+    at = run_page(PAGE, {k: bad for k in KEYS})
+    assert not at.exception, errors_text(at)
+    assert len(charts(at)) >= 1
+    assert non_finite_values(at) == []
+
+
+def test_deep_link_sets_the_widgets():
+    q = {
+        "inits": ["xavier", "he"],
+        "act": "tanh",
+        "depth": "12",
+        "width": "32",
+        "layers": ["2", "12"],
+        "tdepth": "4",
+        "twidth": "32",
+        "opt": "adam",
+        "lr": "0.001",
+        "epochs": "3",
+    }
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    assert at.multiselect(key="inits").value == ["xavier", "he"]
+    assert at.selectbox(key="act").value == "tanh"
+    assert at.slider(key="depth").value == 12
+    assert at.select_slider(key="width").value == 32
+    assert at.multiselect(key="layers").value == [2, 12]
+    assert at.slider(key="tdepth").value == 4
+    assert at.select_slider(key="twidth").value == 32
+    assert at.selectbox(key="opt").value == "adam"
+    assert at.select_slider(key="lr").value == 0.001
+    assert at.slider(key="epochs").value == 3
+    assert non_finite_values(at) == []
+    assert {m.label for m in at.metric} >= {"xavier: val accuracy", "he: val accuracy"}

@@ -1,0 +1,160 @@
+"""The initialization page's experiments against the article's printed numbers, hand-worked
+arithmetic and independent re-computation."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.experiments import run
+
+# The article's snippet (20 bias-free ReLU layers of width 64, np.random.seed(42) before each
+# strategy's weights) run with its X seeded: X = np.random.RandomState(0).randn(100, 64).
+# Printed output:
+#   small  init: mean=2.1431e-26, std=3.7626e-26, dead_neurons=13/64
+#   large  init: mean=2.1431e+14, std=3.7626e+14, dead_neurons=13/64
+#   he     init: mean=1.9035e-01, std=3.3419e-01, dead_neurons=13/64
+ARTICLE_SEED0 = {
+    "small": (2.1431e-26, 3.7626e-26, 13),
+    "large": (2.1431e14, 3.7626e14, 13),
+    "he": (1.9035e-01, 3.3419e-01, 13),
+}
+
+
+def test_forward_matches_the_article_snippet_with_seeded_x():
+    res = run("init_forward", seed=0)
+    final = res.tables["final"].set_index("strategy")
+    for s, (mean, std, dead) in ARTICLE_SEED0.items():
+        assert final.loc[s, "mean"] == pytest.approx(mean, rel=5e-5)
+        assert final.loc[s, "std"] == pytest.approx(std, rel=5e-5)
+        assert final.loc[s, "dead"] == dead
+        assert final.loc[s, "units"] == 64
+    json.dumps(res.summary)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_issue_acceptance_small_collapses_large_explodes_he_stays(seed):
+    final = run("init_forward", seed=seed).tables["final"].set_index("strategy")
+    assert final.loc["small", "std"] < 1e-20
+    assert final.loc["large", "std"] > 1e10
+    assert 0.05 < final.loc["he", "std"] < 5
+
+
+def test_relu_is_positively_homogeneous_across_strategies():
+    # Same seeded draws, scaled: with ReLU and no bias, layer l of "small" is exactly 0.01^l times
+    # layer l of "large" (hand-worked: 0.01^20 = 1e-40), and he is sqrt(2/64)^l = 0.17678^l times it.
+    layers = run("init_forward", strategies=("small", "large", "he")).tables["layers"]
+    p = layers.pivot(index="layer", columns="strategy", values="std")
+    lay = p.index.to_numpy()
+    np.testing.assert_allclose(p["small"] / p["large"], 0.01**lay, rtol=1e-9)
+    np.testing.assert_allclose(p["he"] / p["large"], np.sqrt(2 / 64) ** lay, rtol=1e-9)
+    d = layers.pivot(index="layer", columns="strategy", values="dead")
+    assert (d["small"] == d["large"]).all() and (d["he"] == d["large"]).all()
+
+
+def test_std_of_tiny_activations_does_not_underflow():
+    # small vs he at depth 100, width 16: std ratio = (0.01 / sqrt(2/16))^100, about 10^-154.5,
+    # whose square underflows float64; the rescaled std keeps it.
+    p = (
+        run("init_forward", strategies=("small", "he"), depth=100, width=16)
+        .tables["layers"]
+        .pivot(index="layer", columns="strategy", values="std")
+    )
+    assert p.loc[100, "small"] > 0
+    want = 100 * np.log10(0.01 / np.sqrt(2 / 16))
+    assert np.log10(p.loc[100, "small"] / p.loc[100, "he"]) == pytest.approx(want, rel=1e-9)
+
+
+def test_xavier_equals_glorot_on_square_layers():
+    layers = run("init_forward", strategies=("xavier", "glorot"), activation="tanh").tables["layers"]
+    p = layers.pivot(index="layer", columns="strategy", values="std")
+    np.testing.assert_array_equal(p["xavier"], p["glorot"])
+
+
+def test_init_rules_table():
+    # The article's cheat sheet: sqrt(2/256) = 0.0884 (He), sqrt(1/256) = 0.0625 ("Xavier").
+    # Glorot's own rule: sqrt(2/(256+64)) = 0.0790569, sqrt(2/(256+10)) = 0.0867110.
+    t = run("init_rules").tables["rules"].set_index(["strategy", "fan_out"])["std"]
+    assert round(t[("he", 64)], 4) == 0.0884
+    assert t[("xavier", 10)] == 0.0625 and t[("xavier", 256)] == 0.0625
+    assert t[("glorot", 256)] == pytest.approx(0.0625)
+    assert t[("glorot", 64)] == pytest.approx(0.0790569, abs=1e-7)
+    assert t[("glorot", 10)] == pytest.approx(0.0867110, abs=1e-7)
+    wide = run("init_rules").tables["rules_wide"]
+    assert list(wide["strategy"]) == ["small", "large", "xavier", "glorot", "he"]
+
+
+def test_histograms_count_every_activation_and_skip_deep_layers():
+    res = run("init_forward", depth=12, width=32, n_samples=50, hist_layers=(1, 12, 20), bins=20)
+    h = res.tables["histograms"]
+    assert set(h["layer"]) == {1, 12}
+    g = h.groupby(["strategy", "layer"])
+    # every activation is either in a bar or one of the exact zeros left out (ReLU's off half)
+    assert ((g["count"].sum() + g["zeros_left_out"].first()) == 50 * 32).all()
+    assert (g["zeros_left_out"].first() > 0).all()
+    assert (h["bin_end"] > h["bin_start"]).all()
+    assert any("20" in n and "skipped" in n for n in res.notes)
+
+
+def test_tanh_large_init_saturates():
+    final = run("init_forward", strategies=("large", "xavier"), activation="tanh").tables["final"]
+    final = final.set_index("strategy")
+    assert final.loc["large", "std"] > 0.9  # pinned near +-1
+    assert final.loc["xavier", "std"] < final.loc["large", "std"]
+
+
+def test_training_small_stays_at_chance_large_diverges_he_learns():
+    res = run("init_training", inits=("small", "large", "he"), epochs=4, seed=0)
+    s = res.tables["summary"].set_index("run")
+    assert s.loc["small", "final_val_acc"] < 0.2  # chance is 0.1
+    assert s.loc["large", "diverged_epoch"] == 0 and pd.isna(s.loc["large", "final_val_acc"])
+    assert s.loc["he", "final_val_acc"] > 0.5
+    m = res.tables["markers"]
+    assert list(m["run"]) == ["large"] and m["x"].iloc[0] == 0
+    c = res.tables["curves"]
+    assert set(c["run"]) == {"small", "he"} and np.isfinite(c.select_dtypes("number").to_numpy()).all()
+    json.dumps(res.summary)
+
+
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"strategies": ("zeros",)}, "strategies"),
+        ({"strategies": ()}, "strategies"),
+        ({"depth": 0}, "depth"),
+        ({"depth": 101}, "depth"),
+        ({"width": 1}, "width"),
+        ({"activation": "swish"}, "activation"),
+        ({"n_samples": 1}, "n_samples"),
+        ({"hist_layers": (0,)}, "hist_layers"),
+        ({"bins": 1000}, "bins"),
+    ],
+)
+def test_init_forward_bad_parameters(kw, field):
+    with pytest.raises(ValueError, match=field):
+        run("init_forward", **kw)
+
+
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"inits": ("zeros",)}, "inits"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"lr": -1.0}, "lr"),
+        ({"depth": 0}, "depth"),
+        ({"epochs": 0}, "epochs"),
+        ({"n_train": 5}, "n_train"),
+        ({"activation": "swish"}, "activation"),
+        ({"depth": 100, "width": 1024, "epochs": 500}, "FLOPs"),
+    ],
+)
+def test_init_training_bad_parameters(kw, field):
+    with pytest.raises(ValueError, match=field):
+        run("init_training", **kw)
+
+
+@pytest.mark.parametrize("kw,field", [({"fan_in": 0}, "fan_in"), ({"fan_outs": (0,)}, "fan_outs")])
+def test_init_rules_bad_parameters(kw, field):
+    with pytest.raises(ValueError, match=field):
+        run("init_rules", **kw)
