@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from engine.experiments import REGISTRY, run
@@ -36,6 +37,10 @@ def _parse_value(text: str, default):
 
 
 def main(argv=None) -> int:
+    from threadpoolctl import threadpool_limits
+
+    # small matrices: one BLAS thread is fastest and does not fight other processes for the cores
+    threadpool_limits(int(os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or 1))
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list experiments and their parameters")

@@ -206,3 +206,265 @@ def histogram(
     if facet:
         chart = chart.facet(column=alt.Column(facet, type="nominal"))
     return chart
+
+
+def initialization_histogram_chart(
+    df: pd.DataFrame,
+    *,
+    row: str = "strategy",
+    column: str = "layer",
+    title: str = "",
+    width: int = 200,
+    height: int = 90,
+) -> alt.FacetChart:
+    """Pre-binned histograms (columns ``bin_start, bin_end, count``), one panel per (row, column).
+
+    Every panel has its own x and y scale: activations at different inits differ by many orders
+    of magnitude, and a shared axis would squash all but one panel to a line.
+    """
+    data = clean(df, ["bin_start", "bin_end", "count"])
+    base = (
+        alt.Chart(data)
+        .mark_bar(opacity=0.85, binSpacing=0)
+        .encode(
+            x=alt.X(
+                "bin_start",
+                type="quantitative",
+                bin=alt.Bin(binned=True),
+                title="activation value",
+                axis=alt.Axis(format=".2~g", tickCount=4),
+            ),
+            x2="bin_end",
+            y=alt.Y("count", type="quantitative", title="count"),
+            color=alt.Color(row, type="nominal", scale=color_scale(data[row]), legend=None),
+            tooltip=[
+                alt.Tooltip(row),
+                alt.Tooltip(column),
+                alt.Tooltip("bin_start", format=".3~g", title="from"),
+                alt.Tooltip("bin_end", format=".3~g", title="to"),
+                alt.Tooltip("count"),
+                *([alt.Tooltip("zeros_left_out", title="exact zeros (not drawn)")] if "zeros_left_out" in data else []),
+            ],
+        )
+        .properties(width=width, height=height)
+    )
+    return (
+        base.facet(
+            row=alt.Row(row, type="nominal", title=None, sort=list(pd.unique(data[row]))),
+            column=alt.Column(column, type="ordinal", title=f"{column}"),
+            title=title,
+        )
+        .resolve_scale(x="independent", y="independent")
+    )
+
+
+def gradients_axes(chart, *, integer_x: bool = True, compact_y: bool = True):
+    """Axis styling for layer-indexed charts: integer ticks on x (layers, epochs), and compact
+    y labels ("1e+10" rather than "10,000,000,000") for log scales spanning many decades."""
+    if integer_x:
+        chart = chart.configure_axisX(tickMinStep=1, format="d")
+    if compact_y:
+        chart = chart.configure_axisY(format=".2~g")
+    return chart
+
+
+def batchnorm_hist_chart(df: pd.DataFrame, *, title: str = "", height: int = 260) -> alt.Chart:
+    """Overlaid pre-binned histograms (``stage, bin_start, bin_end, count``), one colour per stage."""
+    data = clean(df, ["bin_start", "bin_end", "count"])
+    palette = {"before BN": COLORS["no BN"], "after BN": COLORS["with BN"]}
+    stages = [str(s) for s in pd.unique(data["stage"])]
+    scale = alt.Scale(domain=stages, range=[palette.get(s, _FALLBACK[i]) for i, s in enumerate(stages)])
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar(opacity=0.6, binSpacing=0)
+        .encode(
+            x=alt.X("bin_start", type="quantitative", title="value"),
+            x2="bin_end",
+            y=alt.Y("count", type="quantitative", title="count", stack=None),
+            y2=alt.datum(0),
+            color=alt.Color("stage", type="nominal", scale=scale, title="stage"),
+            tooltip=[
+                alt.Tooltip("stage"),
+                alt.Tooltip("bin_start", format=".3~g", title="from"),
+                alt.Tooltip("bin_end", format=".3~g", title="to"),
+                alt.Tooltip("count"),
+            ],
+        )
+        .properties(height=height)
+    )
+
+
+def batchnorm_lr_chart(df: pd.DataFrame, *, title: str = "", height: int = HEIGHT) -> alt.LayerChart:
+    """Final validation accuracy vs learning rate (log x), one line per ``run``.
+
+    Rows with ``status`` other than "trained" (diverged runs) are drawn as crosses at the
+    accuracy measured on their blown-up weights, so the line shows where training breaks.
+    """
+    data = clean(clean(df, ["lr"], log=True), ["val_acc"])
+    data = data.assign(outcome=np.where(data["status"] == "trained", "trained", "diverged"))
+    scale = color_scale(data["run"])
+    base = alt.Chart(data, title=title).encode(
+        x=alt.X("lr", type="quantitative", scale=alt.Scale(type="log"), title="learning rate (log scale)"),
+        y=alt.Y("val_acc", type="quantitative", title="final validation accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("run", type="nominal", scale=scale, title="run"),
+        tooltip=_tooltip(data, ["run", "lr", "val_acc", "best_val_acc", "status"]),
+    )
+    line = base.mark_line(strokeWidth=2)
+    pts = base.mark_point(size=90, filled=True).encode(
+        shape=alt.Shape(
+            "outcome", type="nominal", title="outcome",
+            scale=alt.Scale(domain=["trained", "diverged"], range=["circle", "cross"]),
+        )
+    )
+    return alt.layer(line, pts).properties(height=height)
+
+
+def batchnorm_modes_chart(df: pd.DataFrame, y: str = "val_acc", *, title: str = "", width: int = 220,
+                          height: int = 220) -> alt.FacetChart:
+    """``y`` over epochs, one line per ``mode`` (train/eval mode), one panel per ``batch_size``."""
+    data = clean(df, ["epoch", y])
+    return (
+        alt.Chart(data)
+        .mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=alt.X("epoch", type="quantitative", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y(y, type="quantitative", scale=alt.Scale(zero=False),
+                    title={"val_acc": "validation accuracy", "val_loss": "validation loss"}.get(y, y)),
+            color=alt.Color("mode", type="nominal", scale=color_scale(data["mode"]), title="evaluated in"),
+            tooltip=_tooltip(data, ["batch_size", "mode", "epoch", "val_acc", "val_loss"]),
+        )
+        .properties(width=width, height=height)
+        .facet(column=alt.Column("batch_size", type="ordinal", title="training batch size"), title=title)
+    )
+
+
+def dropout_mask_chart(df: pd.DataFrame, *, title: str = "", height: int = 240) -> alt.LayerChart:
+    """Grid of dropout samples (``sample`` rows, ``unit`` columns): dropped cells grey, kept
+    cells shaded by their scaled value, with the value written in each cell."""
+    data = clean(df, ["output"])
+    data = data.assign(label=data["output"].map(lambda v: f"{v:g}"))
+    base = alt.Chart(data).properties(height=height).encode(
+        x=alt.X("unit:O", title="unit (activation a1…a8)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("sample:O", title="sample"),
+        tooltip=_tooltip(data, ["sample", "unit", "input", "output", "kept"]),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.condition(
+            "datum.kept == 'kept'",
+            alt.Color("output", type="quantitative", scale=alt.Scale(scheme="blues"), title="value"),
+            alt.value("#e8e8e8"),
+        )
+    )
+    text = base.mark_text(fontSize=14).encode(
+        text="label",
+        color=alt.condition("datum.kept == 'kept'", alt.value("black"), alt.value("#999")),
+    )
+    return alt.layer(cells, text, title=title).properties(height=height)
+
+
+def dropout_mc_chart(mc: pd.DataFrame, band: pd.DataFrame, *, title: str = "", height: int = 360) -> alt.LayerChart:
+    """Running mean of dropped vectors vs number of masks (log x), with the original mean as a
+    dashed line and a shaded band of +-2 standard errors around it."""
+    data = clean(clean(mc, ["n_samples"], log=True), ["running_mean"])
+    b = clean(clean(band, ["n_samples"], log=True), ["lower", "upper", "original_mean"])
+    x = alt.X("n_samples", type="quantitative", scale=alt.Scale(type="log"), title="number of masks averaged (log)")
+    area = alt.Chart(b).properties(height=height).mark_area(opacity=0.15, color="#1f77b4").encode(
+        x=x, y=alt.Y("lower", type="quantitative"), y2="upper",
+        tooltip=_tooltip(b, ["n_samples", "lower", "upper"]),
+    )
+    mean = alt.Chart(b).properties(height=height).mark_line(strokeDash=[6, 3], color="#444").encode(
+        x=x, y="original_mean", tooltip=[alt.Tooltip("original_mean", title="original mean")]
+    )
+    sel = alt.selection_point(fields=["series"], bind="legend")
+    lines = (
+        alt.Chart(data)
+        .properties(height=height)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("running_mean", type="quantitative", title="running average of the mean",
+                    scale=alt.Scale(zero=False)),
+            color=alt.Color("series", type="nominal", scale=color_scale(data["series"]), title="masks"),
+            opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+            tooltip=_tooltip(data, ["series", "n_samples", "running_mean"]),
+        )
+        .add_params(sel)
+    )
+    return alt.layer(area, mean, lines, title=title).properties(height=height)
+
+
+def recipe_layer_heatmap(
+    df: pd.DataFrame,
+    value: str,
+    *,
+    x: str = "epoch",
+    y: str = "layer",
+    log: bool = True,
+    title: str = "",
+    value_title: str | None = None,
+    height: int = HEIGHT,
+) -> alt.Chart:
+    """Heatmap of ``value`` per (``x`` epoch, ``y`` layer), layer 1 at the top; log colour scale."""
+    data = clean(df, [x, y, value], log=log)
+    scale = alt.Scale(type="log", scheme="viridis") if log else alt.Scale(scheme="viridis")
+    return (
+        alt.Chart(data, title=title)
+        .mark_rect()
+        .encode(
+            x=alt.X(f"{x}:O", title=x, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+            y=alt.Y(f"{y}:O", title=y, axis=alt.Axis(labelOverlap=True)),
+            color=alt.Color(value, type="quantitative", scale=scale, title=value_title or value),
+            tooltip=_tooltip(data, [x, y, value]),
+        )
+        .properties(height=height)
+    )
+
+
+def early_stopping_curve_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str,
+    *,
+    dash: str | None = None,
+    rules: pd.DataFrame | None = None,
+    y_domain: tuple | None = None,
+    title: str = "",
+    x_title: str | None = None,
+    y_title: str | None = None,
+    height: int = HEIGHT,
+) -> alt.LayerChart | alt.Chart:
+    """Loss curves with vertical markers (``rules``: columns ``x``, ``label``) whose labels are
+    stacked, so markers a few epochs apart stay readable. ``y_domain=(lo, hi)`` zooms the y axis
+    (lines are clipped outside it)."""
+    data = clean(df, [x, y])
+    yscale = alt.Scale(zero=False) if y_domain is None else alt.Scale(domain=[float(v) for v in y_domain])
+    sel = alt.selection_point(fields=[color], bind="legend")
+    enc = {
+        "x": alt.X(x, type="quantitative", title=x_title or x),
+        "y": alt.Y(y, type="quantitative", title=y_title or y, scale=yscale),
+        "color": alt.Color(color, type="nominal", scale=color_scale(data[color]), title=color),
+        "opacity": alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+        "tooltip": _tooltip(data, [color, dash, x, y]),
+    }
+    if dash:
+        enc["strokeDash"] = alt.StrokeDash(dash, type="nominal", title=dash)
+    layers = [
+        alt.Chart(data, title=title).mark_line(strokeWidth=2, clip=True).encode(**enc).add_params(sel).properties(
+            height=height
+        )
+    ]
+    if rules is not None and len(rules):
+        r = clean(rules, ["x"]).reset_index(drop=True)
+        r["row"] = 4 + 16 * np.arange(len(r))
+        layers.append(
+            alt.Chart(r).mark_rule(strokeDash=[4, 4], color="#444").encode(
+                x=alt.X("x", type="quantitative"), tooltip=_tooltip(r, ["label", "x"])
+            )
+        )
+        layers.append(
+            alt.Chart(r).mark_text(align="left", dx=4, baseline="top", color="#444").encode(
+                x=alt.X("x", type="quantitative"), y=alt.Y("row", type="quantitative", scale=None), text="label"
+            )
+        )
+    return alt.layer(*layers) if len(layers) > 1 else layers[0]

@@ -1,7 +1,9 @@
 """Fuzzing every page: random and extreme values for every control, and garbage in every URL key.
 
-No exception, no NaN/inf reaching a chart, and no run over the time cap (which is lowered here
-through TRAINING_EXPLORER_MAX_SECONDS so a pathological combination can't stall the suite).
+No exception, no NaN/inf reaching a chart, and no run over the time cap. The cap is lowered here
+(TRAINING_EXPLORER_MAX_SECONDS) so that extreme settings do hit it: a capped run must stop cleanly
+with its note, and the whole page must finish within AppTest's timeout (FUZZ_TIMEOUT), which a run
+that ignored the cap would overshoot.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tests.apptest_helpers import BAD_VALUES, errors_text, non_finite_values, ru
 from ui.controls import PAGES
 
 CAP_SECONDS = 4
+FUZZ_TIMEOUT = 150  # seconds for one page run: a few capped experiments plus the fast ones
 ROUNDS = int(os.environ.get("FUZZ_ROUNDS", "3"))
 PAGE_FILES = [p for p, _ in PAGES]
 
@@ -70,15 +73,13 @@ def extreme_value(w, rng: random.Random):
 def assert_healthy(at, context: str) -> None:
     assert not at.exception, f"{context}: {errors_text(at)}"
     assert non_finite_values(at) == [], f"{context}: NaN/inf reached a chart"
-    capped = [w.value for w in at.warning if "time cap" in str(w.value)]
-    assert not capped, f"{context}: a run went over the time cap: {capped}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", PAGE_FILES)
 def test_random_and_extreme_controls(page):
     rng = random.Random(hash(page) % 1000)
-    at = run_page(page)
+    at = run_page(page, timeout=FUZZ_TIMEOUT)
     assert_healthy(at, f"{page} defaults")
     for r in range(ROUNDS):
         chosen = {}

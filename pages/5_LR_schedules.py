@@ -1,0 +1,218 @@
+"""Learning-rate schedules: the article's three curves and table, then real training under each."""
+
+import streamlit as st
+
+from engine.schedules import SCHEDULES
+from ui import charts, controls, runner
+
+seed = controls.page_setup(
+    "Learning-rate schedules",
+    "The learning rate is the **size of every step** the optimiser takes. Big steps cover ground fast "
+    "but bounce around a minimum; small steps settle into it but crawl. A **schedule** changes the "
+    "learning rate as training goes on, so you get **big steps early and small steps late**.",
+)
+
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+LABELS = {
+    "constant": "constant",
+    "step": "step decay",
+    "exponential": "exponential",
+    "cosine": "cosine",
+    "warmup_cosine": "warmup + cosine",
+}
+
+# ---------------------------------------------------------------------------------------------
+st.header("As in the article")
+st.markdown(
+    "Three schedules, all starting from an initial rate $\\eta_0$ and running for $T$ epochs "
+    "(epochs counted from 0):\n"
+    "- **Step decay** multiplies the rate by a factor $\\gamma$ every $s$ epochs: sudden drops.\n"
+    "- **Cosine annealing** glides from $\\eta_0$ down to a floor $\\eta_{min}$ (here $10^{-6}$) "
+    "along half a cosine wave: no drops, and nothing to tune but $T$.\n"
+    "- **Warmup + cosine** first **ramps up** linearly from 0 over $w$ epochs, then follows a cosine "
+    "over the remaining $T-w$ epochs. The ramp keeps a freshly initialised network from taking huge, "
+    "damaging steps before it has found a sensible region of the loss landscape."
+)
+st.latex(
+    r"\eta_{step}(t) = \eta_0\,\gamma^{\lfloor t/s \rfloor} \qquad\qquad "
+    r"\eta_{cos}(t) = \eta_{min} + \tfrac12(\eta_0-\eta_{min})\Bigl(1+\cos\frac{\pi t}{T}\Bigr)"
+)
+st.latex(
+    r"\eta_{warm}(t) = \begin{cases}\eta_0\, t/w & t < w \\[2pt] "
+    r"\eta_{cos}(t-w) \text{ with } T-w \text{ in place of } T & t \ge w\end{cases}"
+)
+c = st.columns(5)
+lr0 = controls.select_slider(
+    "Initial learning rate η₀", "lr0", LRS, 1e-3, help="Where every schedule starts. The article uses 0.001.",
+    container=c[0], format_func=lambda v: f"{float(v):g}",
+)
+total = controls.slider(
+    "Total epochs T", "epochs", 20, 300, 100, step=10, help="Length of training. The article uses 100.", container=c[1]
+)
+warm = controls.slider(
+    "Warmup epochs w", "warm", 0, 19, 10, help="Length of the linear ramp of warmup + cosine. The article uses 10.",
+    container=c[2],
+)
+step_size = controls.slider(
+    "Step size s", "step", 1, 100, 30, help="Step decay drops the rate every s epochs. The article uses 30.",
+    container=c[3],
+)
+decay = controls.select_slider(
+    "Decay factor γ", "decay", (0.1, 0.2, 0.25, 0.5, 0.75, 0.9), 0.5,
+    help="Step decay multiplies the rate by γ at every drop. The article uses 0.5.", container=c[4],
+)
+curve_params = dict(initial_lr=lr0, epochs=total, warmup_epochs=warm, step_size=step_size, decay=decay)
+cur = runner.run("schedule_curves", "Computing schedules…", **curve_params)
+if cur is not None:
+    left, right = st.columns([3, 2])
+    with left:
+        runner.show_chart(
+            charts.line_chart(
+                cur.tables["curves"],
+                "epoch",
+                "lr",
+                "schedule",
+                title=f"Learning rate per epoch (η₀ = {lr0:g}, T = {total})",
+                y_title="learning rate",
+            )
+        )
+        s = cur.summary
+        st.markdown(
+            f"By the last epoch, step decay has dropped {s['step_drops']} time(s) and sits at "
+            f"**{s['final_lr_step']:.3g}**, while both cosine schedules are down to about "
+            f"**{s['final_lr_cosine']:.2g}**. Warmup + cosine peaks at epoch {s['warmup_peak_epoch']}."
+        )
+    with right:
+        st.markdown("**The article's table** (as in the article: η₀ = 0.001, T = 100, γ = 0.5 every 30, w = 10)")
+        runner.show_table(
+            cur.tables["article_table"],
+            column_config={
+                k: st.column_config.NumberColumn(LABELS[k], format="%.6f") for k in ("step", "cosine", "warmup_cosine")
+            },
+        )
+        st.caption(
+            "Computed by the engine's schedule functions; the table does not follow the sliders. It matches "
+            "the article's printout digit for digit: note warmup + cosine is **0** at epoch 0."
+        )
+    runner.downloads("schedule_curves", cur, curve_params)
+
+# ---------------------------------------------------------------------------------------------
+st.header("Going further: real training")
+st.markdown(
+    "Curves of the learning rate are only half the story. Here the **same network**, with the same seed "
+    "and the same data, is trained once per schedule on real handwritten digits: 6 hidden layers of 64 "
+    "units with batch norm, He init and the optimiser you pick, on 500 training images. Only the "
+    "schedule changes."
+)
+st.markdown(
+    "**How the trainer applies a schedule.** Before each epoch it asks `engine.schedules.lr_at` for the "
+    "rate and sets it on the optimiser. Step decay drops by half every 30 % of the epochs, and "
+    "exponential multiplies by 0.95 per epoch. Warmup is read **one epoch ahead** (at epoch + 1): "
+    "taken literally, the article's warmup gives a rate of exactly 0 at epoch 0, and a whole epoch "
+    "would pass without learning anything. So epoch 0 trains at η₀/w and the ramp reaches η₀ at "
+    "epoch w − 1. The *learning rate used* tab shows the rates the optimiser really got."
+)
+picked = controls.multiselect(
+    "Schedules", "sched", tuple(SCHEDULES), tuple(SCHEDULES),
+    help="One training run per schedule, all from the same initial weights. " + "; ".join(
+        f"{k}: {v}" for k, v in SCHEDULES.items()
+    ),
+)
+c = st.columns(4)
+lr = controls.select_slider(
+    "Peak learning rate", "lr", LRS, 1e-2,
+    help="The rate every schedule starts from (or ramps up to). Try 0.3 to see what warmup is for: without "
+    "it, the first huge steps wreck the network.", container=c[0], format_func=lambda v: f"{float(v):g}",
+)
+opt = controls.select(
+    "Optimiser", "opt", ("adam", "momentum", "sgd"), "adam",
+    help="adam: Adam. momentum: SGD with momentum 0.9. sgd: plain SGD (needs a much larger rate, e.g. 0.1-1).",
+    container=c[1],
+)
+t_epochs = controls.slider("Epochs", "tepochs", 10, 60, 20, step=5, help="Epochs of every run.", container=c[2])
+t_warm = controls.slider(
+    "Warmup epochs", "twarm", 0, 9, 3, help="Warmup length of warmup + cosine (other schedules ignore it).",
+    container=c[3],
+)
+if not picked:
+    st.warning("Pick at least one schedule to train.")
+else:
+    params = dict(schedules=tuple(picked), lr=lr, optimizer=opt, epochs=t_epochs, warmup_epochs=t_warm, seed=seed)
+    res = runner.run("schedules", "Training one network per schedule…", **params)
+    if res is not None:
+        per_epoch, final, diverged = res.tables["curves"], res.tables["final"], res.tables["diverged"]
+        for r in diverged.itertuples():
+            st.warning(
+                f"**{r.label}** at epoch {r.x}: its loss became infinite, so training stopped there. "
+                "A lower peak learning rate (or warmup) avoids it."
+            )
+        ok = final.dropna(subset=["final_val_acc"])
+        if len(ok):
+            m = st.columns(min(len(ok), 5))
+            best = ok["final_val_acc"].max()
+            for i, r in enumerate(ok.itertuples()):
+                m[i % len(m)].metric(
+                    LABELS[r.schedule],
+                    f"{r.final_val_acc:.1%}",
+                    delta=None if r.final_val_acc == best else f"{(r.final_val_acc - best) * 100:+.1f} pts vs best",
+                    help="Validation accuracy after the last epoch.",
+                )
+        rules = diverged if len(diverged) else None
+        t = st.tabs(["Validation loss", "Validation accuracy", "Learning rate used", "Final table"])
+        with t[0]:
+            runner.show_chart(
+                charts.line_chart(
+                    per_epoch, "epoch", "val_loss", "schedule", log_y=True, rules=rules, points=t_epochs <= 30,
+                    title="Validation loss per epoch (log scale)", y_title="validation loss",
+                )
+            )
+            st.markdown(
+                "Look at the **end** of the runs: a constant rate keeps taking steps as large as on the first "
+                "epoch, so its loss tends to keep jumping around, while the decaying schedules take smaller and "
+                "smaller steps and settle."
+            )
+        with t[1]:
+            runner.show_chart(
+                charts.line_chart(
+                    per_epoch, "epoch", "val_acc", "schedule", rules=rules, points=t_epochs <= 30,
+                    title="Validation accuracy per epoch", y_title="validation accuracy",
+                )
+            )
+            st.markdown(
+                "Look at the **start**: at a high peak rate (try 0.3) the schedules without warmup spend their "
+                "first epochs recovering from oversized steps, while warmup + cosine eases in."
+            )
+        with t[2]:
+            runner.show_chart(
+                charts.line_chart(
+                    per_epoch, "epoch", "lr", "schedule", log_y=True, rules=rules, points=t_epochs <= 30,
+                    title="Learning rate the optimiser actually used (History.lr, log scale)",
+                    y_title="learning rate",
+                )
+            )
+        with t[3]:
+            runner.show_table(
+                final,
+                column_config={
+                    "final_val_acc": st.column_config.NumberColumn("final val acc", format="%.3f"),
+                    "best_val_acc": st.column_config.NumberColumn("best val acc", format="%.3f"),
+                    "val_acc_epoch_0": st.column_config.NumberColumn("val acc after epoch 0", format="%.3f"),
+                },
+            )
+        s = res.summary
+        if "best_schedule" in s and len(ok) > 1:
+            worst = ok.loc[ok["final_val_acc"].idxmin()]
+            text = (
+                f"With these settings **{LABELS[s['best_schedule']]}** ends best at "
+                f"**{s['best_final_val_acc']:.1%}**, and {LABELS[worst['schedule']]} worst at "
+                f"{worst['final_val_acc']:.1%}."
+            )
+            if "val_acc_epoch_0_constant" in s:
+                text += (
+                    f" After the first epoch, warmup + cosine is at {s['val_acc_epoch_0_warmup_cosine']:.1%} "
+                    f"and the constant rate at {s['val_acc_epoch_0_constant']:.1%}."
+                )
+            st.markdown(
+                text + " One seed, one dataset: change the sidebar seed to see how much of the gap is luck."
+            )
+        runner.downloads("schedules", res, params)

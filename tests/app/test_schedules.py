@@ -1,0 +1,78 @@
+"""AppTest: the learning-rate schedules page."""
+
+import pytest
+
+from tests.apptest_helpers import BAD_VALUES, chart_frames, charts, errors_text, non_finite_values, run_page
+
+PAGE = "pages/5_LR_schedules.py"
+KEYS = ["lr0", "epochs", "warm", "step", "decay", "sched", "lr", "opt", "tepochs", "twarm"]
+#: The article's table as its snippet prints it (6 decimals), rows of (epoch, step, cosine, warmup+cos).
+ARTICLE_ROWS = [
+    (0, "0.001000", "0.001000", "0.000000"),
+    (5, "0.001000", "0.000994", "0.000500"),
+    (10, "0.001000", "0.000976", "0.001000"),
+    (20, "0.001000", "0.000905", "0.000970"),
+    (30, "0.000500", "0.000794", "0.000883"),
+    (50, "0.000500", "0.000501", "0.000587"),
+    (70, "0.000250", "0.000207", "0.000251"),
+    (90, "0.000125", "0.000025", "0.000031"),
+    (99, "0.000125", "0.000001", "0.000001"),
+]
+
+
+def test_default_view_runs_with_finite_charts_and_the_article_table():
+    at = run_page(PAGE)
+    assert not at.exception, errors_text(at)
+    assert not at.error, errors_text(at)
+    assert len(charts(at)) >= 4
+    assert non_finite_values(at) == []
+    table = at.dataframe[0].value
+    rows = [(int(r.epoch), f"{r.step:.6f}", f"{r.cosine:.6f}", f"{r.warmup_cosine:.6f}") for r in table.itertuples()]
+    assert rows == ARTICLE_ROWS
+    # one accuracy metric per schedule, all five trained by default
+    assert len(at.metric) == 5
+    # the first chart shows the three article schedules
+    names = {row["schedule"] for rows in chart_frames(charts(at)[0]) for row in rows if "schedule" in row}
+    assert names == {"step", "cosine", "warmup_cosine"}
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_bad_url_values_for_every_key_are_survived(bad):
+    at = run_page(PAGE, {k: bad for k in KEYS + ["seed"]})
+    assert not at.exception, errors_text(at)
+    # ?sched= (empty) is a valid empty selection: a warning instead of the training charts
+    assert len(charts(at)) >= (1 if bad == "" else 4)
+    assert non_finite_values(at) == []
+
+
+def test_deep_link_sets_the_widgets():
+    q = {
+        "seed": "2", "lr0": "0.01", "epochs": "200", "warm": "5", "step": "20", "decay": "0.25",
+        "sched": ["step", "warmup_cosine"], "lr": "0.3", "opt": "momentum", "tepochs": "10", "twarm": "2",
+    }
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    assert at.slider(key="seed").value == 2
+    assert at.select_slider(key="lr0").value == 0.01
+    assert at.slider(key="epochs").value == 200
+    assert at.slider(key="warm").value == 5
+    assert at.slider(key="step").value == 20
+    assert at.select_slider(key="decay").value == 0.25
+    assert at.multiselect(key="sched").value == ["step", "warmup_cosine"]
+    assert at.select_slider(key="lr").value == 0.3
+    assert at.selectbox(key="opt").value == "momentum"
+    assert at.slider(key="tepochs").value == 10
+    assert at.slider(key="twarm").value == 2
+    assert len(at.metric) == 2
+    assert non_finite_values(at) == []
+    # the curves follow the sliders: 200 epochs of each article schedule
+    frames = [row for rows in chart_frames(charts(at)[0]) for row in rows if "schedule" in row]
+    assert len(frames) == 3 * 200
+
+
+def test_empty_schedule_selection_is_a_message_not_an_error():
+    at = run_page(PAGE, {"tepochs": "10"})
+    at.multiselect(key="sched").set_value([]).run()
+    assert not at.exception, errors_text(at)
+    assert any("at least one schedule" in w.value for w in at.warning)
+    assert len(charts(at)) >= 1
