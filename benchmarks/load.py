@@ -10,10 +10,11 @@ the run's final ``script_finished``. Two kinds of interaction:
   and ``query_string``, e.g. ``Dropout?depth=12&seed=3``. The first open of a
   student is a deep link on a fresh session, so URL-bound widgets take the values
   in the query string.
-- ``change``: move one URL-bound control of the current page to a random value,
-  by sending its new value in ``widget_states`` (widget id, type and range come
-  from the element the server sent). A rerun with a different query string is not
-  enough: in 1.67 it does not change a bound widget after the first run.
+- ``change``: move one URL-bound control of the current page to a new value
+  (``--change-style random`` anywhere in its range, ``nudge`` a few steps), by
+  sending it in ``widget_states``; widget id, type and range come from the element
+  the server sent. A rerun with only a different query string is not enough: in
+  1.67 the URL seeds a bound widget on its first run only.
 
 Modes: ``classroom`` (3-8 s pauses between interactions) and ``stress`` (none).
 Only loopback targets are accepted. Every loop is bounded by a count and a time.
@@ -30,6 +31,7 @@ import asyncio
 import ipaddress
 import json
 import math
+import os
 import random
 import socket
 import subprocess
@@ -37,8 +39,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import websockets
@@ -96,21 +100,20 @@ def check_loopback(url: str) -> str:
     return parts.netloc
 
 
-def discover_pages(root: Path = ROOT) -> list[str]:
-    """Home plus one URL pathname per file in root/pages, as Streamlit derives them."""
+def discover_pages(app: Path = APP) -> list[str]:
+    """Home plus one URL pathname per file in the app's pages/, as Streamlit derives them."""
     from streamlit.source_util import page_icon_and_name, page_sort_key
 
-    folder = root / "pages"
-    files = [p for p in folder.glob("*.py") if not p.name.startswith((".", "__"))]
+    files = [p for p in (app.parent / "pages").glob("*.py") if not p.name.startswith((".", "__"))]
     if not files:
-        return list(DEFAULT_PAGES)
+        return list(DEFAULT_PAGES) if app == APP else [""]
     return [""] + [page_icon_and_name(p)[1] for p in sorted(files, key=page_sort_key)]
 
 
-def parse_pages(spec: str | None) -> list[tuple[str, str]]:
+def parse_pages(spec: str | None, app: Path = APP) -> list[tuple[str, str]]:
     """Parse --pages (comma list, or a .json list) into (page_name, query) pairs."""
     if spec is None:
-        entries = discover_pages()
+        entries = discover_pages(app)
     elif spec.endswith(".json"):
         entries = json.loads(Path(spec).read_text())
     else:
@@ -136,6 +139,7 @@ class Settings:
     max_interactions: int
     reconnect: bool
     seed: int
+    change_style: str = "random"
 
 
 # ---------------------------------------------------------------- results
@@ -154,9 +158,16 @@ class Stats:
     """Latencies and errors gathered by all students of one run."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: {"open": [], "change": []})
+    timeline: list[tuple[float, str, float, str]] = field(default_factory=list)  # start, kind, latency, url
+    origin: float = field(default_factory=time.perf_counter)
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     unsupported_changes: int = 0
+
+    def record(self, kind: str, started: float, latency: float, url: str) -> None:
+        """Keep one finished rerun's latency, when it started and on which URL."""
+        self.latencies[kind].append(latency)
+        self.timeline.append((round(started - self.origin, 3), kind, round(latency, 4), url))
 
     def error(self, kind: str, detail: str) -> None:
         """Count an error of a kind and keep the first few messages."""
@@ -167,6 +178,9 @@ class Stats:
     def summary(self, elapsed: float) -> dict:
         """Latency percentiles, error counts and throughput."""
         every = self.latencies["open"] + self.latencies["change"]
+        by_page: dict[str, list[float]] = {}
+        for _, _, latency, url in self.timeline:
+            by_page.setdefault(url.split("?")[0], []).append(latency)
 
         def pcts(values: list[float]) -> dict:
             return {
@@ -187,6 +201,8 @@ class Stats:
             "latency": pcts(every),
             "latency_open": pcts(self.latencies["open"]),
             "latency_change": pcts(self.latencies["change"]),
+            "latency_by_page": {page: pcts(values) for page, values in sorted(by_page.items())},
+            "timeline": sorted(self.timeline),
         }
 
 
@@ -203,35 +219,81 @@ def fetch_cookies(base_url: str, timeout: float) -> dict[str, str]:
         return cookies
 
 
-def new_widget_value(kind: str, proto, rng: random.Random) -> WidgetState | None:
-    """A WidgetState moving this widget to a random value, or None if unsupported."""
-    state = WidgetState(id=proto.id)
+@dataclass
+class Control:
+    """A widget a student can move: an ordered domain of values and the current positions."""
+
+    id: str
+    field: str  # the WidgetState value field that carries it
+    size: int  # number of values in the domain
+    value_at: Callable[[int], Any]
+    current: list[int]  # position(s) of the current value(s); two for a range
+
+    def move(self, rng: random.Random, style: str) -> WidgetState:
+        """A WidgetState with a random value ("random") or a few steps away ("nudge")."""
+        if style == "random":
+            positions = [rng.randrange(self.size) for _ in self.current]
+        else:
+            positions = []
+            for now in self.current:
+                delta = rng.choice((-3, -2, -1, 1, 2, 3))
+                step = now + delta if 0 <= now + delta < self.size else now - delta
+                positions.append(min(self.size - 1, max(0, step)))
+        values = [self.value_at(i) for i in sorted(positions)]
+        state = WidgetState(id=self.id)
+        if self.field.endswith("_array_value"):
+            getattr(state, self.field).data.extend(values)
+        else:
+            setattr(state, self.field, values[0])
+        return state
+
+
+def grid(low: float, high: float, step: float) -> tuple[int, Callable[[int], float]]:
+    """Size and value function of the grid low, low+step, ..., high."""
+    size = int(round((high - low) / step)) + 1 if step > 0 and high > low else 1
+    return size, lambda i: round(low + step * i, 10)
+
+
+def control_for(kind: str, proto: Any, last: WidgetState | None) -> Control | None:
+    """Describe a received widget element as a Control, or None if unsupported."""
+
+    def on_grid(values: Sequence[float], low: float, step: float, size: int) -> list[int]:
+        return [min(size - 1, max(0, round((v - low) / step))) if step > 0 else 0 for v in values]
+
+    def by_name(names: Sequence[str], options: Sequence[str]) -> list[int]:
+        return [options.index(n) if n in options else 0 for n in names]
+
     if kind == "slider" and proto.options:  # select_slider: formatted option strings
-        count = min(max(1, len(proto.default)), len(proto.options))
-        picks = sorted(rng.sample(range(len(proto.options)), count))
-        state.string_array_value.data.extend(proto.options[i] for i in picks)
-    elif kind == "slider" and proto.data_type in (Slider.INT, Slider.FLOAT):
-        steps = int(round((proto.max - proto.min) / proto.step)) if proto.step > 0 else 0
-        values = sorted(
-            round(proto.min + proto.step * rng.randint(0, steps), 10) for _ in range(max(1, len(proto.default)))
-        )
-        state.double_array_value.data.extend(values)
-    elif kind == "checkbox":
-        state.bool_value = rng.random() < 0.5
-    elif kind in ("selectbox", "radio") and proto.options:
-        state.string_value = rng.choice(list(proto.options))
-    elif kind == "number_input":
+        options = list(proto.options)
+        names = list(last.string_array_value.data) if last else list(proto.raw_value)
+        current = by_name(names, options) if names else [min(int(d), len(options) - 1) for d in proto.default]
+        return Control(proto.id, "string_array_value", len(options), options.__getitem__, current or [0])
+    if kind == "slider" and proto.data_type in (Slider.INT, Slider.FLOAT):
+        size, value_at = grid(proto.min, proto.max, proto.step)
+        values = list(last.double_array_value.data) if last else list(proto.value or proto.default)
+        current = on_grid(values, proto.min, proto.step, size) or [0]
+        return Control(proto.id, "double_array_value", size, value_at, current)
+    if kind == "checkbox":
+        value = last.bool_value if last else (proto.value if proto.set_value else proto.default)
+        return Control(proto.id, "bool_value", 2, bool, [int(value)])
+    if kind in ("selectbox", "radio") and proto.options:
+        options = list(proto.options)
+        name = last.string_value if last else (proto.raw_value if proto.set_value else None)
+        current = by_name([name], options) if name else [min(max(proto.default, 0), len(options) - 1)]
+        return Control(proto.id, "string_value", len(options), options.__getitem__, current)
+    if kind == "number_input":
         step = proto.step or 1.0
         low = proto.min if proto.has_min else proto.default - 10 * step
         high = proto.max if proto.has_max else proto.default + 10 * step
-        value = low + step * rng.randint(0, int((high - low) / step))
-        if proto.data_type == NumberInput.INT:
-            state.int_value = int(round(value))
+        size, value_at = grid(low, high, step)
+        is_int = proto.data_type == NumberInput.INT
+        if last:
+            value = last.int_value if is_int else last.double_value
         else:
-            state.double_value = value
-    else:
-        return None
-    return state
+            value = proto.value if proto.set_value else proto.default
+        field_name, cast = ("int_value", lambda i: int(round(value_at(i)))) if is_int else ("double_value", value_at)
+        return Control(proto.id, field_name, size, cast, on_grid([value], low, step, size))
+    return None
 
 
 def with_param(query: str, key: str, state: WidgetState) -> str:
@@ -253,7 +315,8 @@ class Tab:
         self.ws = None
         self.page = ""
         self.query = ""
-        self.widgets: dict[str, tuple[str, object]] = {}
+        self.widgets: dict[str, tuple[str, Any]] = {}  # id -> (element type, proto) of the last run
+        self.values: dict[str, WidgetState] = {}  # id -> the last value this tab sent
 
     async def connect(self) -> None:
         """Open the websocket the way the browser does (cookies, XSRF subprotocol)."""
@@ -283,6 +346,7 @@ class Tab:
     async def rerun(self, kind: str, widget: WidgetState | None = None) -> None:
         """Send rerun_script and wait for this run's final script_finished."""
         msg = BackMsg()
+        msg.rerun_script.SetInParent()  # an empty ClientState must still be sent
         msg.rerun_script.query_string = self.query
         msg.rerun_script.page_name = self.page
         if widget is not None:
@@ -293,7 +357,8 @@ class Tab:
         except asyncio.TimeoutError:
             self.stats.error("timeout", f"{kind} {self.page}?{self.query}")
             raise
-        self.stats.latencies[kind].append(time.perf_counter() - started)
+        url = f"/{self.page}?{self.query}" if self.query else f"/{self.page}"
+        self.stats.record(kind, started, time.perf_counter() - started, url)
 
     async def _exchange(self, msg: BackMsg) -> None:
         """Send a BackMsg, then consume ForwardMsgs until the run ends."""
@@ -334,8 +399,10 @@ class Tab:
         candidates = bound or list(self.widgets.values())
         rng.shuffle(candidates)
         for kind, proto in candidates:
-            state = new_widget_value(kind, proto, rng)
-            if state is not None:
+            control = control_for(kind, proto, self.values.get(proto.id))
+            if control is not None and control.size > 1:
+                state = control.move(rng, self.settings.change_style)
+                self.values[proto.id] = state
                 if proto.query_param_key:  # the browser rewrites the URL too
                     self.query = with_param(self.query, proto.query_param_key, state)
                 await self.rerun("change", state)
@@ -385,15 +452,27 @@ async def student(index: int, settings: Settings, stats: Stats, deadline: float)
     await tab.close()
 
 
-async def warm_up(settings: Settings) -> None:
-    """Open every page once from a single tab (imports, caches); not measured."""
-    tab = Tab(settings, Stats())
-    try:
-        await tab.connect()
-        for page, query in settings.pages:
+async def warm_up(settings: Settings) -> dict:
+    """Open every page once from one tab (imports, caches); report each page's cold time."""
+    stats = Stats()
+    tab = Tab(settings, stats)
+    cold: dict[str, float | str] = {}
+    for page, query in settings.pages:
+        url = f"/{page}?{query}" if query else f"/{page}"
+        try:
+            if tab.ws is None:
+                await tab.connect()
             await tab.open(page, query)
-    finally:
-        await tab.close()
+            cold[url] = round(stats.timeline[-1][2], 3)
+        except asyncio.TimeoutError:  # before OSError: it is one since Python 3.11
+            cold[url] = f"timeout ({settings.timeout:g} s)"
+            await tab.close()
+        except (OSError, websockets.exceptions.WebSocketException) as exc:
+            cold[url] = f"{type(exc).__name__}: {exc}"
+            await tab.close()
+        print(f"  warm-up {url}: {cold[url]}" + (" s" if isinstance(cold[url], float) else ""))
+    await tab.close()
+    return {"cold_open_s": cold, "errors": stats.error_samples}
 
 
 # ---------------------------------------------------------------- memory
@@ -428,6 +507,26 @@ async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -
             pass
 
 
+def cpu_seconds(pids: list[int]) -> float | None:
+    """Summed user+system CPU time of the server processes, or None without pids."""
+    ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0, False
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total, seen = total + int(fields[11]) + int(fields[12]), True
+    return total / ticks if seen else None
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (other work skews the figures)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
 def pids_from_dir(run_dir: str) -> list[int]:
     """Streamlit replica PIDs written by deploy/start.sh."""
     pids = []
@@ -444,9 +543,11 @@ def pids_from_dir(run_dir: str) -> list[int]:
 
 async def measure(settings: Settings, pids: list[int], settle: float, warm: bool) -> dict:
     """Warm up, run all students, and sample memory before, during and after."""
-    if warm:
-        await warm_up(settings)
+    warmup = await warm_up(settings) if warm else {}
     before = total_rss_mb(pids)
+    cpu_before = cpu_seconds(pids)
+    client_before = time.process_time()
+    load_before = load_average()
     peak = [before or 0.0]
     stats = Stats()
     stop = asyncio.Event()
@@ -461,11 +562,20 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
         stats.error("cancelled", "student still running after the hard deadline")
     await asyncio.gather(*late, return_exceptions=True)
     elapsed = time.monotonic() - started
+    cpu_after = cpu_seconds(pids)
+    client_cpu = time.process_time() - client_before
+    load_after = load_average()
     if settle > 0 and pids:
         await asyncio.sleep(settle)
     stop.set()
     await sampler
     result = stats.summary(elapsed)
+    result["warmup"] = warmup
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    result["server_cpu_s"] = cpu
+    result["server_cpu_ms_per_rerun"] = 1000 * cpu / result["reruns"] if cpu and result["reruns"] else None
+    result["client_cpu_ms_per_rerun"] = 1000 * client_cpu / result["reruns"] if result["reruns"] else None
+    result["load_average"] = {"before": load_before, "after": load_after}
     result["memory_mb"] = {
         "before": before,
         "peak": peak[0] if pids else None,
@@ -513,9 +623,9 @@ def start_server(script: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base_url)
-    except RuntimeError:
+    except RuntimeError as exc:
         stop_server(proc)
-        raise
+        raise RuntimeError(f"{exc}; see {log_path}") from exc
     return proc, base_url
 
 
@@ -551,6 +661,9 @@ def print_table(results: dict) -> None:
         ("max latency s", lambda r: fmt(r["latency"]["max_s"], digits=3)),
         ("p95 open s", lambda r: fmt(r["latency_open"]["p95_s"], digits=3)),
         ("p95 change s", lambda r: fmt(r["latency_change"]["p95_s"], digits=3)),
+        ("server CPU ms/rerun", lambda r: fmt(r["server_cpu_ms_per_rerun"], digits=1)),
+        ("client CPU ms/rerun", lambda r: fmt(r["client_cpu_ms_per_rerun"], digits=1)),
+        ("load avg (1 min)", lambda r: fmt(r["load_average"]["after"], digits=1)),
     ]
     for key in ("before", "peak", "after"):
         rows.append((f"RSS {key} MB", lambda r, k=key: fmt(r["memory_mb"][k], digits=0)))
@@ -559,6 +672,9 @@ def print_table(results: dict) -> None:
     for label, get in rows:
         print(f"{label:<{width}}" + "".join(f"{get(results[n]):>14}" for n in names))
     for name in names:
+        slowest = sorted(results[name]["timeline"], key=lambda entry: -entry[2])[:3]
+        for _, kind, latency, url in slowest:
+            print(f"  [{name}] slow {kind}: {latency:.2f} s {url}")
         for sample in results[name]["error_samples"][:5]:
             print(f"  [{name}] {sample}")
 
@@ -578,6 +694,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of student activity")
     ap.add_argument("--pages", help='comma list like "Dropout?depth=12&seed=3,Initialization" or a .json list')
     ap.add_argument("--changes", type=int, default=2, help="control changes after each page open")
+    ap.add_argument(
+        "--change-style",
+        choices=("random", "nudge"),
+        default="random",
+        help="random: anywhere in the control's range; nudge: 1-3 steps from its value",
+    )
     ap.add_argument("--reconnect", action="store_true", help="open every page on a fresh session")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-rerun timeout, seconds")
     ap.add_argument("--max-interactions", type=int, default=1000, help="per student")
@@ -608,6 +730,7 @@ def settings_for(args: argparse.Namespace, base_url: str, pages) -> Settings:
         max_interactions=max(1, args.max_interactions),
         reconnect=args.reconnect,
         seed=args.seed,
+        change_style=args.change_style,
     )
 
 
@@ -623,13 +746,14 @@ def run_target(args, name: str, base_url: str, pages, pids: list[int]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Run the load test and print/write the report."""
     args = parse_args(argv)
-    pages = parse_pages(args.pages)
+    app = Path(args.app).resolve()
+    pages = parse_pages(args.pages, app if args.start_app else APP)
     results: dict[str, dict] = {}
     log_dir = Path(tempfile.mkdtemp(prefix="load-"))
     proc = None
     try:
         if args.start_app:
-            proc, base_url = start_server(Path(args.app), log_dir / "load-app.log")
+            proc, base_url = start_server(app, log_dir / "app.log")
             pids = [proc.pid]
         else:
             base_url = args.url.rstrip("/")
@@ -641,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         if proc is not None:
             stop_server(proc)
     if args.baseline:
-        proc, base_url = start_server(TRIVIAL_APP, log_dir / "load-baseline.log")
+        proc, base_url = start_server(TRIVIAL_APP, log_dir / "baseline.log")
         try:
             results["baseline"] = run_target(args, "baseline", base_url, [("", "")], [proc.pid])
         finally:
@@ -650,10 +774,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     report = {"settings": asdict(settings_for(args, "", pages)), "results": results}
     if "baseline" in results:
-        app_rate = results["app"]["reruns_per_s"] or 0.0
-        base_rate = results["baseline"]["reruns_per_s"] or 0.0
-        report["capacity_pct_of_trivial"] = 100 * app_rate / base_rate if base_rate else None
-        print(f"\nthroughput vs the trivial page: {fmt(report['capacity_pct_of_trivial'], digits=0)} %")
+        app, base = results["app"], results["baseline"]
+        # Throughput is capacity only in stress mode; in classroom mode the students set it.
+        if args.mode == "stress" and base["reruns_per_s"]:
+            report["capacity_pct_of_trivial"] = 100 * (app["reruns_per_s"] or 0.0) / base["reruns_per_s"]
+            print(f"\nthroughput vs the trivial page: {report['capacity_pct_of_trivial']:.0f} %")
+        if app["server_cpu_ms_per_rerun"] and base["server_cpu_ms_per_rerun"]:
+            report["cpu_per_rerun_x_trivial"] = app["server_cpu_ms_per_rerun"] / base["server_cpu_ms_per_rerun"]
+            print(f"server CPU per rerun: {report['cpu_per_rerun_x_trivial']:.1f} x the trivial page's")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")

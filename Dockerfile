@@ -1,0 +1,29 @@
+# Training Explorer: one Streamlit process on port 8501.
+#   docker build -t training-explorer .
+#   docker run --rm -p 127.0.0.1:8501:8501 training-explorer
+# Several replicas behind a proxy need one shared secret:
+#   docker run -e STREAMLIT_SERVER_COOKIE_SECRET=... (see docs/deploy.md)
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Unprivileged user; the code stays root-owned, so the app cannot modify itself.
+RUN useradd --create-home --uid 10001 app
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+USER app
+
+EXPOSE 8501
+# The slim image has no curl: ask /_stcore/health with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4); sys.exit(r.read() != b'ok')"]
+
+ENTRYPOINT ["streamlit", "run", "streamlit_app.py", "--server.port=8501", "--server.address=0.0.0.0"]
