@@ -102,6 +102,8 @@ for ((i = 0; i < N; i++)); do
     healthy "http://127.0.0.1:$port" && kill -0 "$pid" 2>/dev/null ||
         fail "replica $port not healthy; see $RUN_DIR/replica-$port.log"
     echo "replica 127.0.0.1:$port ok (pid $pid)"
+    # Warm start: open every page once so the default views are cached before students arrive.
+    (cd "$ROOT" && exec "$PYTHON" -m ui.warm "http://127.0.0.1:$port") >>"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
 done
 
 sed -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@PORT@|$PORT|g" "$HERE/nginx.conf.template" >"$RUN_DIR/nginx.conf"

@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     # small matrices: one BLAS thread is fastest and does not fight other processes for the cores
+    # (numpy is already imported here, so threadpoolctl sees its BLAS)
     threadpool_limits(int(os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or 1))
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)

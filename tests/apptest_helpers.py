@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TRAINING_EXPLORER_WARM", "0")  # no background warm-up client under AppTest
 TIMEOUT = 120
 
 #: Hand-edited URL values every bound control must survive.

@@ -1,12 +1,19 @@
 """Streamlit-aware helpers shared by the pages: URL-bound controls, Altair charts, cached runs.
 
 Importing ``ui`` limits BLAS to one thread per server process (``TRAINING_EXPLORER_BLAS_THREADS``
-overrides it): the engine multiplies small matrices, many sessions share the cores, and
-OpenBLAS threads that spin on a busy 2-core machine made a 1 s run take 30 s or more.
+overrides it): the engine multiplies small matrices, many sessions share the cores, and OpenBLAS
+threads spinning on a busy 2-core machine made a 3 s run take 64 s. The environment variables
+cover a NumPy not yet imported; threadpoolctl covers one already loaded (it only sees loaded
+libraries, hence the NumPy import first).
 """
 
 import os
 
-from threadpoolctl import threadpool_limits
+_THREADS = os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or "1"
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _THREADS)
 
-threadpool_limits(int(os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or 1))
+import numpy  # noqa: E402,F401 - load BLAS so that threadpoolctl can see it
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+threadpool_limits(int(_THREADS))

@@ -33,6 +33,9 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     The seed is a slider: a bound ``number_input`` crashes inside Streamlit on ``?seed=inf``.
     """
     st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
+    from ui import warm  # here, not at import time: ui.warm imports this module
+
+    warm.start_in_background()
     with st.sidebar:
         st.markdown("### Training Explorer")
         st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")

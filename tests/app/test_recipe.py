@@ -1,0 +1,142 @@
+"""AppTest: the Full recipe page (live run, lazy tabs, presets, URL keys)."""
+
+import pytest
+
+from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_values, run_page
+
+PAGE = "pages/7_Full_recipe.py"
+#: URL keys of the main controls, the tab selector and the 50-layer tab's controls.
+KEYS = ["depth", "width", "epochs", "data", "act", "init", "opt", "lr", "bn", "skips", "drop", "sched",
+        "patience", "wd", "view", "d50w", "d50e", "d50"]
+SMALL = {"depth": "2", "width": "16", "epochs": "5", "data": "moons"}
+TABS = ["Per-layer diagnostics", "Classic vs modern", "Leave-one-out ablation", "The 50-layer test"]
+
+
+def run_recipe(query: dict | None = None):
+    return run_page(PAGE, query)
+
+
+def assert_ok(at):
+    assert not at.exception, errors_text(at)
+    assert non_finite_values(at) == []
+
+
+def test_default_view_runs_with_finite_charts():
+    at = run_recipe()
+    assert_ok(at)
+    assert not at.error, errors_text(at)
+    # article curve + real-run loss + live loss/accuracy + 4 per-layer charts (default tab)
+    assert len(charts(at)) >= 8
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stops at epoch"] == "115" and metrics["Best val loss"] == "0.0419"
+    assert metrics["Epochs run"] == "20 of 20"
+    acc = float(metrics["Final val accuracy"].rstrip("%")) / 100
+    assert acc > 0.8  # modern recipe, depth 10 x 64, 20 epochs on digits
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+def test_bad_url_values_for_every_key_are_survived(bad):
+    at = run_recipe({k: bad for k in KEYS})
+    assert_ok(at)
+    assert len(charts(at)) >= 4
+
+
+def test_deep_link_sets_the_widgets():
+    q = {"seed": "3", "depth": "12", "width": "32", "epochs": "5", "data": "moons", "act": "tanh",
+         "init": "xavier", "opt": "sgd", "lr": "0.01", "bn": "false", "skips": "true", "drop": "0.1",
+         "sched": "cosine", "patience": "3", "wd": "0.001", "view": "Classic vs modern"}
+    at = run_recipe(q)
+    assert_ok(at)
+    assert at.slider(key="seed").value == 3
+    assert at.slider(key="depth").value == 12
+    assert at.select_slider(key="width").value == 32
+    assert at.select_slider(key="epochs").value == 5
+    assert at.selectbox(key="data").value == "moons"
+    assert at.selectbox(key="act").value == "tanh"
+    assert at.selectbox(key="init").value == "xavier"
+    assert at.selectbox(key="opt").value == "sgd"
+    assert at.select_slider(key="lr").value == 0.01
+    assert at.toggle(key="bn").value is False
+    assert at.toggle(key="skips").value is True
+    assert at.select_slider(key="drop").value == 0.1
+    assert at.selectbox(key="sched").value == "cosine"
+    assert at.slider(key="patience").value == 3
+    assert at.select_slider(key="wd").value == 0.001
+    labels = [m.label for m in at.metric]
+    assert "Classic: final val accuracy" in labels  # the deep-linked tab ran
+
+
+def test_depth_over_50_without_skips_is_clamped_with_a_message():
+    at = run_recipe({**SMALL, "depth": "80"})
+    assert_ok(at)
+    assert any("skip connections" in w.value and "depth 50" in w.value for w in at.warning)
+    # with skips the same depth is kept
+    at = run_recipe({**SMALL, "depth": "60", "skips": "true"})
+    assert_ok(at)
+    assert not any("skip connections" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("tab", TABS[1:3])
+def test_tabs_run_small_configs(tab):
+    at = run_recipe({**SMALL, "view": tab, "drop": "0.1", "patience": "3"})
+    assert_ok(at)
+    assert not at.error, errors_text(at)
+    if tab == "Leave-one-out ablation":
+        bars = [c for c in charts(at) if '"bar"' in c.proto.spec]
+        assert bars, "no ablation bar chart"
+        # 6 variants + no dropout + no early stopping
+        assert len(at.dataframe[0].value) == 8
+
+
+def test_fifty_layer_test_waits_for_its_toggle_then_runs():
+    at = run_recipe({**SMALL, "view": TABS[3]})
+    assert_ok(at)
+    assert any("Run the 50-layer test" in i.value for i in at.info)
+    at = run_recipe({**SMALL, "view": TABS[3], "d50": "true", "d50w": "32", "d50e": "5"})
+    assert_ok(at)
+    labels = {m.label for m in at.metric}
+    assert {"Plain: final val accuracy", "With skips: final val accuracy"} <= labels
+
+
+def test_preset_links_carry_only_valid_url_values():
+    from urllib.parse import parse_qsl
+
+    at = run_recipe(SMALL)
+    presets = [dict(parse_qsl(link.proto.query_string)) for link in at.get("page_link")
+               if link.proto.page == "Full_recipe" and link.proto.query_string]
+    assert len(presets) == 4
+    epochs_opts = [str(o) for o in at.select_slider(key="epochs").options]
+    width_opts = [str(o) for o in at.select_slider(key="width").options]
+    for q in presets:
+        assert q["epochs"] in epochs_opts and q["width"] in width_opts and 1 <= int(q["depth"]) <= 100
+        small = {**q, **SMALL, "depth": "3" if q["skips"] == "false" else "60"}
+        at = run_recipe(small)
+        assert_ok(at)
+        # Streamlit silently falls back to the default for a URL value it can't parse: check that
+        # every widget shows exactly the preset's value
+        for key, want in small.items():
+            assert url_value(at, key) == want, key
+
+
+def url_value(at, key):
+    """The URL text of the widget bound to ``key`` (format_func g for the log-spaced sliders)."""
+    for kind in ("slider", "select_slider", "selectbox", "toggle"):
+        try:
+            v = getattr(at, kind)(key=key).value
+        except KeyError:
+            continue
+        if isinstance(v, bool):
+            return str(v).lower()
+        return f"{v:g}" if key in ("lr", "wd") else str(v)
+    raise KeyError(key)
+
+
+def test_live_run_stops_at_the_time_cap_and_is_not_cached(monkeypatch):
+    monkeypatch.setenv("TRAINING_EXPLORER_MAX_SECONDS", "0.01")
+    q = {**SMALL, "epochs": "20", "seed": "77"}  # a config no other test has cached
+    for _ in range(2):  # a capped run is not cached: the second visit trains (and stops) again
+        at = run_recipe(q)
+        assert_ok(at)
+        assert any("time cap" in w.value for w in at.warning), [w.value for w in at.warning]
+        runs = {m.label: m.value for m in at.metric}["Epochs run"]
+        assert int(runs.split(" of ")[0]) < 20
