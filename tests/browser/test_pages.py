@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
 from ui.controls import PAGES
@@ -35,10 +36,9 @@ def test_deep_link(server, page, path, title):
     exceptions = page.locator("[data-testid=stException]")
     assert exceptions.count() == 0, exceptions.first.inner_text()
     # the shared frame: our sidebar is there and the navigation lists every page
-    sidebar = page.locator("[data-testid=stSidebar]")
-    assert "Training Explorer" in sidebar.inner_text()
+    expect(page.locator("[data-testid=stSidebar]")).to_contain_text("Training Explorer", timeout=30_000)
     nav_links = page.locator("[data-testid=stSidebar] .st-key-nav a")
-    assert nav_links.count() == len(PAGES), nav_links.all_inner_texts()
+    expect(nav_links).to_have_count(len(PAGES), timeout=30_000)
     # at least one chart actually drawn
     drawn = page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg")
     drawn.first.wait_for(timeout=30_000)
@@ -50,9 +50,9 @@ def test_deep_link(server, page, path, title):
 def test_seed_is_bound_to_url(server, page):
     page.goto(f"{server}/Dropout?seed=3")
     wait_idle(page)
-    seed = page.locator("[data-testid=stSidebar] [role=slider]").first
-    assert seed.get_attribute("aria-valuenow") == "3"
+    seed = page.locator("[data-testid=stSidebar] .st-key-seed input[type=range]")
+    assert seed.input_value() == "3"
     page.goto(f"{server}/Dropout?seed=-5")
     wait_idle(page)
-    assert seed.get_attribute("aria-valuenow") == "0"
+    assert seed.input_value() == "0"
     assert "seed=" not in page.url
