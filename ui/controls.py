@@ -43,7 +43,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
             for path, label in PAGES:
                 st.page_link(path, label=label)
         st.divider()
-        seed = st.slider("Seed", 0, SEED_MAX, 0, key="seed", bind="query-params", help=SEED_HELP)
+        seed = slider("Seed", "seed", 0, SEED_MAX, 0, help=SEED_HELP)
         with st.expander("How to use", expanded=False):
             st.markdown(
                 "- Every control is stored in the page URL: copy the address bar to share this exact view.\n"
@@ -55,15 +55,33 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     return int(seed)
 
 
+def _forget_if(key, invalid) -> None:
+    """Drop ``key``'s carried-over value when ``invalid(value)``, so the widget starts at its default.
+
+    Bound values persist across page switches (the URL keeps them), and several pages share keys
+    such as ``depth`` with different ranges: ``depth=60`` from one page would otherwise make
+    another page's ``depth`` slider (max 16) raise StreamlitValueAboveMaxError.
+    """
+    if key in st.session_state:
+        try:
+            bad = invalid(st.session_state[key])
+        except (TypeError, ValueError):
+            bad = True
+        if bad:
+            del st.session_state[key]
+
+
 def slider(label, key, min_value, max_value, value, step=None, help=None, container=None, **kw):
     """A URL-bound slider."""
     c = container or st
+    _forget_if(key, lambda v: not all(min_value <= x <= max_value for x in (v if isinstance(v, tuple) else (v,))))
     return c.slider(label, min_value, max_value, value, step=step, key=key, help=help, bind="query-params", **kw)
 
 
 def select_slider(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound slider over discrete options (e.g. learning rates on a log grid)."""
     c = container or st
+    _forget_if(key, lambda v: v not in list(options))
     return c.select_slider(
         label, options=list(options), value=value, key=key, help=help, bind="query-params", format_func=format_func
     )
@@ -73,6 +91,7 @@ def select(label, key, options, value, help=None, container=None, format_func=st
     """A URL-bound selectbox."""
     c = container or st
     options = list(options)
+    _forget_if(key, lambda v: v not in options)
     return c.selectbox(
         label, options, index=options.index(value), key=key, help=help, bind="query-params", format_func=format_func
     )
@@ -81,6 +100,7 @@ def select(label, key, options, value, help=None, container=None, format_func=st
 def multiselect(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound multiselect."""
     c = container or st
+    _forget_if(key, lambda v: not set(v) <= set(options))
     return c.multiselect(
         label, list(options), default=list(value), key=key, help=help, bind="query-params", format_func=format_func
     )

@@ -56,3 +56,20 @@ def test_seed_is_bound_to_url(server, page):
     wait_idle(page)
     assert seed.input_value() == "0"
     assert "seed=" not in page.url
+
+
+def test_switching_pages_with_a_shared_key_out_of_range(server, page):
+    """depth=60 is valid on one page and above another page's max: the sidebar link must not crash.
+
+    Bound values follow the user across page switches; ui.controls drops a carried value that
+    the next page's control can't take (Streamlit itself raises StreamlitValueAboveMaxError).
+    """
+    page.goto(f"{server}/Vanishing_gradients?depth=60")
+    wait_idle(page)
+    for label in ("Batch normalization", "Dropout", "Full recipe"):
+        page.locator(".st-key-nav a", has_text=label).click()
+        page.wait_for_timeout(1000)
+        wait_idle(page)
+        exceptions = page.locator("[data-testid=stException]")
+        assert exceptions.count() == 0, f"{label}: {exceptions.first.inner_text()}"
+        expect(page.locator("h1").first).to_contain_text(label, ignore_case=True, timeout=30_000)
