@@ -19,7 +19,7 @@ from engine import budget
 from engine.experiments.recipe import markers as run_markers
 from engine.train import History, TrainConfig, train
 from ui import charts
-from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Capped, _Progress
+from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Capped, _Progress, compute_slot
 
 #: Minimum seconds between two redraws of the live curves (each redraw builds and ships charts).
 REDRAW_SECONDS = 1.0
@@ -79,7 +79,8 @@ class _Live(_Progress):
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _train_cached(config_json: str, _live: _Live) -> History:
     """Train the config in ``config_json``; keyed by that JSON (seed included)."""
-    h = train(TrainConfig(**json.loads(config_json)), on_epoch=_live.on_epoch)
+    with compute_slot(_live):
+        h = train(TrainConfig(**json.loads(config_json)), on_epoch=_live.on_epoch)
     h.model = None  # the cache stores curves and diagnostics, not weights
     if _live.capped:
         raise _Capped(h)

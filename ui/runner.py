@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
+import os
+import threading
 import time
 
 import pandas as pd
@@ -15,6 +18,10 @@ from engine.experiments.common import Result, params_of
 
 CACHE_ENTRIES = 64
 CACHE_TTL = 6 * 3600
+#: Experiments computing at once in one server process; the others queue (cache hits never do).
+#: Python holds the GIL through most of a small-matrix training step, so running more at once
+#: does not finish them sooner: it only makes every page, cached ones included, wait on them all.
+COMPUTE_SLOTS = threading.BoundedSemaphore(int(os.environ.get("TRAINING_EXPLORER_COMPUTE_SLOTS", "1") or 1))
 
 
 class _Capped(Exception):
@@ -33,9 +40,13 @@ class _Progress:
     """
 
     def __init__(self, label: str, seconds: float):
-        self.bar, self.label = st.empty(), label
+        self.bar, self.label, self.seconds = st.empty(), label, seconds
         self.deadline, self.capped = time.monotonic() + seconds, False
         self._context = contextvars.copy_context()
+
+    def restart(self) -> None:
+        """Start the time cap now (after waiting for a compute slot)."""
+        self.deadline = time.monotonic() + self.seconds
 
     def __call__(self, fraction, message=""):
         value = min(max(float(fraction), 0.0), 1.0)
@@ -46,10 +57,24 @@ class _Progress:
         return True
 
 
+@contextlib.contextmanager
+def compute_slot(progress: _Progress):
+    """Hold one of :data:`COMPUTE_SLOTS` while computing; say so while waiting for one."""
+    if not COMPUTE_SLOTS.acquire(blocking=False):
+        progress(0.0, "(queued behind other runs on this server)")
+        COMPUTE_SLOTS.acquire()
+    progress.restart()
+    try:
+        yield
+    finally:
+        COMPUTE_SLOTS.release()
+
+
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
     """Run experiment ``name``; keyed by name and the JSON of its parameters (seed included)."""
-    result = REGISTRY[name](**json.loads(params_json), progress=_progress)
+    with compute_slot(_progress):
+        result = REGISTRY[name](**json.loads(params_json), progress=_progress)
     if _progress.capped:
         raise _Capped(result)
     return result
