@@ -5,17 +5,22 @@ init, Adam lr 1e-3, constant lr) on the same data (``engine.datasets.load("digit
 same batch size, tracking the training loss and accuracy and running a validation pass every
 epoch. The engine side is ``engine.train.train`` itself (per-layer diagnostics included); the
 PyTorch side is a plain PyTorch 2.13 CPU loop with ``torch.set_num_threads(2)``. NumPy's BLAS is
-limited to 2 threads too (threadpoolctl).
+limited to 2 threads too (threadpoolctl). Both time everything from building the model on.
 
-Each side runs in its own worker process, so neither one's idle threads compete with the other;
-the parent interleaves the runs (engine, torch, matmul loop; the order alternates every round)
-and reports, per configuration, the median engine/torch ratio over the rounds.
+Each side runs in its own worker process, so neither one's idle threads compete with the other.
+The parent interleaves the runs (engine then torch, torch then engine, alternately) and reports,
+per configuration, the median of the per-round engine/torch ratios.
 
-The matmul limit is a pure NumPy loop over exactly the matmuls one epoch of training does
-(forward ``x @ W``, backward ``x.T @ dy`` and ``dy @ W.T`` per Linear per step, plus the
-validation forward), same dtype (float32), same threads, outputs preallocated. "% of limit" is
-that loop's time over the engine's epoch time: the share of the machine's matmul speed the whole
-training loop achieves.
+A shared machine disturbs the timing: with 2 threads on 2 cores, one busy core can make a run
+several times slower. The parent measures, from /proc/stat, how many cores other processes used
+during every run, and repeats a run (up to ``--retries`` times) while that exceeds
+``--max-background``; the table reports the background load the kept runs saw.
+
+The hardware limit: ``GFLOP/s`` is the matmul FLOPs of a training step (3 matmuls of 2*m*n*k
+per Linear: ``x @ W``, ``x.T @ dy``, ``dy @ W.T``) over the time of the engine's step (forward,
+loss, backward, Adam step), and "% of matmul limit" compares it with a pure NumPy loop doing
+exactly those matmuls (float32, same threads, outputs preallocated), timed interleaved with the
+steps in the same process.
 
     python benchmarks/engine_vs_torch.py                      # all configurations
     python benchmarks/engine_vs_torch.py --rounds 9 --json /tmp/bench.json
@@ -44,6 +49,7 @@ THREADS = 2
 #: (depth, width, batch size) of each configuration the issue asks for.
 CONFIGS = [(20, 128, 64), (50, 128, 64), (10, 512, 64), (10, 128, 256)]
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+N_IN, N_OUT = 64, 10  # digits
 
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -55,23 +61,31 @@ def _load_data():
     return load("digits", seed=0)
 
 
-def _batches(n, bs):
-    """Start indices of the mini-batches, as ``engine.train.train`` makes them (BN drops a batch of 1)."""
+def _batch_starts(n, bs):
+    """Mini-batch start indices as ``engine.train.train`` makes them (BatchNorm drops a batch of 1)."""
     starts = list(range(0, n, bs))
     if n - starts[-1] < 2 and len(starts) > 1:
         starts.pop()
-    return [min(bs, n - s) for s in starts]
+    return starts
 
 
-def _linear_shapes(depth, width, n_in, n_out):
-    sizes = [n_in] + [width] * depth + [n_out]
+def _linear_shapes(depth, width):
+    sizes = [N_IN] + [width] * depth + [N_OUT]
     return list(zip(sizes[:-1], sizes[1:]))
 
 
-def epoch_flops(depth, width, bs, n_train, n_val, n_in=64, n_out=10):
-    """Matmul FLOPs of one epoch: 3 matmuls of 2*m*n*k per Linear per step, plus the validation forward."""
-    macs = sum(fi * fo for fi, fo in _linear_shapes(depth, width, n_in, n_out))
-    return 2.0 * macs * (3 * sum(_batches(n_train, bs)) + n_val)
+def step_flops(depth, width, bs):
+    """Matmul FLOPs of one training step: 3 matmuls of 2*m*n*k per Linear."""
+    return 3 * 2.0 * bs * sum(fi * fo for fi, fo in _linear_shapes(depth, width))
+
+
+def _config(depth, width, bs, epochs):
+    from engine.train import TrainConfig
+
+    return TrainConfig(
+        depth=depth, width=width, batch_size=bs, epochs=epochs, activation="relu", init="he",
+        batch_norm=True, optimizer="adam", lr=1e-3, schedule="constant", seed=0,
+    )
 
 
 # ----------------------------------------------------------------------------- workers
@@ -82,7 +96,7 @@ def _engine_worker():
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(THREADS, user_api="blas")
-    from engine.train import TrainConfig, train
+    from engine.train import train
 
     split = _load_data()
     info = [
@@ -90,65 +104,71 @@ def _engine_worker():
         for d in threadpool_info()
         if d.get("user_api") == "blas"
     ]
-    _send({"numpy": np.__version__, "blas": info, "env": {v: os.environ.get(v) for v in OPENBLAS_VARS}})
-    rng = np.random.default_rng(0)
-    loops = {}
+    from engine import optim
+
+    _send({"numpy": np.__version__, "blas": info, "env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+           "optimizer_threads": getattr(optim, "THREADS", 1)})
     for msg in _receive():
         depth, width, bs, epochs = msg["depth"], msg["width"], msg["batch"], msg["epochs"]
         if msg["cmd"] == "train":
-            cfg = TrainConfig(
-                depth=depth, width=width, batch_size=bs, epochs=epochs, activation="relu", init="he",
-                batch_norm=True, optimizer="adam", lr=1e-3, schedule="constant", seed=0,
-            )
             t0 = time.perf_counter()
-            hist = train(cfg, data=split)
-            seconds = time.perf_counter() - t0
-            _send({"seconds": seconds, "val_acc": hist.val_acc[-1]})
-        else:  # the pure matmul loop over one epoch's shapes
-            key = (depth, width, bs)
-            if key not in loops:
-                loops[key] = _matmul_loop(rng, depth, width, bs, len(split.y_train), len(split.y_val))
-            run = loops[key]
-            run()  # warm
-            t0 = time.perf_counter()
-            for _ in range(epochs):
-                run()
-            _send({"seconds": time.perf_counter() - t0})
+            hist = train(_config(depth, width, bs, epochs), data=split)
+            _send({"seconds": time.perf_counter() - t0, "val_acc": hist.val_acc[-1]})
+        else:
+            _send(_steps_vs_matmuls(split, depth, width, bs, msg["blocks"]))
 
 
-def _matmul_loop(rng, depth, width, bs, n_train, n_val):
-    """A function doing exactly one epoch's training + validation matmuls (float32, out= buffers)."""
+def _steps_vs_matmuls(split, depth, width, bs, blocks):
+    """Median seconds per engine training step and per pure-matmul step, timed in alternating blocks."""
     import numpy as np
 
-    f32 = np.float32
-    shapes = _linear_shapes(depth, width, 64, 10)
-    Ws = [rng.standard_normal((fi, fo)).astype(f32) for fi, fo in shapes]
-    sizes = _batches(n_train, bs)
-    bufs = {}
-    for m in set(sizes) | {n_val}:
-        bufs[m] = [
-            (
-                rng.standard_normal((m, fi)).astype(f32),  # x
-                np.empty((m, fo), f32),  # y
-                rng.standard_normal((m, fo)).astype(f32),  # dy
-                np.empty((fi, fo), f32),  # dW
-                np.empty((m, fi), f32),  # dx
-            )
-            for fi, fo in shapes
-        ]
+    from engine.losses import softmax_cross_entropy
+    from engine.train import build_model, make_optimizer
 
-    def run():
-        for m in sizes:
-            layers = bufs[m]
-            for W, (x, y, _, _, _) in zip(Ws, layers):
-                np.matmul(x, W, out=y)
-            for W, (x, _, dy, dW, dx) in zip(Ws[::-1], layers[::-1]):
+    cfg = _config(depth, width, bs, 1)
+    model, opt = build_model(cfg, N_IN, N_OUT), make_optimizer(cfg)
+    X, y = split.X_train.astype(np.float32), split.y_train
+    order = np.random.default_rng(0).permutation(len(X))
+    batches = [order[s : s + bs] for s in _batch_starts(len(X), bs) if len(order[s : s + bs]) == bs]
+
+    def train_steps():
+        for idx in batches:
+            logits = model.forward(X[idx], training=True)
+            _, dlogits = softmax_cross_entropy(logits, y[idx])
+            model.backward(dlogits)
+            opt.step(model.layers)
+
+    rng = np.random.default_rng(1)
+    f32 = np.float32
+    layers = [
+        (
+            rng.standard_normal((fi, fo)).astype(f32),  # W
+            rng.standard_normal((bs, fi)).astype(f32),  # x
+            np.empty((bs, fo), f32),  # y
+            rng.standard_normal((bs, fo)).astype(f32),  # dy
+            np.empty((fi, fo), f32),  # dW
+            np.empty((bs, fi), f32),  # dx
+        )
+        for fi, fo in _linear_shapes(depth, width)
+    ]
+
+    def matmul_steps():
+        for _ in batches:
+            for W, x, out, *_ in layers:
+                np.matmul(x, W, out=out)
+            for W, x, _, dy, dW, dx in reversed(layers):
                 np.matmul(x.T, dy, out=dW)
                 np.matmul(dy, W.T, out=dx)
-        for W, (x, y, _, _, _) in zip(Ws, bufs[n_val]):
-            np.matmul(x, W, out=y)
 
-    return run
+    train_steps()  # warm-up
+    matmul_steps()
+    step_t, mm_t = [], []
+    for _ in range(blocks):
+        for fn, acc in ((train_steps, step_t), (matmul_steps, mm_t)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append((time.perf_counter() - t0) / len(batches))
+    return {"step": statistics.median(step_t), "matmul": statistics.median(mm_t)}
 
 
 def _torch_worker():
@@ -167,22 +187,20 @@ def _torch_worker():
         depth, width, bs, epochs = msg["depth"], msg["width"], msg["batch"], msg["epochs"]
         t0 = time.perf_counter()
         torch.manual_seed(0)
-        layers, fan_in = [], Xtr.shape[1]
+        layers, fan_in = [], N_IN
         for _ in range(depth):
             lin = nn.Linear(fan_in, width, bias=False)
             nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")  # std sqrt(2/fan_in), as "he"
             layers += [lin, nn.BatchNorm1d(width), nn.ReLU()]
             fan_in = width
-        out = nn.Linear(fan_in, 10)
+        out = nn.Linear(fan_in, N_OUT)
         nn.init.kaiming_normal_(out.weight, nonlinearity="relu")
         nn.init.zeros_(out.bias)
         model = nn.Sequential(*layers, out)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         gen = torch.Generator().manual_seed(1)
         n = len(ytr)
-        starts = list(range(0, n, bs))
-        if n - starts[-1] < 2 and len(starts) > 1:
-            starts.pop()
+        starts = _batch_starts(n, bs)
         for _ in range(epochs):
             model.train()
             order = torch.randperm(n, generator=gen)
@@ -220,12 +238,20 @@ def _receive():
 # ----------------------------------------------------------------------------- parent
 
 
-class Worker:
-    """A worker process answering one JSON request per line."""
+def _jiffies(pid):
+    """(busy, total) jiffies of the whole machine and the CPU jiffies of process ``pid`` (all threads)."""
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = sum(cpu) - cpu[3] - cpu[4]  # minus idle and iowait
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return busy, sum(cpu), int(fields[11]) + int(fields[12])  # utime + stime
 
-    def __init__(self, kind, env):
+
+class Worker:
+    """A worker process answering one JSON request per line; measures the background load."""
+
+    def __init__(self, kind, env, engine_from=str(ROOT)):
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", kind],
+            [sys.executable, __file__, "--worker", kind, "--engine-from", engine_from],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
         )
         self.info = self._read()
@@ -237,13 +263,35 @@ class Worker:
         return json.loads(line)
 
     def ask(self, **msg):
+        """The worker's answer, with ``background``: cores other processes used meanwhile (None off Linux)."""
+        try:
+            before = _jiffies(self.proc.pid)
+        except OSError:
+            before = None
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
-        return self._read()
+        answer = self._read()
+        answer["background"] = None
+        if before is not None:
+            after = _jiffies(self.proc.pid)
+            busy, total, own = (a - b for a, b in zip(after, before))
+            answer["background"] = max(0.0, (busy - own) / max(total, 1) * os.cpu_count())
+        return answer
+
+    def ask_quiet(self, max_background, retries, **msg):
+        """``ask``, repeated while other processes used more than ``max_background`` cores; the quietest answer."""
+        best = None
+        for _ in range(retries + 1):
+            answer = self.ask(**msg)
+            if best is None or (answer["background"] or 0) < (best["background"] or 0):
+                best = answer
+            if (answer["background"] or 0) <= max_background:
+                break
+        return best
 
     def close(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=60)
 
 
 def _cpu_name():
@@ -261,67 +309,80 @@ def main(argv=None):
     ap.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--configs", default="all", help="comma-separated DEPTHxWIDTHxBATCH, or 'all'")
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per configuration")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
+    ap.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
+    ap.add_argument("--blocks", type=int, default=5, help="alternating blocks of steps / matmul loops")
+    ap.add_argument("--max-background", type=float, default=0.3,
+                    help="repeat a run when other processes used more cores than this meanwhile")
+    ap.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    ap.add_argument("--engine-from", default=str(ROOT), help="directory holding the engine package to time (A/B)")
+    ap.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment variable for the engine worker only (repeatable)")
     args = ap.parse_args(argv)
     if args.worker:
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, args.engine_from)
         return _engine_worker() if args.worker == "engine" else _torch_worker()
 
     configs = CONFIGS
     if args.configs != "all":
         configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    eng, tor = Worker("engine", env), Worker("torch", env)
-    split = None
+    eng_env = dict(env, **dict(kv.split("=", 1) for kv in args.engine_env))
+    eng, tor = Worker("engine", eng_env, args.engine_from), Worker("torch", env)
+    quiet = {"max_background": args.max_background, "retries": args.retries}
+    results = []
     try:
         blas = eng.info["blas"]
         print(f"CPU: {_cpu_name()}, {os.cpu_count()} logical CPUs")
         print(f"numpy {eng.info['numpy']}, BLAS: " + "; ".join(
             f"{b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']}" for b in blas
         ))
-        print(f"torch {tor.info['torch']}, threads={tor.info['threads']}")
+        print(f"engine optimizer threads={eng.info['optimizer_threads']}; torch {tor.info['torch']}, "
+              f"threads={tor.info['threads']}")
+        if args.engine_env:
+            print(f"engine worker environment: {' '.join(args.engine_env)}")
         print("OpenBLAS env: " + ", ".join(f"{k}={v!r}" if v is not None else f"{k} unset"
-                                           for k, v in eng.info["env"].items()))
-        split = _load_data()
-        n_train, n_val = len(split.y_train), len(split.y_val)
-        results = []
+                                           for k, v in eng.info["env"].items()), flush=True)
         for depth, width, bs in configs:
             msg = {"depth": depth, "width": width, "batch": bs, "epochs": args.epochs}
-            eng.ask(cmd="train", **dict(msg, epochs=1))  # warm-up: caches, BLAS threads
+            eng.ask(cmd="train", **dict(msg, epochs=1))  # warm-up: caches, BLAS threads, lazy imports
             tor.ask(**dict(msg, epochs=1))
-            e_s, t_s, m_s, ratios, accs = [], [], [], [], []
+            e_s, t_s, ratios, background = [], [], [], []
             for r in range(args.rounds):
-                if r % 2 == 0:
-                    e = eng.ask(cmd="train", **msg)
-                    t = tor.ask(**msg)
-                else:
-                    t = tor.ask(**msg)
-                    e = eng.ask(cmd="train", **msg)
-                m = eng.ask(cmd="matmul", **msg)
+                runs = [("e", eng, {"cmd": "train"}), ("t", tor, {})]
+                got = {}
+                for name, worker, extra in runs if r % 2 == 0 else runs[::-1]:
+                    got[name] = worker.ask_quiet(**quiet, **msg, **extra)
+                e, t = got["e"], got["t"]
                 e_s.append(e["seconds"] / args.epochs)
                 t_s.append(t["seconds"] / args.epochs)
-                m_s.append(m["seconds"] / args.epochs)
                 ratios.append(e["seconds"] / t["seconds"])
-                accs.append((e["val_acc"], t["val_acc"]))
-            flops = epoch_flops(depth, width, bs, n_train, n_val)
-            e_med, t_med, m_med = (statistics.median(v) for v in (e_s, t_s, m_s))
+                background += [x["background"] for x in (e, t) if x["background"] is not None]
+                if args.verbose:
+                    print(f"  round {r}: engine {e['seconds']:.3f} s (background {e['background']:.2f}), "
+                          f"torch {t['seconds']:.3f} s (background {t['background']:.2f})", flush=True)
+            st = eng.ask_quiet(**quiet, cmd="steps", blocks=args.blocks, **msg)
+            flops = step_flops(depth, width, bs)
             row = {
                 "config": f"depth {depth} width {width} batch {bs}",
                 "depth": depth, "width": width, "batch": bs,
-                "engine_s_per_epoch": e_med, "torch_s_per_epoch": t_med,
-                "ratio": statistics.median(ratios),
-                "ratios": ratios,
-                "engine_gflops": flops / e_med / 1e9, "torch_gflops": flops / t_med / 1e9,
-                "matmul_gflops": flops / m_med / 1e9, "pct_of_matmul": 100.0 * m_med / e_med,
-                "val_acc_engine_torch": accs[-1],
+                "engine_s_per_epoch": statistics.median(e_s), "torch_s_per_epoch": statistics.median(t_s),
+                "ratio": statistics.median(ratios), "ratios": ratios,
+                "step_ms": 1e3 * st["step"], "matmul_step_ms": 1e3 * st["matmul"],
+                "step_gflops": flops / st["step"] / 1e9, "matmul_gflops": flops / st["matmul"] / 1e9,
+                "pct_of_matmul": 100.0 * st["matmul"] / st["step"],
+                "background_cores": statistics.median(background) if background else None,
+                "val_acc_engine": e["val_acc"], "val_acc_torch": t["val_acc"],
             }
             results.append(row)
             print(
-                f"{row['config']}: engine {e_med:.3f} s/epoch, torch {t_med:.3f} s/epoch, "
-                f"ratio {row['ratio']:.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios)}), "
-                f"{row['engine_gflops']:.1f} GFLOP/s = {row['pct_of_matmul']:.0f}% of the matmul loop "
-                f"({row['matmul_gflops']:.1f}); val acc engine {accs[-1][0]:.3f} torch {accs[-1][1]:.3f}",
+                f"{row['config']}: engine {row['engine_s_per_epoch']:.3f} s/epoch, torch "
+                f"{row['torch_s_per_epoch']:.3f} s/epoch, ratio {row['ratio']:.2f} "
+                f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); step {row['step_ms']:.2f} ms = "
+                f"{row['step_gflops']:.1f} GFLOP/s, {row['pct_of_matmul']:.0f}% of the matmul loop "
+                f"({row['matmul_gflops']:.1f} GFLOP/s); val acc engine {e['val_acc']:.3f} torch "
+                f"{t['val_acc']:.3f}; background {row['background_cores']:.2f} cores",
                 flush=True,
             )
     finally:
@@ -329,18 +390,17 @@ def main(argv=None):
         tor.close()
 
     print()
-    print("| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | engine GFLOP/s | "
-          "matmul loop GFLOP/s | % of matmul limit |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | step GFLOP/s | "
+          "matmul loop GFLOP/s | % of matmul limit | background cores |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
         print(
             f"| {row['config']} | {row['engine_s_per_epoch']:.3f} | {row['torch_s_per_epoch']:.3f} | "
-            f"{row['ratio']:.2f} | {row['engine_gflops']:.1f} | {row['matmul_gflops']:.1f} | "
-            f"{row['pct_of_matmul']:.0f}% |"
+            f"{row['ratio']:.2f} | {row['step_gflops']:.1f} | {row['matmul_gflops']:.1f} | "
+            f"{row['pct_of_matmul']:.0f}% | {row['background_cores']:.2f} |"
         )
     if args.json:
-        meta = {"engine": eng.info, "torch": tor.info, "cpu": _cpu_name(), "rounds": args.rounds,
-                "epochs": args.epochs}
+        meta = {"engine": eng.info, "torch": tor.info, "cpu": _cpu_name(), "argv": sys.argv[1:]}
         Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     return 0
 

@@ -7,6 +7,25 @@ import numpy as np
 from engine.layers import Activation, BatchNorm, Dropout, Linear
 
 
+def _share_buffers(layers):
+    """Move every param into one flat buffer and every grad into another, in layer order, leaving
+    same-shaped views in the dicts: an optimiser then updates all of them with a few large array
+    operations (see :class:`engine.optim.Optimizer`) instead of a few small ones per array."""
+    pairs = [(layer, k) for layer in layers for k in layer.params]
+    for attr in ("params", "grads"):
+        arrays = [getattr(layer, attr)[k] for layer, k in pairs]
+        if not arrays or len({a.dtype for a in arrays}) != 1:
+            return
+        flat = np.zeros(sum(a.size for a in arrays), arrays[0].dtype)
+        start = 0
+        for (layer, k), a in zip(pairs, arrays):
+            view = flat[start : start + a.size].reshape(a.shape)
+            if a.any():  # (fresh grads are zeros already)
+                view[...] = a
+            getattr(layer, attr)[k] = view
+            start += a.size
+
+
 class MLP:
     """Multilayer perceptron ``[Linear, BatchNorm?, Activation, Dropout?] x hidden, Linear``.
 
@@ -71,6 +90,7 @@ class MLP:
         self.layers.append(Linear(sizes[-2], sizes[-1], init=init, bias=True, rng=rng, dtype=dtype))
         self.blocks.append((start, len(self.layers), False))
         self.block_outputs = []
+        _share_buffers(self.layers)
 
     @property
     def linears(self):

@@ -206,14 +206,21 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def _std(a: np.ndarray) -> float:
+    """Population standard deviation of all of ``a``: a float64 mean, then one BLAS dot of the residuals."""
+    a = a.reshape(-1)
+    d = a - a.dtype.type(float(np.add.reduce(a, dtype=np.float64)) / a.size)
+    return math.sqrt(float(np.dot(d, d)) / a.size)
+
+
 def _diagnose(model: MLP, before: list, epoch: int, act: str) -> list:
-    """Per-layer diagnostics after one step: ``before`` are the weights before the step."""
+    """Per-layer diagnostics after one step: ``before`` are copies of the weights before the step
+    (overwritten here with the update)."""
     rows = []
     outs = model.block_outputs + [None]
     for i, (lin, w0, h) in enumerate(zip(model.linears, before, outs)):
-        w = lin.params["W"]
-        upd = float(np.std(w - w0))
-        data = float(np.std(w0))
+        data = _std(w0)
+        upd = _std(np.subtract(lin.params["W"], w0, out=w0))
         rows.append(
             {
                 "epoch": epoch,
@@ -252,6 +259,7 @@ def train(config: TrainConfig, on_epoch=None, data=None) -> History:
     Xva, yva = split.X_val.astype(dtype), split.y_val
     model = build_model(config, split.n_features, split.n_classes, dtype)
     opt = make_optimizer(config)
+    before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
     rng = np.random.default_rng([config.seed, 1])
     hist = History(config=config, model=model)
     stopper = EarlyStopping(config.patience) if config.patience else None
@@ -274,7 +282,9 @@ def train(config: TrainConfig, on_epoch=None, data=None) -> History:
                     diverged = True
                     break
                 model.backward(dlogits)
-                before = [lin.params["W"].copy() for lin in model.linears] if j == 0 else None
+                if j == 0:
+                    for buf, lin in zip(before, model.linears):
+                        np.copyto(buf, lin.params["W"])
                 opt.step(model.layers)
                 if j == 0:
                     diag = _diagnose(model, before, epoch, config.activation)
@@ -293,7 +303,12 @@ def train(config: TrainConfig, on_epoch=None, data=None) -> History:
             hist.val_acc.append(val_acc)
             hist.layers.extend(diag)
             if val_loss < best[0]:
-                best = (val_loss, epoch, [a.copy() for a in model.state()] if stopper else None)
+                kept = None
+                if stopper is not None:  # the best weights, copied into the same buffers each time
+                    kept = best[2] or [np.empty_like(a) for a in model.state()]
+                    for dst, src in zip(kept, model.state()):
+                        np.copyto(dst, src)
+                best = (val_loss, epoch, kept)
             hist.best_epoch = best[1]
             if stopper is not None and stopper.check(val_loss, ()):
                 hist.stopped_epoch, hist.stop_reason = epoch, "early_stopping"

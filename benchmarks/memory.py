@@ -1,0 +1,163 @@
+"""Peak memory of the biggest training runs that ``engine.budget.check`` lets through.
+
+The budget caps FLOPs (``budget.MAX_FLOPS``), not memory, so the biggest run in memory is the one
+with the most parameters and activations that still fits in the FLOP budget. For each width and
+each way of making a run cheap in FLOPs (fewer epochs, fewer training samples), this script finds
+the deepest network ``budget.check`` accepts, with every memory-hungry option on (BatchNorm,
+dropout, skip connections, early stopping that keeps the best weights, the largest batch), and
+trains it in a fresh process. It reports the process's peak resident memory (``ru_maxrss``, which
+includes Python, NumPy and scikit-learn: the baseline is shown) and the peak of NumPy's
+allocations during training (``tracemalloc``).
+
+    python benchmarks/memory.py              # the table (a few minutes)
+    python benchmarks/memory.py --quick      # only the single worst case
+    python benchmarks/memory.py --json /tmp/memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GIB = 1024**3
+WIDTHS = (128, 256, 512, 1024)
+#: Ways to spend the FLOP budget: (label, changes to TrainConfig). The biggest batch keeps every
+#: training sample's activations at once.
+REGIMES = (
+    ("defaults (40 epochs, all data)", {}),
+    ("1 epoch, all data, one batch", {"epochs": 1, "batch_size": 2048, "warmup_epochs": 0}),
+    ("1 epoch, 10 samples", {"epochs": 1, "n_train": 10, "warmup_epochs": 0}),
+)
+#: Options that keep extra arrays: dropout masks, skip sums, best-weight copies.
+HUNGRY = {"batch_norm": True, "dropout": 0.5, "residual": True, "patience": 1}
+
+
+def n_params(cfg, n_in=64, n_out=10):
+    """Learnable parameters of the MLP that ``cfg`` describes (Linear W and b, BatchNorm gamma and beta)."""
+    sizes = [n_in] + [cfg.width] * cfg.depth + [n_out]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return weights + n_out + (2 if cfg.batch_norm else 1) * cfg.width * cfg.depth  # + (gamma, beta) or bias
+
+
+def estimate_bytes(cfg, baseline=200 * 2**20):
+    """Peak resident memory of ``train(cfg)``, from the arrays the engine keeps (float32):
+
+    26 bytes per parameter (param, grad, Adam's two moments, the diagnostics' copy of the weights,
+    early stopping's best weights, allocator slack) and, per hidden unit and per sample of a
+    batch (or of the validation pass, if larger), the arrays backward needs: 4 bytes each for the
+    activation's output, BatchNorm's centred input and the skip sum, 1 byte for the dropout mask;
+    over the Python, NumPy and scikit-learn baseline. Calibrated on the table this script prints.
+    """
+    from engine.datasets import n_train_available
+
+    n = n_train_available(cfg.dataset)
+    batch = max(min(cfg.batch_size, cfg.n_train or n), min(1024, n // 4))  # evaluate() runs 1024 rows at a time
+    per_unit = 4 * (1 + bool(cfg.batch_norm) + bool(cfg.residual)) + (1 if cfg.dropout else 0)
+    return baseline + 26 * n_params(cfg) + per_unit * batch * cfg.width * cfg.depth
+
+
+def deepest(width, changes):
+    """The largest depth ``engine.budget.check`` accepts at ``width`` with ``changes`` (None if none)."""
+    from engine import budget
+    from engine.train import LIMITS, TrainConfig
+
+    def ok(depth):
+        try:
+            budget.check(TrainConfig(depth=depth, width=width, **HUNGRY, **changes))
+            return True
+        except ValueError:
+            return False
+
+    lo, hi = LIMITS["depth"]
+    if not ok(lo):
+        return None
+    while lo < hi:  # cost grows with depth: bisect for the last accepted depth
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid - 1)
+    return lo
+
+
+def _measure(config_kwargs):
+    """Child process: train once, print peak memory figures as JSON."""
+    import resource
+    import tracemalloc
+
+    import numpy as np  # noqa: F401  (imported before the baseline is taken)
+
+    from engine.datasets import load
+    from engine.train import TrainConfig, train
+
+    cfg = TrainConfig(**config_kwargs)
+    split = load(cfg.dataset, cfg.seed, cfg.n_train)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    hist = train(cfg, data=split)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    n_params = sum(p.size for layer in hist.model.layers for p in layer.params.values())
+    print(json.dumps({"baseline_rss": base, "peak_rss": rss, "traced_peak": peak, "params": n_params,
+                      "seconds": hist.seconds}))
+
+
+def measure(config_kwargs):
+    """Peak memory of training ``config_kwargs`` in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(config_kwargs)],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True, timeout=900,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="only the worst case (most parameters)")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.child:
+        return _measure(json.loads(args.child))
+
+    from engine import budget
+    from engine.train import TrainConfig
+
+    runs = []  # (label, TrainConfig kwargs, FLOPs, estimated bytes)
+    for label, changes in REGIMES:
+        for width in WIDTHS:
+            depth = deepest(width, changes)
+            if depth is not None:
+                kwargs = dict(depth=depth, width=width, **HUNGRY, **changes)
+                runs.append((label, kwargs, budget.flops(TrainConfig(**kwargs)), estimate_bytes(TrainConfig(**kwargs))))
+    if args.quick:
+        runs = [max(runs, key=lambda r: r[1]["depth"] * r[1]["width"] ** 2)]
+    print(f"budget.MAX_FLOPS = {budget.MAX_FLOPS:.3g}; every run: {HUNGRY}")
+    print("| regime | depth x width | parameters | FLOPs | peak RSS | baseline RSS | NumPy peak (tracemalloc) | "
+          "estimate | <= 1 GiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    results = []
+    for label, kwargs, flops, estimate in runs:
+        m = measure(kwargs)
+        row = dict(regime=label, config=kwargs, flops=flops, estimate=estimate, **m)
+        results.append(row)
+        print(
+            f"| {label} | {kwargs['depth']} x {kwargs['width']} | {m['params'] / 1e6:.2f} M | {flops:.2g} | "
+            f"{m['peak_rss'] / 2**20:.0f} MiB | {m['baseline_rss'] / 2**20:.0f} MiB | "
+            f"{m['traced_peak'] / 2**20:.0f} MiB | {estimate / 2**20:.0f} MiB | "
+            f"{'yes' if m['peak_rss'] <= GIB else 'NO'} |",
+            flush=True,
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    worst = max(results, key=lambda r: r["peak_rss"])
+    return 0 if worst["peak_rss"] <= GIB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
