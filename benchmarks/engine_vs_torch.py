@@ -308,8 +308,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker", choices=["engine", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--configs", default="all", help="comma-separated DEPTHxWIDTHxBATCH, or 'all'")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per configuration")
-    ap.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per configuration")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
     ap.add_argument("--blocks", type=int, default=5, help="alternating blocks of steps / matmul loops")
     ap.add_argument("--max-background", type=float, default=0.3,
                     help="repeat a run when other processes used more cores than this meanwhile")

@@ -37,28 +37,7 @@ REGIMES = (
 HUNGRY = {"batch_norm": True, "dropout": 0.5, "residual": True, "patience": 1}
 
 
-def n_params(cfg, n_in=64, n_out=10):
-    """Learnable parameters of the MLP that ``cfg`` describes (Linear W and b, BatchNorm gamma and beta)."""
-    sizes = [n_in] + [cfg.width] * cfg.depth + [n_out]
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return weights + n_out + (2 if cfg.batch_norm else 1) * cfg.width * cfg.depth  # + (gamma, beta) or bias
-
-
-def estimate_bytes(cfg, baseline=200 * 2**20):
-    """Peak resident memory of ``train(cfg)``, from the arrays the engine keeps (float32):
-
-    26 bytes per parameter (param, grad, Adam's two moments, the diagnostics' copy of the weights,
-    early stopping's best weights, allocator slack) and, per hidden unit and per sample of a
-    batch (or of the validation pass, if larger), the arrays backward needs: 4 bytes each for the
-    activation's output, BatchNorm's centred input and the skip sum, 1 byte for the dropout mask;
-    over the Python, NumPy and scikit-learn baseline. Calibrated on the table this script prints.
-    """
-    from engine.datasets import n_train_available
-
-    n = n_train_available(cfg.dataset)
-    batch = max(min(cfg.batch_size, cfg.n_train or n), min(1024, n // 4))  # evaluate() runs 1024 rows at a time
-    per_unit = 4 * (1 + bool(cfg.batch_norm) + bool(cfg.residual)) + (1 if cfg.dropout else 0)
-    return baseline + 26 * n_params(cfg) + per_unit * batch * cfg.width * cfg.depth
+from engine.budget import peak_bytes as estimate_bytes  # noqa: E402  (the budget's model)
 
 
 def deepest(width, changes):

@@ -7,8 +7,13 @@ import json
 import os
 import sys
 
-from engine.experiments import REGISTRY, run
-from engine.experiments.common import params_of
+# Small matrices: one BLAS thread (and one optimiser thread) is fastest and does not fight other
+# processes for the cores. Set before NumPy loads; TRAINING_EXPLORER_BLAS_THREADS overrides it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or "1")
+
+from engine.experiments import REGISTRY, run  # noqa: E402
+from engine.experiments.common import params_of  # noqa: E402
 
 
 def _parse_value(text: str, default):
@@ -37,11 +42,6 @@ def _parse_value(text: str, default):
 
 
 def main(argv=None) -> int:
-    from threadpoolctl import threadpool_limits
-
-    # small matrices: one BLAS thread is fastest and does not fight other processes for the cores
-    # (numpy is already imported here, so threadpoolctl sees its BLAS)
-    threadpool_limits(int(os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or 1))
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list experiments and their parameters")

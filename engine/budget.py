@@ -22,7 +22,33 @@ def max_seconds() -> float:
         return MAX_SECONDS
     return value if 0 < value <= 3600 else MAX_SECONDS
 
+#: Peak resident memory one run may use (the hosted demo runs several at once).
+MAX_BYTES = 2**30
+
 _N_FEATURES = {"digits": (64, 10), "spirals": (2, 3)}
+
+
+def n_params(config) -> int:
+    """Learnable parameters of the MLP that ``config`` describes (Linear W and b, BN gamma and beta)."""
+    n_in, n_out = _N_FEATURES.get(config.dataset, (2, 2))
+    sizes = [n_in] + [config.width] * config.depth + [n_out]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return weights + n_out + (2 if config.batch_norm else 1) * config.width * config.depth
+
+
+def peak_bytes(config, baseline: int = 200 * 2**20) -> float:
+    """Peak resident memory of ``train(config)`` (float32), calibrated by benchmarks/memory.py.
+
+    26 bytes per parameter (param, grad, Adam's two moments, the diagnostics' copy, early
+    stopping's best weights, allocator slack) plus, per hidden unit and per sample of a batch
+    (or of a 1024-row validation chunk, if larger), what backward keeps: 4 bytes each for the
+    activation output, BatchNorm's centred input and the skip sum, 1 for the dropout mask; over
+    the Python, NumPy and scikit-learn baseline. Over-predicts measured peaks by 3-15%.
+    """
+    n = n_train_available(config.dataset)
+    batch = max(min(config.batch_size, config.n_train or n), min(1024, n // 4))
+    per_unit = 4 * (1 + bool(config.batch_norm) + bool(config.residual)) + (1 if config.dropout else 0)
+    return float(baseline + 26 * n_params(config) + per_unit * batch * config.width * config.depth)
 
 
 def flops(config) -> float:
@@ -34,8 +60,14 @@ def flops(config) -> float:
     return float(config.epochs * (6 * n_train + 2 * n_val) * macs)
 
 
-def check(config, max_flops: float = MAX_FLOPS) -> None:
-    """Raise ValueError when ``config`` costs more than ``max_flops``, saying what to reduce."""
+def check(config, max_flops: float = MAX_FLOPS, max_bytes: float = MAX_BYTES) -> None:
+    """Raise ValueError when ``config`` costs more than ``max_flops`` or ``max_bytes``, saying what to reduce."""
+    m = peak_bytes(config)
+    if m > max_bytes:
+        raise ValueError(
+            f"this run needs about {m / 2**20:.0f} MiB of memory, over the budget of {max_bytes / 2**20:.0f} MiB: "
+            f"reduce depth ({config.depth}) or width ({config.width})"
+        )
     f = flops(config)
     if f > max_flops:
         raise ValueError(
