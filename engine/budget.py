@@ -62,16 +62,16 @@ def flops(config) -> float:
 
 def check(config, max_flops: float = MAX_FLOPS, max_bytes: float = MAX_BYTES) -> None:
     """Raise ValueError when ``config`` costs more than ``max_flops`` or ``max_bytes``, saying what to reduce."""
-    m = peak_bytes(config)
-    if m > max_bytes:
-        raise ValueError(
-            f"this run needs about {m / 2**20:.0f} MiB of memory, over the budget of {max_bytes / 2**20:.0f} MiB: "
-            f"reduce depth ({config.depth}) or width ({config.width})"
-        )
     f = flops(config)
     if f > max_flops:
         raise ValueError(
             f"this run needs about {f:.2g} FLOPs, over the budget of {max_flops:.2g}: "
             f"reduce depth ({config.depth}), width ({config.width}) or epochs ({config.epochs}) "
             f"by a factor of {f / max_flops:.1f}"
+        )
+    m = peak_bytes(config)
+    if m > max_bytes:
+        raise ValueError(
+            f"this run needs about {m / 2**20:.0f} MiB of memory, over the budget of {max_bytes / 2**20:.0f} MiB: "
+            f"reduce depth ({config.depth}) or width ({config.width})"
         )

@@ -1,0 +1,36 @@
+"""The compute and memory budget of the hosted demo (engine.budget)."""
+
+import pytest
+
+from engine import budget
+from engine.train import TrainConfig
+
+
+def test_flops_by_hand():
+    # digits: 1438 training and 1797 // 4 ... the model uses n_val = n_train_available // 4 = 359.
+    # depth 2, width 10: macs = 64*10 + 1*10*10 + 10*10 = 840 per sample;
+    # per epoch 6*1438 + 2*359 = 9346 sample-passes; 3 epochs -> 3 * 9346 * 840 = 23_551_920
+    cfg = TrainConfig(depth=2, width=10, epochs=3)
+    assert budget.flops(cfg) == 23_551_920
+
+
+def test_peak_bytes_by_hand():
+    # depth 1, width 10, BN on, no dropout, no skips, batch 64 (validation chunk min(1024, 1438//4)=359 wins):
+    # params = 64*10 + 10*10 (weights) + 10 (output bias) + 2*10 (gamma, beta) = 770
+    # bytes = 200 MiB + 26*770 + 4*(1+1+0)*359*10*1 = 209_715_200 + 20_020 + 28_720 = 209_763_940
+    cfg = TrainConfig(depth=1, width=10)
+    assert budget.n_params(cfg) == 770
+    assert budget.peak_bytes(cfg) == 209_763_940
+
+
+def test_check_refuses_too_much_memory_and_names_what_to_reduce():
+    cfg = TrainConfig(depth=100, width=512, epochs=1, batch_size=2048)  # within FLOPs, ~1.4 GiB
+    assert budget.flops(cfg) <= budget.MAX_FLOPS
+    with pytest.raises(ValueError, match=r"MiB of memory.*reduce depth \(100\) or width \(512\)"):
+        budget.check(cfg)
+
+
+def test_check_accepts_the_defaults_and_refuses_too_many_flops():
+    budget.check(TrainConfig())
+    with pytest.raises(ValueError, match="FLOPs"):
+        budget.check(TrainConfig(depth=100, width=1024, epochs=500))
