@@ -20,6 +20,7 @@ import pandas as pd
 from engine.budget import check as check_budget
 from engine.datasets import load
 from engine.experiments.common import Result, experiment
+from engine.experiments.common import check_int as _int
 from engine.init import init_weights
 from engine.layers import BatchNorm, Linear
 from engine.losses import softmax_cross_entropy
@@ -41,12 +42,6 @@ DEFAULT_LRS = {
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _int(name, value, lo, hi):
-    """``value`` as an int in [lo, hi], or ValueError naming ``name``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
-    if not ok:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
 
 
 def _ints(name, values, lo, hi, max_len=8):

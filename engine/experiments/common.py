@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,26 @@ def experiment(name: str):
         return fn
 
     return deco
+
+
+def check_int(name: str, value, lo: int, hi: int) -> int:
+    """``value`` as an int in [lo, hi], or a ValueError naming ``name`` and the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
+    return int(value)
+
+
+def check_choices(name: str, values, allowed) -> tuple:
+    """``values`` (one name or several) as a tuple of distinct names from ``allowed``, in order."""
+    if isinstance(values, str):
+        values = (values,)
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} must name at least one of {', '.join(allowed)}; got none")
+    for v in values:
+        if v not in allowed:
+            raise ValueError(f"{name} must be chosen from {', '.join(allowed)}; got {v!r}")
+    return tuple(dict.fromkeys(values))
 
 
 def params_of(fn) -> dict:

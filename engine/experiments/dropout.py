@@ -18,6 +18,7 @@ import pandas as pd
 from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available
 from engine.experiments.common import Result, experiment
+from engine.experiments.common import check_int as _int
 from engine.layers import Dropout
 from engine.train import LIMITS, TrainConfig, evaluate, train
 
@@ -33,14 +34,6 @@ def _rate(name, value):
     if not ok or not 0.0 <= value <= MAX_RATE:
         raise ValueError(f"{name} must be a number in [0, {MAX_RATE}]; got {value!r}")
     return float(value)
-
-
-def _int(name, value, lo, hi):
-    """``value`` as an int in [lo, hi], or ValueError naming ``name``."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and lo <= value <= hi
-    if not ok:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
 
 
 def run_label(rate: float) -> str:

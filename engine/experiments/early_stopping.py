@@ -18,6 +18,7 @@ import pandas as pd
 from engine import budget
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import Result, experiment, finite_only, train_many
+from engine.experiments.common import check_int as _check_int
 from engine.train import LIMITS, TrainConfig
 
 #: Patience values replayed for the sliders: 1 .. MAX_PATIENCE.
@@ -31,13 +32,6 @@ ARTICLE_PATIENCE = 10
 ARTICLE_EPOCHS = 200
 #: Label of the article's curve (also its chart colour key).
 ARTICLE_LABEL = "article (simulated)"
-
-
-def _check_int(name, value, lo, hi):
-    """Raise ValueError unless ``value`` is an integer in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
 
 
 def _check_ints(name, values, lo, hi):

@@ -15,6 +15,8 @@ import pandas as pd
 from engine.budget import MAX_FLOPS
 from engine.datasets import load
 from engine.experiments.common import Result, experiment
+from engine.experiments.common import check_choices as _check_choices
+from engine.experiments.common import check_int as _check_int
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
 from engine.losses import softmax_cross_entropy
@@ -28,26 +30,6 @@ MAX_STEPS = 500
 #: The two per-layer factors the article quotes, each applied 50 times.
 ARTICLE_FACTORS = (0.9, 1.1)
 ARTICLE_DEPTH = 50
-
-
-def _check_int(name, value, lo, hi):
-    """Raise ValueError unless ``value`` is an integer in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
-
-
-def _check_choices(name, values, allowed):
-    """Raise ValueError unless ``values`` is a non-empty sequence of distinct allowed names."""
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    if not values:
-        raise ValueError(f"{name} must name at least one of {', '.join(allowed)}; got none")
-    for v in values:
-        if v not in allowed:
-            raise ValueError(f"{name} must be chosen from {', '.join(allowed)}; got {v!r}")
-    return tuple(dict.fromkeys(values))
 
 
 def _finite(x) -> float | None:

@@ -13,6 +13,8 @@ import pandas as pd
 
 from engine.budget import check
 from engine.experiments.common import Result, curves, experiment, run_summary, train_many
+from engine.experiments.common import check_choices as _check_choices
+from engine.experiments.common import check_int as _check_int
 from engine.init import STRATEGIES, init_std, init_weights
 from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
@@ -25,26 +27,6 @@ WIDTH_RANGE = (2, 512)
 SAMPLES_RANGE = (2, 2000)
 BINS_RANGE = (5, 100)
 FAN_RANGE = (1, 100000)
-
-
-def _check_int(name, value, lo, hi):
-    """Raise ValueError unless ``value`` is an integer in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
-
-
-def _check_choices(name, values, allowed):
-    """Raise ValueError unless ``values`` is a non-empty sequence of allowed names (deduplicated)."""
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    if not values:
-        raise ValueError(f"{name} must name at least one of {', '.join(allowed)}; got none")
-    for v in values:
-        if v not in allowed:
-            raise ValueError(f"{name} must be chosen from {', '.join(allowed)}; got {v!r}")
-    return tuple(dict.fromkeys(values))
 
 
 def _stats(a: np.ndarray) -> dict:

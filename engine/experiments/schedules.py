@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine import budget
 from engine.experiments.common import Result, curves, experiment, finite_only, train_many
+from engine.experiments.common import check_int as _check_int
 from engine.schedules import SCHEDULES, cosine, step_decay, warmup_cosine
 from engine.train import LIMITS, TrainConfig
 
@@ -25,13 +26,6 @@ ARTICLE = {"initial_lr": 0.001, "epochs": 100, "decay": 0.5, "step_size": 30, "w
 ARTICLE_EPOCHS = (0, 5, 10, 20, 30, 50, 70, 90, 99)
 #: Labels of the article's three schedules (also the chart colour keys).
 ARTICLE_SCHEDULES = ("step", "cosine", "warmup_cosine")
-
-
-def _check_int(name, value, lo, hi):
-    """Raise ValueError unless ``value`` is an integer in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
 
 
 def _check_float(name, value, lo, hi, lo_open=False):
