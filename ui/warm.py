@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import streamlit as st
+from streamlit.source_util import page_icon_and_name
 
 from ui.controls import PAGES
 
@@ -30,8 +31,8 @@ _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def page_names() -> list[str]:
-    """URL names of every page ("" is the home page): the pages/ file name without its number."""
-    return ["" if p == "streamlit_app.py" else re.sub(r"^\d+_", "", p.split("/")[-1][:-3]) for p, _ in PAGES]
+    """URL names of every page in ui.controls.PAGES, as Streamlit derives them ("" is the home page)."""
+    return ["" if p == "streamlit_app.py" else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
 
 
 def _cookies(base: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from engine.datasets import load
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import Result, curves, experiment, layer_stats, run_summary, train_many
 from engine.schedules import warmup_cosine
-from engine.train import LIMITS, RECIPES, History, TrainConfig, train
+from engine.train import LIMITS, RECIPES, History, TrainConfig
 
 #: Deepest network without skip connections, and with them.
 DEPTH_PLAIN_MAX = 50
@@ -219,13 +219,7 @@ def recipe(
         patience=patience, seed=seed,
     )
     budget.check(cfg)
-
-    def cb(epoch, hist):
-        if progress is None:
-            return True
-        return progress((epoch + 1) / cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
-
-    return history_tables(train(cfg, on_epoch=cb))
+    return history_tables(train_many({"run": cfg}, progress)["run"])
 
 
 def _same_shape(depth, width, dataset, epochs, seed, residual=False) -> dict:

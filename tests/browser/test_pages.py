@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
 from ui.controls import PAGES
+from ui.warm import page_names
 
 pytestmark = pytest.mark.browser
 
-# URL path of each page: the pages/ file name without its numeric prefix; "" is the home page.
-PATHS = [("" if p == "streamlit_app.py" else re.sub(r"^\d+_", "", p.split("/")[-1][:-3]), t) for p, t in PAGES]
+# URL path of each page ("" is the home page) with its title.
+PATHS = list(zip(page_names(), (title for _, title in PAGES)))
 # Deep links first (the home page last), so the first request of the fresh server is a subpage.
 ORDER = PATHS[1:] + PATHS[:1]
 LOAD_TIMEOUT_MS = 180_000
