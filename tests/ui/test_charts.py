@@ -100,3 +100,26 @@ def test_histogram_bins_and_facets():
     assert inner["encoding"]["y"]["aggregate"] == "count"
     assert spec["facet"]["column"]["field"] == "layer"
     assert len(_datasets(spec)[0]) == 50
+
+
+# --- memo: same inputs give the same chart object, so a rerun skips Altair --------------------
+
+
+def test_memo_returns_the_same_chart_for_equal_frames_and_a_new_one_when_data_change():
+    df = pd.DataFrame({"epoch": [0, 1, 2], "loss": [1.0, 0.5, 0.25], "run": ["a", "a", "a"]})
+    first = charts.line_chart(df.copy(), "epoch", "loss", "run", log_y=True)
+    assert charts.line_chart(df.copy(), "epoch", "loss", "run", log_y=True) is first
+    assert charts.line_chart(df.copy(), "epoch", "loss", "run", log_y=False) is not first
+    changed = df.assign(loss=[1.0, 0.5, 0.125])
+    other = charts.line_chart(changed, "epoch", "loss", "run", log_y=True)
+    assert other is not first
+    values = [r["loss"] for r in other.to_dict()["datasets"].popitem()[1]]
+    assert values == [1.0, 0.5, 0.125]
+
+
+def test_memo_keys_frames_by_column_names_and_charts_by_identity():
+    a = pd.DataFrame({"x": [0, 1], "y": [1.0, 2.0], "p": [5, 6]})
+    b = a.rename(columns={"p": "q"})  # same values, another column name: another dataset
+    assert charts.line_chart(a, "x", "y") is not charts.line_chart(b, "x", "y")
+    chart = charts.line_chart(a.copy(), "x", "y")
+    assert charts.gradients_axes(chart) is charts.gradients_axes(charts.line_chart(a.copy(), "x", "y"))
