@@ -52,7 +52,10 @@ with left:
 with right:
     st.subheader("The headline: the same network, two recipes")
     params = dict(depth=10, width=64, dataset="digits", epochs=20, seed=seed)
-    res = runner.run("recipe_compare", "Training the classic and the modern recipe…", **params)
+    res, params = runner.run_on_demand(
+        "recipe_compare", "Training the classic and the modern recipe…",
+        what="the classic and the modern recipe", **params,
+    )
     if res is not None:
         s = res.summary
         runner.show_chart(

@@ -234,7 +234,10 @@ train_params = dict(
     batch_size=32,
     seed=seed,
 )
-tr = runner.run("init_training", "Training one network per initialisation…", **train_params)
+tr, train_params = runner.run_on_demand(
+    "init_training", "Training one network per initialisation…",
+    what="one network per initialisation", **train_params,
+)
 if tr is not None:
     summ, markers = tr.tables["summary"], tr.tables["markers"]
     for r in summ.itertuples():

@@ -108,7 +108,10 @@ with tab_lr:
         help="Every learning rate is trained this long, with and without BN (two runs per rate).",
     )
     lr_params = {"optimizer": opt, "depth": depth, "epochs": epochs, "seed": seed}
-    sweep = runner.run("batchnorm_lr", "Training one network per learning rate…", **lr_params)
+    sweep, lr_params = runner.run_on_demand(
+        "batchnorm_lr", "Training one network per learning rate…",
+        what="one network per learning rate, with and without BN", **lr_params,
+    )
     if sweep is not None:
         s = sweep.summary
         for msg in s.get("warnings", []):
@@ -147,7 +150,10 @@ with tab_noise:
         help="Which of the 4 hidden layers' batch-norm inputs to measure.",
     )
     noise_params = {"layer": layer, "seed": seed}
-    noise = runner.run("batchnorm_noise", "Measuring batch statistics…", **noise_params)
+    noise, noise_params = runner.run_on_demand(
+        "batchnorm_noise", "Measuring batch statistics…",
+        what="a network and measure its batch statistics", **noise_params,
+    )
     if noise is not None:
         s = noise.summary
         m = st.columns(3)
@@ -192,7 +198,10 @@ with tab_modes:
         st.warning("Pick at least one batch size; showing 8, 32 and 256.")
         batch_sizes = [8, 32, 256]
     modes_params = {"batch_sizes": tuple(sorted(batch_sizes)), "epochs": mepochs, "seed": seed}
-    modes = runner.run("batchnorm_modes", "Training one network per batch size…", **modes_params)
+    modes, modes_params = runner.run_on_demand(
+        "batchnorm_modes", "Training one network per batch size…",
+        what="one network per batch size", **modes_params,
+    )
     if modes is not None:
         gap = modes.tables["gap"]
         m = st.columns(len(gap))

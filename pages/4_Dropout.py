@@ -115,7 +115,10 @@ if not rates:
     rates = [0.0, 0.3, 0.5]
 params = {"rates": tuple(sorted(rates)), "n_train": n_train, "width": width, "depth": depth, "epochs": epochs,
           "seed": seed}
-res = runner.run("dropout", "Training one network per dropout rate…", **params)
+res, params = runner.run_on_demand(
+    "dropout", "Training one network per dropout rate…",
+    what="one network per dropout rate", **params,
+)
 if res is not None:
     table = res.tables["summary"]
     m = st.columns(len(table))

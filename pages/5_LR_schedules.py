@@ -138,7 +138,10 @@ if not picked:
     st.warning("Pick at least one schedule to train.")
 else:
     params = dict(schedules=tuple(picked), lr=lr, optimizer=opt, epochs=t_epochs, warmup_epochs=t_warm, seed=seed)
-    res = runner.run("schedules", "Training one network per schedule…", **params)
+    res, params = runner.run_on_demand(
+        "schedules", "Training one network per schedule…",
+        what="one network per schedule", **params,
+    )
     if res is not None:
         per_epoch, final, diverged = res.tables["curves"], res.tables["final"], res.tables["diverged"]
         for r in diverged.itertuples():

@@ -106,7 +106,10 @@ def markers(r) -> pd.DataFrame:
 
 
 params = dict(n_train=n_train, depth=depth, lr=lr, epochs=epochs, seed=seed)
-res = runner.run("early_stopping", "Training until the end, without stopping…", **params)
+res, params = runner.run_on_demand(
+    "early_stopping", "Training until the end, without stopping…",
+    what="the network to the last epoch", **params,
+)
 if res is not None and len(res.tables["replay"]):
     s, cur, rep = res.summary, res.tables["curves"], res.tables["replay"]
     row = rep[(rep["patience"] == patience) & (rep["min_delta"] == min_delta)].iloc[0]

@@ -9,6 +9,7 @@ from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
+from engine.train import TrainConfig
 from ui import charts, controls, live, runner
 
 P = {title: path for path, title in controls.PAGES}
@@ -71,12 +72,11 @@ art = runner.run("recipe_article", "Computing the article's curve…")
 sim_col, real_col = st.columns(2)
 if art is not None:
     a = art.summary
-    sim_col.altair_chart(
+    runner.show_chart(where=sim_col, chart=
         charts.line_chart(
             art.tables["curves"], "epoch", "loss", "split", log_y=True, rules=art.tables["markers"],
             title="article (simulated): formulas, not training", y_title="loss (log scale)",
-        ),
-        width="stretch",
+        )
     )
     m = sim_col.columns(2) + sim_col.columns(2)
     m[0].metric("Best epoch", a["best_epoch"], help="Lowest validation loss of the article's curve.")
@@ -160,7 +160,10 @@ params = dict(depth=depth, width=width, dataset=dataset, activation=activation, 
 config = recipe.make_config(**params)
 
 st.subheader("Live training")
-hist = live.train_live(config, label=f"Training {depth} hidden layers × {width} units…")
+live_cfg = runner.on_demand("live", live.LIVE, config.to_dict(), what="this network")
+hist = None if live_cfg is None else live.train_live(
+    TrainConfig(**live_cfg), label=f"Training {depth} hidden layers × {width} units…"
+)
 run = recipe.history_tables(hist) if hist is not None else None
 if run is not None:
     s = run.summary
@@ -173,12 +176,11 @@ if run is not None:
     m[2].metric("Best epoch", s["best_epoch"], help="Epoch with the lowest validation loss.")
     m[3].metric("Epochs run", f"{s['epochs_run']} of {epochs}")
     m[4].metric("Seconds per epoch", s["seconds_per_epoch"], help="Measured when this run was first computed.")
-    real_col.altair_chart(
+    runner.show_chart(where=real_col, chart=
         charts.line_chart(run.tables["curves"], "epoch", "loss", "split", log_y=True, rules=run.tables["markers"],
                           title=f"real run: depth {depth}{' + skips' if skips else ''}, {activation}, {init} init, "
                           f"{optimizer}{', BN' if bn else ''}",
-                          y_title="loss (log scale)"),
-        width="stretch",
+                          y_title="loss (log scale)")
     )
     real_col.caption(
         "The real curve is noisier, flattens out instead of decaying forever, and its validation loss "
@@ -204,18 +206,18 @@ with tabs[0]:
         shown = lay[lay["layer"].isin(recipe.key_layers(s["n_layers"]))].rename(
             columns={"layer": "layer_no", "layer_name": "layer"})
         c1, c2 = st.columns(2)
-        c1.altair_chart(charts.line_chart(shown, "epoch", "act_std", "layer", log_y=True,
-                                          title="Activation std per layer", y_title="activation std (log)"),
-                        width="stretch")
-        c2.altair_chart(charts.line_chart(shown, "epoch", "grad_norm", "layer", log_y=True,
-                                          title="Gradient norm per layer", y_title="‖∂L/∂W‖ (log)"),
-                        width="stretch")
+        runner.show_chart(where=c1, chart=charts.line_chart(shown, "epoch", "act_std", "layer", log_y=True,
+                                          title="Activation std per layer", y_title="activation std (log)"))
+        runner.show_chart(where=c2, chart=charts.line_chart(shown, "epoch", "grad_norm", "layer", log_y=True,
+                                          title="Gradient norm per layer", y_title="‖∂L/∂W‖ (log)"))
         c1, c2 = st.columns(2)
-        c1.altair_chart(charts.line_chart(shown, "epoch", "update_ratio", "layer", log_y=True, hline=1e-3,
+        runner.show_chart(
+            where=c1, chart=charts.line_chart(shown, "epoch", "update_ratio", "layer", log_y=True, hline=1e-3,
                                           hline_label="1e-3 rule of thumb", title="Update:data ratio per layer",
-                                          y_title="std(ΔW) / std(W) (log)"), width="stretch")
-        c2.altair_chart(charts.recipe_layer_heatmap(lay, "grad_norm", title="Gradient norm, every layer",
-                                                    value_title="grad norm"), width="stretch")
+                                          y_title="std(ΔW) / std(W) (log)"))
+        runner.show_chart(
+            where=c2, chart=charts.recipe_layer_heatmap(lay, "grad_norm", title="Gradient norm, every layer",
+                                                    value_title="grad norm"))
         st.caption(f"Lines show layers {', '.join(map(str, recipe.key_layers(s['n_layers'])))} "
                    f"of {s['n_layers']} (the last one is the output layer); the heatmap shows all of them.")
 
@@ -228,7 +230,10 @@ with tabs[1]:
             "0.1. **Modern**: ReLU, He init, batch norm, Adam 10⁻³ with warmup and cosine decay."
         )
         cparams = dict(depth=cd, width=width, dataset=dataset, epochs=epochs, seed=seed)
-        cmp = runner.run("recipe_compare", "Training the classic and the modern recipe…", **cparams)
+        cmp, cparams = runner.run_on_demand(
+            "recipe_compare", "Training the classic and the modern recipe…",
+            what="the classic and the modern recipe", **cparams,
+        )
         if cmp is not None:
             cs = cmp.summary
             m = st.columns(3)
@@ -236,12 +241,11 @@ with tabs[1]:
             m[1].metric("Modern: final val accuracy", f"{cs['modern_val_acc']:.1%}")
             m[2].metric("Chance level", f"{cs['chance_acc']:.0%}", help="Accuracy of guessing at random.")
             c1, c2 = st.columns(2)
-            c1.altair_chart(charts.line_chart(cmp.tables["curves"], "epoch", "val_acc", "run",
-                                              title="Validation accuracy", y_title="validation accuracy"),
-                            width="stretch")
-            c2.altair_chart(charts.line_chart(cmp.tables["curves"], "epoch", "val_loss", "run", log_y=True,
-                                              title="Validation loss", y_title="validation loss (log)"),
-                            width="stretch")
+            runner.show_chart(where=c1, chart=charts.line_chart(cmp.tables["curves"], "epoch", "val_acc", "run",
+                                              title="Validation accuracy", y_title="validation accuracy"))
+            runner.show_chart(
+                where=c2, chart=charts.line_chart(cmp.tables["curves"], "epoch", "val_loss", "run", log_y=True,
+                                              title="Validation loss", y_title="validation loss (log)"))
             runner.downloads("recipe_compare", cmp, cparams)
 
 with tabs[2]:
@@ -254,13 +258,15 @@ with tabs[2]:
         )
         aparams = dict(depth=ad, width=width, dataset=dataset, epochs=epochs, dropout=dropout, patience=patience,
                        residual=skips, seed=seed)
-        abl = runner.run("ablation", "Training the recipe minus one technique at a time…", **aparams)
+        abl, aparams = runner.run_on_demand(
+            "ablation", "Training the recipe minus one technique at a time…",
+            what="the recipe minus one technique at a time", **aparams,
+        )
         if abl is not None:
             acc = abl.tables["accuracy"]
-            st.altair_chart(
+            runner.show_chart(chart=
                 charts.bar_chart(acc, "variant", "final_val_acc", sort=None, title="Final validation accuracy",
-                                 y_title="final validation accuracy", x_title="", tooltip=["change_vs_full"]),
-                width="stretch",
+                                 y_title="final validation accuracy", x_title="", tooltip=["change_vs_full"])
             )
             runner.show_table(acc)
             runner.downloads("ablation", abl, aparams)
@@ -293,12 +299,13 @@ with tabs[3]:
                 m[0].metric("Plain: final val accuracy", f"{ds['plain_val_acc']:.1%}")
                 m[1].metric("With skips: final val accuracy", f"{ds['with_skips_val_acc']:.1%}")
                 c1, c2 = st.columns(2)
-                c1.altair_chart(charts.line_chart(deep.tables["curves"], "epoch", "val_acc", "run",
+                runner.show_chart(where=c1, chart=charts.line_chart(deep.tables["curves"], "epoch", "val_acc", "run",
                                                   title="Validation accuracy, depth 50",
-                                                  y_title="validation accuracy"), width="stretch")
-                c2.altair_chart(charts.line_chart(deep.tables["first_epoch_layers"], "layer", "grad_norm", "run",
+                                                  y_title="validation accuracy"))
+                runner.show_chart(
+                    where=c2, chart=charts.line_chart(deep.tables["first_epoch_layers"], "layer", "grad_norm", "run",
                                                   log_y=True, title="Gradient norm per layer, first step",
-                                                  y_title="‖∂L/∂W‖ (log)"), width="stretch")
+                                                  y_title="‖∂L/∂W‖ (log)"))
                 st.markdown(
                     "**Why:** look at the right-hand chart. In the plain stack the gradient **grows layer after "
                     "layer** on its way back to the input: batch norm keeps the *forward* signal at a steady "

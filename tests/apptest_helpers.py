@@ -21,14 +21,18 @@ BAD_VALUES = ["-5", "1e12", "nan", "inf", "-inf", "evil", "", "<script>alert(1)<
 def run_page(page: str, query: dict | None = None, timeout: float = TIMEOUT) -> AppTest:
     """Run ``page`` (path relative to the repo root) with optional query parameters.
 
+    ``?run=1`` is added unless ``query`` has a ``run`` key, so training sections run as on a
+    shared link (``{"run": None}`` leaves it out: the page then waits for its Train buttons).
+
     Goes through the entrypoint and ``switch_page``, as the server does, so the pages/ folder is
     registered and the shared sidebar's page links resolve.
     """
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
     if page != "streamlit_app.py":
         at.switch_page(page)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
+    for k, v in {"run": "1", **(query or {})}.items():  # train every section, unless the test says otherwise
+        if v is not None:
+            at.query_params[k] = v
     return at.run()
 
 

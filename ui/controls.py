@@ -48,6 +48,8 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
             st.markdown(
                 "- Every control is stored in the page URL: copy the address bar to share this exact view.\n"
                 "- Every number on screen is computed by the NumPy engine from your settings.\n"
+                "- Sections that train networks wait for their **▶ Train** button; add `&run=1` to a "
+                "shared link to train them as soon as it opens.\n"
                 "- Each chart has a CSV download and a *Reproduce in Python* snippet below it."
             )
     st.title(title)

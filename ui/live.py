@@ -19,8 +19,10 @@ from engine import budget
 from engine.experiments.recipe import markers as run_markers
 from engine.train import History, TrainConfig, train
 from ui import charts
-from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Capped, _Progress, compute_slot
+from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Capped, _Progress, compute_slot, remember, show_chart
 
+#: The kind under which finished live runs are remembered (``ui.runner.known(LIVE, config.to_dict())``).
+LIVE = "live"
 #: Minimum seconds between two redraws of the live curves (each redraw builds and ships charts).
 REDRAW_SECONDS = 1.0
 #: Redraw at most this often relative to the cost of one redraw (keeps the overhead under ~20%).
@@ -44,12 +46,11 @@ def draw_curves(h: History) -> None:
     markers, in the current container."""
     df, markers = curve_frame(h), run_markers(h)
     left, right = st.columns(2)
-    left.altair_chart(
-        charts.line_chart(df, "epoch", "loss", "split", log_y=True, title="Loss (log scale)", rules=markers),
-        width="stretch",
+    show_chart(where=left, chart=
+        charts.line_chart(df, "epoch", "loss", "split", log_y=True, title="Loss (log scale)", rules=markers)
     )
-    right.altair_chart(
-        charts.line_chart(df, "epoch", "accuracy", "split", title="Accuracy", rules=markers), width="stretch"
+    show_chart(where=right, chart=
+        charts.line_chart(df, "epoch", "accuracy", "split", title="Accuracy", rules=markers)
     )
 
 
@@ -109,6 +110,7 @@ def train_live(
     live = _Live(label, cap, draw)
     try:
         h = _train_cached(json.dumps(config.to_dict(), sort_keys=True), _live=live)
+        remember(LIVE, config.to_dict())
     except _Capped as capped:
         h = capped.result
         st.warning(

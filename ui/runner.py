@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 import threading
 import time
+from collections import OrderedDict
 
 import pandas as pd
 import streamlit as st
+from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as _altair_to_vega_lite
 
 from engine.budget import max_seconds
 from engine.experiments import REGISTRY
 from engine.experiments.common import Result, params_of
+from ui import charts
 
 CACHE_ENTRIES = 64
 CACHE_TTL = 6 * 3600
@@ -80,6 +84,70 @@ def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
     return result
 
 
+#: URL parameter that starts every training section of a page when it opens (``?run=1``): for
+#: a link a teacher shares, and for the warm-up.
+RUN_PARAM = "run"
+#: (kind, params JSON) -> when a run finished, uncut, in this process: its result is cached
+#: (as many and for as long as the cache keeps results).
+_done: OrderedDict = OrderedDict()
+_done_lock = threading.Lock()
+
+
+def _params_key(kind: str, params: dict) -> tuple[str, str]:
+    return kind, json.dumps(params, sort_keys=True)
+
+
+def remember(kind: str, params: dict) -> None:
+    """Note that the run ``kind`` with ``params`` finished and is cached."""
+    with _done_lock:
+        _done[_params_key(kind, params)] = time.monotonic()
+        _done.move_to_end(_params_key(kind, params))
+        while len(_done) > CACHE_ENTRIES:
+            _done.popitem(last=False)
+
+
+def known(kind: str, params: dict) -> bool:
+    """True when ``kind`` with ``params`` ran here before: showing it costs a cache lookup."""
+    with _done_lock:
+        at = _done.get(_params_key(kind, params))
+    return at is not None and time.monotonic() - at < CACHE_TTL
+
+
+def on_demand(key: str, kind: str, params: dict, what: str = "these networks", button: str = "Train") -> dict | None:
+    """The settings an expensive section should show now, or None to show nothing yet.
+
+    Real training takes seconds of a shared server's CPU, so it starts only when asked: by the
+    section's button, or by ``?run=1`` in the URL. Settings that already ran on this server
+    (the default view after the warm-up, a link someone else opened) show at once. After a
+    control changes, the section keeps showing the last run it showed, with a note, until the
+    button is pressed. ``session_state`` keeps only the parameters of that last run.
+    """
+    pressed = st.button(
+        f"▶ {button}", key=f"go_{key}", type="primary",
+        help="Train for real with the settings above (a few seconds on a shared server). "
+        f"A link with &{RUN_PARAM}=1 added trains as soon as it opens.",
+    )
+    shown_key = f"shown_{key}"
+    if pressed or st.query_params.get(RUN_PARAM) == "1" or known(kind, params):
+        st.session_state[shown_key] = params
+        return params
+    last = st.session_state.get(shown_key)
+    if isinstance(last, dict) and known(kind, last):
+        st.info(f"The settings changed: press **▶ {button}** to run them. Below: the last run.")
+        return last
+    st.info(f"Press **▶ {button}** to train {what} for real with these settings.")
+    return None
+
+
+def run_on_demand(name: str, label: str, key: str | None = None, what: str = "these networks",
+                  button: str = "Train", **params) -> tuple[Result | None, dict]:
+    """:func:`on_demand` then :func:`run`: the result to show (or None) and its parameters."""
+    shown = on_demand(key or name, name, params, what=what, button=button)
+    if shown is None:
+        return None, params
+    return run(name, label, **shown), shown
+
+
 def run(name: str, label: str = "Computing…", **params) -> Result | None:
     """Run (or fetch from the cache) experiment ``name`` with ``params``.
 
@@ -91,6 +159,7 @@ def run(name: str, label: str = "Computing…", **params) -> Result | None:
     progress = _Progress(label, cap)
     try:
         result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress)
+        remember(name, params)
     except _Capped as capped:
         result = capped.result
         st.warning(
@@ -124,6 +193,10 @@ def snippet(name: str, **params) -> str:
     )
 
 
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
 def downloads(name: str, result: Result, params: dict, key: str | None = None) -> None:
     """CSV download of every table and the reproduce-in-Python snippet, in one expander."""
     with st.expander("Data and code: download CSV, reproduce in Python"):
@@ -131,7 +204,7 @@ def downloads(name: str, result: Result, params: dict, key: str | None = None) -
         for col, (tname, df) in zip(cols, result.tables.items()):
             col.download_button(
                 f"⬇ {tname}.csv",
-                df.to_csv(index=False).encode(),
+                functools.partial(_csv, df),  # written when clicked, not on every rerun
                 file_name=f"{name}_{tname}.csv",
                 mime="text/csv",
                 key=f"dl_{key or name}_{tname}",
@@ -145,6 +218,33 @@ def show_table(df: pd.DataFrame, **kw) -> None:
     st.dataframe(df.replace([float("inf"), float("-inf")], None), hide_index=True, **kw)
 
 
-def show_chart(chart, **kw) -> None:
-    """Render an Altair chart at full container width."""
-    st.altair_chart(chart, width="stretch", **kw)
+#: Vega-Lite specs of the charts shown lately, by chart object (charts come from ui.charts.memo,
+#: so an unchanged chart on a rerun is the same object): id -> (chart, spec).
+_specs: OrderedDict = OrderedDict()
+_specs_lock = threading.Lock()
+
+
+def _spec(chart) -> dict:
+    """The spec ``st.altair_chart`` would send for ``chart`` (data as Arrow datasets), converted once."""
+    with _specs_lock:
+        hit = _specs.get(id(chart))
+        if hit is not None and hit[0] is chart:
+            _specs.move_to_end(id(chart))
+            return hit[1]
+    spec = _altair_to_vega_lite(chart)
+    with _specs_lock:
+        _specs[id(chart)] = (chart, spec)  # holding the chart keeps its id from being reused
+        while len(_specs) > charts.MEMO_ENTRIES:
+            _specs.popitem(last=False)
+    return spec
+
+
+def show_chart(chart, where=None, **kw) -> None:
+    """Render an Altair chart at full container width in ``where`` (default: the page).
+
+    The Vega-Lite conversion (Altair's ``to_dict`` with schema validation, the costly part of a
+    rerun) runs once per chart object; reruns send the kept spec.
+    """
+    where = where if where is not None else st
+    spec = _spec(chart)
+    where.vega_lite_chart(spec=dict(spec, datasets=dict(spec.get("datasets", {}))), width="stretch", **kw)

@@ -1,7 +1,8 @@
 """Warm start: the first request to a server process opens every page once in the background.
 
-The default view of each page is then computed once and shared through ``st.cache_data``, so
-the students who come after the first visitor never wait on a training run. The warm-up is a
+The default view of each page, its training sections included (``?run=1``), is then computed
+once and shared through ``st.cache_data``, so students see its real training results at once
+instead of a "Train" button. The warm-up is a
 small Streamlit websocket client talking to this same process over loopback: it runs each
 page script exactly as a browser would, so it warms exactly the calls the default view makes.
 
@@ -24,6 +25,7 @@ import streamlit as st
 from streamlit.source_util import page_icon_and_name
 
 from ui.controls import PAGES
+from ui.runner import RUN_PARAM
 
 PAGE_TIMEOUT = 300.0
 _FINAL = (0, 1, 3)  # ForwardMsg: FINISHED_SUCCESSFULLY, _WITH_COMPILE_ERROR, FRAGMENT_RUN_SUCCESSFULLY
@@ -63,6 +65,7 @@ async def _open(base: str, page: str) -> float:
         msg = BackMsg()
         msg.rerun_script.SetInParent()
         msg.rerun_script.page_name = page
+        msg.rerun_script.query_string = f"{RUN_PARAM}=1"  # train every section of the default view
         await ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
