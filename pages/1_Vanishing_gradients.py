@@ -156,7 +156,10 @@ params = dict(
     steps=steps,
     seed=seed,
 )
-res = runner.run("gradients", "Backpropagating…", **params)
+res, params = runner.run_on_demand(
+    "gradients", "Backpropagating…", what="the networks for the chosen number of steps",
+    gate=steps > 0, **params,  # at initialisation the measurement is one pass: instant
+)
 if res is not None:
     layers, runs, markers = res.tables["layers"], res.tables["runs"], res.tables["markers"]
     color, dash = ("activation", "init") if len(acts) > 1 and len(inits) > 1 else ("run", None)
@@ -250,8 +253,10 @@ st.markdown(
     "activations explode too: the weight gradients are huge at *every* layer, and the backward signal "
     "grows towards the input. Push the depth past about 50 and float32 overflows to inf."
 )
-big = dict(params, activations=("tanh", "relu"), inits=("large",))
-res2 = runner.run("gradients", "Backpropagating with large weights…", **big)
+big = dict(params, activations=("tanh", "relu"), inits=("large",))  # the settings the section above shows
+res2 = runner.run("gradients", "Backpropagating with large weights…", **big) if res is not None else None
+if res is None and steps > 0:
+    st.info("Press **▶ Train** above: this section measures after the same training steps.")
 if res2 is not None:
     layers2, runs2, markers2 = res2.tables["layers"], res2.tables["runs"], res2.tables["markers"]
     _overflow_warnings(runs2)

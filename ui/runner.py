@@ -128,7 +128,10 @@ def on_demand(key: str, kind: str, params: dict, what: str = "these networks", b
         f"A link with &{RUN_PARAM}=1 added trains as soon as it opens.",
     )
     shown_key = f"shown_{key}"
-    if pressed or st.query_params.get(RUN_PARAM) == "1" or known(kind, params):
+    # ?run=1 trains the settings the page opened with; later changes in the same tab wait for
+    # the button (the URL keeps run=1 while the tab stays open).
+    autorun = st.query_params.get(RUN_PARAM) == "1" and shown_key not in st.session_state
+    if pressed or autorun or known(kind, params):
         st.session_state[shown_key] = params
         return params
     last = st.session_state.get(shown_key)
@@ -140,9 +143,12 @@ def on_demand(key: str, kind: str, params: dict, what: str = "these networks", b
 
 
 def run_on_demand(name: str, label: str, key: str | None = None, what: str = "these networks",
-                  button: str = "Train", **params) -> tuple[Result | None, dict]:
-    """:func:`on_demand` then :func:`run`: the result to show (or None) and its parameters."""
-    shown = on_demand(key or name, name, params, what=what, button=button)
+                  button: str = "Train", gate: bool = True, **params) -> tuple[Result | None, dict]:
+    """:func:`on_demand` then :func:`run`: the result to show (or None) and its parameters.
+
+    ``gate=False`` runs at once, for settings that compute in a blink (e.g. no training steps).
+    """
+    shown = on_demand(key or name, name, params, what=what, button=button) if gate else params
     if shown is None:
         return None, params
     return run(name, label, **shown), shown

@@ -58,6 +58,25 @@ def test_a_link_with_run_1_trains_on_open_and_then_anyone_sees_it_at_once():
     assert "Press **▶ Train**" not in _infos(later)
 
 
+def test_run_1_trains_the_opening_settings_only_and_changes_then_wait_for_the_button():
+    at = run_page(PAGE, {"run": "1", "seed": "904"})
+    assert "Press **▶ Train**" not in _infos(at)
+    at.slider(key="epochs").set_value(9).run()  # the URL still says run=1
+    assert not at.exception
+    assert "The settings changed" in _infos(at)
+    assert at.session_state["shown_init_training"]["epochs"] == 8
+
+
+def test_gradients_at_initialisation_need_no_button_but_training_steps_do():
+    page = "pages/1_Vanishing_gradients.py"
+    at = run_page(page, {"run": None, "seed": "905"})
+    assert not [b for b in at.button if b.key == "go_gradients"]  # steps 0: no button, measured at once
+    assert "Press **▶ Train**" not in _infos(at)
+    at = run_page(page, {"run": None, "seed": "905", "steps": "10"})
+    assert "Press **▶ Train** to train the networks for the chosen number of steps" in _infos(at)
+    assert "Press **▶ Train** above" in _infos(at)
+
+
 @pytest.mark.parametrize("value", ["0", "evil", "", "<script>"])
 def test_any_other_run_value_waits_for_the_button(value):
     at = run_page(PAGE, {"run": value, "seed": "903"})
