@@ -4,22 +4,41 @@ Each student is one browser tab. Like the browser, it fetches ``/_stcore/health`
 first (which sets the XSRF cookie, and nginx's route cookie behind deploy/), then
 opens ``ws://HOST/_stcore/stream`` with the subprotocols ``streamlit, <xsrf token>``
 and sends ``BackMsg.rerun_script`` messages, reading ``ForwardMsg`` replies until
-the run's final ``script_finished``. Two kinds of interaction:
+the run's final ``script_finished``. Three kinds of interaction:
 
 - ``open``: go to a page, by ``ClientState.page_name`` (the page's URL pathname)
-  and ``query_string``, e.g. ``Dropout?depth=12&seed=3``. The first open of a
-  student is a deep link on a fresh session, so URL-bound widgets take the values
-  in the query string.
+  and ``query_string``, e.g. ``Dropout?depth=12&seed=3``, plus ``--open-query``
+  (e.g. ``run=1``, a teacher's link that trains every section as it opens). The
+  first open of a student is a deep link on a fresh session, so URL-bound widgets
+  take the values in the query string.
 - ``change``: move one URL-bound control of the current page to a new value
-  (``--change-style random`` anywhere in its range, ``nudge`` a few steps), by
-  sending it in ``widget_states``; widget id, type and range come from the element
-  the server sent. A rerun with only a different query string is not enough: in
-  1.67 the URL seeds a bound widget on its first run only.
+  (``--change-style random`` anywhere in its range, ``nudge`` a few steps); widget
+  id, type and range come from the element the server sent. A rerun with only a
+  different query string is not enough: in 1.67 the URL seeds a bound widget on
+  its first run only. Since the app's training sections train only on demand, a
+  change is a cheap rerun: the section keeps showing its last run.
+- ``train``: after each change, with probability ``--train-prob`` (0.25), the
+  student's next interaction presses one "▶ ..." button of the page (at random if
+  there are several), by sending the button's id with ``trigger_value = True``.
+  That is where the real training cost is, unless someone already ran those
+  settings in this server process (then it is a cache hit).
+
+Like the browser's widget manager, a tab keeps the last known state of every
+supported widget on the page (what it sent, else the value the server drew it
+with) and sends them all in ``widget_states`` with every change and train press;
+states of widgets that left the page are dropped when a run finishes.
+
+An interaction counts as failed, and its cause as an error, when its run shows a
+Streamlit exception element or an ``st.error`` box (e.g. "Can't run this: over
+budget"), times out, or its websocket fails. Runs cut by the app's time cap are
+counted apart (``time_capped``): the student still sees curves.
 
 Modes: ``classroom`` (3-8 s pauses between interactions) and ``stress`` (none).
 Only loopback targets are accepted. Every loop is bounded by a count and a time.
 
     python benchmarks/load.py --start-app --mode classroom --students 30 --duration 120
+    python benchmarks/load.py --start-app --mode classroom --students 30 --duration 120 \
+        --train-prob 0.25 --open-query run=1
     python benchmarks/load.py --url http://127.0.0.1:8080 --pid-dir /tmp/training-explorer \
         --mode classroom --students 60 --duration 120
 """
@@ -46,6 +65,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import websockets
+from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
@@ -78,6 +98,8 @@ FINAL_STATUSES = {
     ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
 }
 WIDGET_KINDS = ("slider", "checkbox", "selectbox", "radio", "number_input")
+KINDS = ("open", "change", "train")  # interaction kinds, in report order
+TRAIN_PREFIX = "▶ "  # label prefix of the buttons that start real training (ui/runner.on_demand)
 # Plain HTTP to loopback only: never go through a proxy from the environment.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -140,6 +162,13 @@ class Settings:
     reconnect: bool
     seed: int
     change_style: str = "random"
+    train_prob: float = 0.25  # chance that a change is followed by a "▶ Train" press
+    open_query: str = ""  # appended to every page open, e.g. "run=1"
+
+
+def join_query(*parts: str) -> str:
+    """Query strings joined with "&", empty parts and leading "?"/"&" dropped."""
+    return "&".join(p.lstrip("?&") for p in parts if p.lstrip("?&"))
 
 
 # ---------------------------------------------------------------- results
@@ -157,12 +186,15 @@ def percentile(values: list[float], p: float) -> float | None:
 class Stats:
     """Latencies and errors gathered by all students of one run."""
 
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"open": [], "change": []})
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     timeline: list[tuple[float, str, float, str]] = field(default_factory=list)  # start, kind, latency, url
     origin: float = field(default_factory=time.perf_counter)
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     unsupported_changes: int = 0
+    trains_without_button: int = 0  # a press was due but the page had no "▶" button
+    time_capped: int = 0  # runs the app stopped at its time cap (a warning, not an error)
+    failed: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})  # interactions with an error
 
     def record(self, kind: str, started: float, latency: float, url: str) -> None:
         """Keep one finished rerun's latency, when it started and on which URL."""
@@ -177,7 +209,7 @@ class Stats:
 
     def summary(self, elapsed: float) -> dict:
         """Latency percentiles, error counts and throughput."""
-        every = self.latencies["open"] + self.latencies["change"]
+        every = [value for kind in KINDS for value in self.latencies[kind]]
         by_page: dict[str, list[float]] = {}
         for _, _, latency, url in self.timeline:
             by_page.setdefault(url.split("?")[0], []).append(latency)
@@ -195,12 +227,14 @@ class Stats:
             "errors": sum(self.errors.values()),
             "errors_by_kind": self.errors,
             "error_samples": self.error_samples,
+            "failed_interactions": dict(self.failed),
             "unsupported_changes": self.unsupported_changes,
+            "trains_without_button": self.trains_without_button,
+            "time_capped": self.time_capped,
             "elapsed_s": elapsed,
             "reruns_per_s": len(every) / elapsed if elapsed > 0 else None,
             "latency": pcts(every),
-            "latency_open": pcts(self.latencies["open"]),
-            "latency_change": pcts(self.latencies["change"]),
+            **{f"latency_{kind}": pcts(self.latencies[kind]) for kind in KINDS},
             "latency_by_page": {page: pcts(values) for page, values in sorted(by_page.items())},
             "timeline": sorted(self.timeline),
         }
@@ -296,6 +330,54 @@ def control_for(kind: str, proto: Any, last: WidgetState | None) -> Control | No
     return None
 
 
+def drawn_state(kind: str, proto: Any) -> WidgetState | None:
+    """The state a widget element was drawn with, as the browser would send it back.
+
+    That is the value the server set (``set_value``) or else the widget's default; None for
+    kinds or values this client does not model (e.g. a selectbox with no selection).
+    """
+    if kind not in WIDGET_KINDS:
+        return None
+    state = WidgetState(id=proto.id)
+    if kind == "slider" and proto.options:  # select_slider: formatted option strings
+        options = list(proto.options)
+        picked = [int(i) for i in proto.default if 0 <= int(i) < len(options)]  # defaults are indices
+        names = list(proto.raw_value) if proto.set_value else [options[i] for i in picked]
+        if not names:
+            return None
+        state.string_array_value.data.extend(names)
+    elif kind == "slider":
+        values = list(proto.value) if proto.set_value else list(proto.default)
+        if not values:
+            return None
+        state.double_array_value.data.extend(values)
+    elif kind == "checkbox":
+        state.bool_value = proto.value if proto.set_value else proto.default
+    elif kind in ("selectbox", "radio"):
+        if proto.set_value:
+            if not proto.HasField("raw_value"):
+                return None
+            state.string_value = proto.raw_value
+        elif proto.HasField("default") and 0 <= proto.default < len(proto.options):
+            state.string_value = proto.options[proto.default]
+        else:
+            return None
+    elif kind == "number_input":
+        value = proto.value if proto.set_value else proto.default
+        if proto.data_type == NumberInput.INT:
+            state.int_value = int(round(value))
+        else:
+            state.double_value = value
+    else:
+        return None
+    return state
+
+
+def train_press(states: Sequence[WidgetState], button_id: str) -> list[WidgetState]:
+    """The widget_states of a button press: every known widget state plus the button's trigger."""
+    return [s for s in states if s.id != button_id] + [WidgetState(id=button_id, trigger_value=True)]
+
+
 def with_param(query: str, key: str, state: WidgetState) -> str:
     """The query string with `key` set to the widget's new value, as the URL shows it."""
     which = state.WhichOneof("value")
@@ -316,11 +398,14 @@ class Tab:
         self.page = ""
         self.query = ""
         self.widgets: dict[str, tuple[str, Any]] = {}  # id -> (element type, proto) of the last run
-        self.values: dict[str, WidgetState] = {}  # id -> the last value this tab sent
+        self.values: dict[str, WidgetState] = {}  # id -> last known state (sent, or drawn by the server)
+        self.buttons: dict[str, str] = {}  # id -> label of the last run's "▶ ..." buttons
+        self.failed = False  # the run in progress showed an exception or an st.error
 
     async def connect(self) -> None:
         """Open the websocket the way the browser does (cookies, XSRF subprotocol)."""
         base = self.settings.base_url
+        self.widgets, self.values, self.buttons = {}, {}, {}  # a fresh session knows no widgets
         cookies = await asyncio.to_thread(fetch_cookies, base, self.settings.timeout)
         protocols = ["streamlit"]
         if "_streamlit_xsrf" in cookies:
@@ -343,27 +428,38 @@ class Tab:
             await self.ws.close()
             self.ws = None
 
-    async def rerun(self, kind: str, widget: WidgetState | None = None) -> None:
+    async def rerun(self, kind: str, widgets: Sequence[WidgetState] = ()) -> None:
         """Send rerun_script and wait for this run's final script_finished."""
         msg = BackMsg()
         msg.rerun_script.SetInParent()  # an empty ClientState must still be sent
         msg.rerun_script.query_string = self.query
         msg.rerun_script.page_name = self.page
-        if widget is not None:
-            msg.rerun_script.widget_states.widgets.append(widget)
+        msg.rerun_script.widget_states.widgets.extend(widgets)
         started = time.perf_counter()
+        self.failed = False
         try:
-            await asyncio.wait_for(self._exchange(msg), self.settings.timeout)
+            await asyncio.wait_for(self._exchange(msg, kind), self.settings.timeout)
         except asyncio.TimeoutError:
             self.stats.error("timeout", f"{kind} {self.page}?{self.query}")
+            self.stats.failed[kind] += 1
+            raise
+        except (OSError, websockets.exceptions.WebSocketException):
+            self.stats.failed[kind] += 1
             raise
         url = f"/{self.page}?{self.query}" if self.query else f"/{self.page}"
         self.stats.record(kind, started, time.perf_counter() - started, url)
+        if self.failed:
+            self.stats.failed[kind] += 1
 
-    async def _exchange(self, msg: BackMsg) -> None:
+    def _fail(self, what: str, kind: str, detail: str) -> None:
+        """Count an error shown by the run of a `kind` interaction."""
+        self.failed = True
+        self.stats.error(what, f"{kind} /{self.page}?{self.query} {detail}")
+
+    async def _exchange(self, msg: BackMsg, kind: str) -> None:
         """Send a BackMsg, then consume ForwardMsgs until the run ends."""
         await self.ws.send(msg.SerializeToString())
-        self.widgets = {}
+        self.widgets, self.buttons = {}, {}
         while True:
             fwd = ForwardMsg()
             fwd.ParseFromString(await self.ws.recv())
@@ -372,21 +468,37 @@ class Tab:
                 element = fwd.delta.new_element
                 name = element.WhichOneof("type")
                 if name == "exception":
-                    detail = f"{element.exception.type}: {element.exception.message}"
-                    self.stats.error("exception", f"{self.page}?{self.query} {detail}")
+                    self._fail("exception", kind, f"{element.exception.type}: {element.exception.message}")
+                elif name == "alert" and element.alert.format == Alert.ERROR:
+                    self._fail("st.error", kind, element.alert.body)
+                elif name == "alert" and element.alert.format == Alert.WARNING and "time cap" in element.alert.body:
+                    self.stats.time_capped += 1
+                elif name == "button":
+                    button = element.button
+                    if button.label.startswith(TRAIN_PREFIX) and not button.form_id and not button.disabled:
+                        self.buttons[button.id] = button.label
                 elif name in WIDGET_KINDS:
                     proto = getattr(element, name)
                     if not proto.form_id and not proto.disabled:
                         self.widgets[proto.id] = (name, proto)
+                        if proto.set_value or proto.id not in self.values:  # the server's value wins
+                            state = drawn_state(name, proto)
+                            if state is not None:
+                                self.values[proto.id] = state
             elif what == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
             elif what == "page_not_found":
-                self.stats.error("page_not_found", repr(self.page))
+                self._fail("page_not_found", kind, repr(self.page))
             elif what == "session_event" and fwd.session_event.HasField("script_compilation_exception"):
-                detail = fwd.session_event.script_compilation_exception.message
-                self.stats.error("compile_error", detail)
+                self._fail("compile_error", kind, fwd.session_event.script_compilation_exception.message)
             elif what == "script_finished" and fwd.script_finished in FINAL_STATUSES:
+                # Like the browser's widget manager: forget widgets that left the page.
+                self.values = {i: v for i, v in self.values.items() if i in self.widgets}
                 return
+
+    def known_states(self) -> list[WidgetState]:
+        """The last known state of every supported widget on the page, as the browser sends them."""
+        return [self.values[i] for i in self.widgets if i in self.values]
 
     async def open(self, page: str, query: str) -> None:
         """Go to a page with a query string (a deep link on a fresh tab)."""
@@ -405,10 +517,19 @@ class Tab:
                 self.values[proto.id] = state
                 if proto.query_param_key:  # the browser rewrites the URL too
                     self.query = with_param(self.query, proto.query_param_key, state)
-                await self.rerun("change", state)
+                await self.rerun("change", self.known_states())
                 return
         self.stats.unsupported_changes += 1
-        await self.rerun("change")  # nothing to move: a plain rerun ("R" key)
+        await self.rerun("change", self.known_states())  # nothing to move: a plain rerun ("R" key)
+
+    async def train(self, rng: random.Random) -> bool:
+        """Press one "▶ ..." button of the page (at random); False if the page has none."""
+        if not self.buttons:
+            self.stats.trains_without_button += 1
+            return False
+        button_id = rng.choice(list(self.buttons))
+        await self.rerun("train", train_press(self.known_states(), button_id))
+        return True
 
 
 # ---------------------------------------------------------------- students
@@ -434,7 +555,7 @@ async def student(index: int, settings: Settings, stats: Stats, deadline: float)
             if tab.ws is None or settings.reconnect:
                 await tab.close()
                 await tab.connect()
-            await tab.open(page, query)
+            await tab.open(page, join_query(query, settings.open_query))
             done += 1
             for _ in range(settings.changes):
                 await pause(settings, rng, deadline)
@@ -442,6 +563,16 @@ async def student(index: int, settings: Settings, stats: Stats, deadline: float)
                     break
                 await tab.change(rng)
                 done += 1
+                # No draw at --train-prob 0: the same seed then gives the same runs as before.
+                if settings.train_prob > 0 and rng.random() < settings.train_prob:
+                    if not tab.buttons:
+                        stats.trains_without_button += 1
+                        continue
+                    await pause(settings, rng, deadline)
+                    if time.monotonic() >= deadline or done >= settings.max_interactions:
+                        break
+                    await tab.train(rng)
+                    done += 1
             await pause(settings, rng, deadline)
         except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
             if not isinstance(exc, asyncio.TimeoutError):  # timeouts are counted in rerun()
@@ -458,6 +589,7 @@ async def warm_up(settings: Settings) -> dict:
     tab = Tab(settings, stats)
     cold: dict[str, float | str] = {}
     for page, query in settings.pages:
+        query = join_query(query, settings.open_query)
         url = f"/{page}?{query}" if query else f"/{page}"
         try:
             if tab.ws is None:
@@ -654,13 +786,16 @@ def print_table(results: dict) -> None:
         ("students", lambda r: str(r["students"])),
         ("mode", lambda r: r["mode"]),
         ("reruns", lambda r: str(r["reruns"])),
+        ("  open/change/train", lambda r: "/".join(str(r[f"latency_{k}"]["n"]) for k in KINDS)),
         ("errors", lambda r: str(r["errors"])),
+        ("  failed open/change/train", lambda r: "/".join(str(r["failed_interactions"][k]) for k in KINDS)),
+        ("time-capped runs", lambda r: str(r["time_capped"])),
         ("reruns/s", lambda r: fmt(r["reruns_per_s"])),
-        ("p50 latency s", lambda r: fmt(r["latency"]["p50_s"], digits=3)),
-        ("p95 latency s", lambda r: fmt(r["latency"]["p95_s"], digits=3)),
-        ("max latency s", lambda r: fmt(r["latency"]["max_s"], digits=3)),
-        ("p95 open s", lambda r: fmt(r["latency_open"]["p95_s"], digits=3)),
-        ("p95 change s", lambda r: fmt(r["latency_change"]["p95_s"], digits=3)),
+    ]
+    for kind, key in [("all", "latency")] + [(k, f"latency_{k}") for k in KINDS]:
+        for stat in ("p50", "p95", "max"):
+            rows.append((f"{stat} {kind} s", lambda r, key=key, stat=stat: fmt(r[key][f"{stat}_s"], digits=3)))
+    rows += [
         ("server CPU ms/rerun", lambda r: fmt(r["server_cpu_ms_per_rerun"], digits=1)),
         ("client CPU ms/rerun", lambda r: fmt(r["client_cpu_ms_per_rerun"], digits=1)),
         ("load avg (1 min)", lambda r: fmt(r["load_average"]["after"], digits=1)),
@@ -700,6 +835,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="random",
         help="random: anywhere in the control's range; nudge: 1-3 steps from its value",
     )
+    ap.add_argument(
+        "--train-prob",
+        type=float,
+        default=0.25,
+        help='chance that a change is followed by pressing a "▶ Train" button of the page',
+    )
+    ap.add_argument("--open-query", default="", help='appended to every page open, e.g. "run=1" (a teacher\'s link)')
     ap.add_argument("--reconnect", action="store_true", help="open every page on a fresh session")
     ap.add_argument("--timeout", type=float, default=60.0, help="per-rerun timeout, seconds")
     ap.add_argument("--max-interactions", type=int, default=1000, help="per student")
@@ -714,6 +856,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error(f"--students must be in [1, {MAX_STUDENTS}]")
     if not 0 < args.duration <= MAX_DURATION:
         ap.error(f"--duration must be in (0, {MAX_DURATION:g}]")
+    if not 0 <= args.train_prob <= 1:
+        ap.error("--train-prob must be in [0, 1]")
     return args
 
 
@@ -731,6 +875,8 @@ def settings_for(args: argparse.Namespace, base_url: str, pages) -> Settings:
         reconnect=args.reconnect,
         seed=args.seed,
         change_style=args.change_style,
+        train_prob=args.train_prob,
+        open_query=join_query(args.open_query),
     )
 
 
