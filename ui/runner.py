@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as _altair_to_vega_lite
 
@@ -219,9 +220,15 @@ def downloads(name: str, result: Result, params: dict, key: str | None = None) -
         st.code(snippet(name, **params), language="python")
 
 
+@charts.memo
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    """``df`` as the Arrow table ``st.dataframe`` sends, inf shown as empty; built once per content."""
+    return pa.Table.from_pandas(df.replace([float("inf"), float("-inf")], None), preserve_index=False)
+
+
 def show_table(df: pd.DataFrame, **kw) -> None:
     """A dataframe with inf shown as empty (never NaN text in a chart)."""
-    st.dataframe(df.replace([float("inf"), float("-inf")], None), hide_index=True, **kw)
+    st.dataframe(_arrow_table(df), hide_index=True, **kw)
 
 
 #: Vega-Lite specs of the charts shown lately, by chart object (charts come from ui.charts.memo,
