@@ -621,9 +621,27 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def with_descendants(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them (the app's compute workers, ``ui/compute.py``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
 def total_rss_mb(pids: list[int]) -> float | None:
-    """Summed RSS of the server processes in MB, or None without pids."""
-    values = [v for v in (rss_kb(p) for p in pids) if v is not None]
+    """Summed RSS of the server processes and their workers in MB, or None without pids."""
+    values = [v for v in (rss_kb(p) for p in with_descendants(pids)) if v is not None]
     return sum(values) / 1024 if values else None
 
 
@@ -640,9 +658,13 @@ async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -
 
 
 def cpu_seconds(pids: list[int]) -> float | None:
-    """Summed user+system CPU time of the server processes, or None without pids."""
+    """Summed user+system CPU time of the server processes and their workers, or None without pids.
+
+    A worker that exits during the test takes its CPU time with it (only waited-for children's
+    time reaches the parent); the app's workers live as long as the server.
+    """
     ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0, False
-    for pid in pids:
+    for pid in with_descendants(pids):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

@@ -84,6 +84,8 @@ for ((i = 0; i < N; i++)); do
     (
         cd "$ROOT"
         export STREAMLIT_SERVER_COOKIE_SECRET=$STREAMLIT_COOKIE_SECRET
+        # compute workers per replica (ui/compute.py): together about one per core
+        export TRAINING_EXPLORER_WORKERS=${TRAINING_EXPLORER_WORKERS:-$(((${CORES:-$(nproc)} + N - 1) / N))}
         exec nohup "$PYTHON" -m streamlit run "$APP" \
             --server.address 127.0.0.1 --server.port "$port" --server.headless true
     ) >"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &

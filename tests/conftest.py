@@ -20,6 +20,10 @@ try:
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
     pass
 
+# AppTest runs pages in this process: compute there too (ui.compute's worker processes are tested
+# in tests/ui/test_compute.py and, through a real server, by the browser tests).
+os.environ.setdefault("TRAINING_EXPLORER_WORKERS", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 

@@ -25,6 +25,10 @@ SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run
 SEED_MAX = 999
 
 
+#: URL parameter that starts every training section of a page when it opens (``?run=1``): for
+#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
+RUN_PARAM = "run"
+
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     """Configure the page, draw the shared sidebar and the title; return the seed.
 

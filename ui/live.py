@@ -17,9 +17,9 @@ import streamlit as st
 
 from engine import budget
 from engine.experiments.recipe import markers as run_markers
-from engine.train import History, TrainConfig, train
-from ui import charts
-from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Capped, _Progress, compute_slot, remember, show_chart
+from engine.train import History, TrainConfig
+from ui import charts, compute
+from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Progress, remember, show_chart
 
 #: The kind under which finished live runs are remembered (``ui.runner.known(LIVE, config.to_dict())``).
 LIVE = "live"
@@ -55,7 +55,7 @@ def draw_curves(h: History) -> None:
 
 
 class _Live(_Progress):
-    """``on_epoch`` callback: progress bar, time cap (from ``_Progress``) and redrawn curves."""
+    """``on_epoch`` callback: progress bar and redrawn curves (the time cap is ``ui.compute``'s)."""
 
     def __init__(self, label: str, seconds: float, draw: Callable[[History], None]):
         super().__init__(label, seconds)
@@ -66,26 +66,24 @@ class _Live(_Progress):
         with self.slot.container():
             self.draw(h)
 
-    def on_epoch(self, epoch: int, h: History) -> bool:
+    def on_epoch(self, epoch: int, h: History) -> None:
         total = h.config.epochs
-        ok = self((epoch + 1) / total, f"epoch {epoch + 1}/{total}, val accuracy {h.val_acc[-1]:.3f}")
+        self((epoch + 1) / total, f"epoch {epoch + 1}/{total}, val accuracy {h.val_acc[-1]:.3f}")
         now = time.monotonic()
         if now - self.last >= max(REDRAW_SECONDS, REDRAW_COST_FACTOR * self.cost) and epoch + 1 < total:
             self._context.run(self._redraw, h)
             self.last = time.monotonic()
             self.cost = self.last - now
-        return ok
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _train_cached(config_json: str, _live: _Live) -> History:
-    """Train the config in ``config_json``; keyed by that JSON (seed included)."""
-    with compute_slot(_live):
-        h = train(TrainConfig(**json.loads(config_json)), on_epoch=_live.on_epoch)
-    h.model = None  # the cache stores curves and diagnostics, not weights
-    if _live.capped:
-        raise _Capped(h)
-    return h
+    """Train the config in ``config_json``; keyed by that JSON (seed included).
+
+    Curves and diagnostics come back, not the weights. A run cut by the time cap raises
+    ``compute.Capped`` out of the cache, so it is never cached.
+    """
+    return compute.train(json.loads(config_json), _live.seconds, _live, _live.on_epoch, _live.waiting)
 
 
 def train_live(
@@ -111,7 +109,7 @@ def train_live(
     try:
         h = _train_cached(json.dumps(config.to_dict(), sort_keys=True), _live=live)
         remember(LIVE, config.to_dict())
-    except _Capped as capped:
+    except compute.Capped as capped:
         h = capped.result
         st.warning(
             f"Training hit the {cap:.0f} s time cap of the shared demo and stopped at epoch "

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import json
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -19,26 +17,15 @@ from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as 
 from engine.budget import max_seconds
 from engine.experiments import REGISTRY
 from engine.experiments.common import Result, params_of
-from ui import charts
+from ui import charts, compute
+from ui.controls import RUN_PARAM
 
 CACHE_ENTRIES = 64
 CACHE_TTL = 6 * 3600
-#: Experiments computing at once in one server process; the others queue (cache hits never do).
-#: Python holds the GIL through most of a small-matrix training step, so running more at once
-#: does not finish them sooner: it only makes every page, cached ones included, wait on them all.
-COMPUTE_SLOTS = threading.BoundedSemaphore(int(os.environ.get("TRAINING_EXPLORER_COMPUTE_SLOTS", "1") or 1))
-
-
-class _Capped(Exception):
-    """Raised out of the cache so that a run cut by the time cap is never cached."""
-
-    def __init__(self, result):
-        super().__init__("time cap")
-        self.result = result
 
 
 class _Progress:
-    """Progress callback for experiments: draws a bar, enforces the time cap.
+    """Progress callback for experiments: draws a bar (the time cap is ``ui.compute``'s).
 
     The bar is drawn in the context captured outside the cached function, so ``st.cache_data``
     does not record it for replay (a replayed progress bar would point at a stale placeholder).
@@ -46,48 +33,26 @@ class _Progress:
 
     def __init__(self, label: str, seconds: float):
         self.bar, self.label, self.seconds = st.empty(), label, seconds
-        self.deadline, self.capped = time.monotonic() + seconds, False
         self._context = contextvars.copy_context()
-
-    def restart(self) -> None:
-        """Start the time cap now (after waiting for a compute slot)."""
-        self.deadline = time.monotonic() + self.seconds
 
     def __call__(self, fraction, message=""):
         value = min(max(float(fraction), 0.0), 1.0)
         self._context.run(self.bar.progress, value, text=f"{self.label} {message}")
-        if time.monotonic() > self.deadline:
-            self.capped = True
-            return False
-        return True
 
-
-@contextlib.contextmanager
-def compute_slot(progress: _Progress):
-    """Hold one of :data:`COMPUTE_SLOTS` while computing; say so while waiting for one."""
-    if not COMPUTE_SLOTS.acquire(blocking=False):
-        progress(0.0, "(queued behind other runs on this server)")
-        COMPUTE_SLOTS.acquire()
-    progress.restart()
-    try:
-        yield
-    finally:
-        COMPUTE_SLOTS.release()
+    def waiting(self) -> None:
+        """Say that the run queues behind others for a free worker."""
+        self(0.0, "(queued behind other runs on this server)")
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
-    """Run experiment ``name``; keyed by name and the JSON of its parameters (seed included)."""
-    with compute_slot(_progress):
-        result = REGISTRY[name](**json.loads(params_json), progress=_progress)
-    if _progress.capped:
-        raise _Capped(result)
-    return result
+    """Run experiment ``name``; keyed by name and the JSON of its parameters (seed included).
+
+    A run cut by the time cap raises ``compute.Capped`` out of the cache, so it is never cached.
+    """
+    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting)
 
 
-#: URL parameter that starts every training section of a page when it opens (``?run=1``): for
-#: a link a teacher shares, and for the warm-up.
-RUN_PARAM = "run"
 #: (kind, params JSON) -> when a run finished, uncut, in this process: its result is cached
 #: (as many and for as long as the cache keeps results).
 _done: OrderedDict = OrderedDict()
@@ -167,7 +132,7 @@ def run(name: str, label: str = "Computing…", **params) -> Result | None:
     try:
         result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress)
         remember(name, params)
-    except _Capped as capped:
+    except compute.Capped as capped:
         result = capped.result
         st.warning(
             f"This run hit the {cap:.0f} s time cap of the shared demo and was stopped early; "

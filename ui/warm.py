@@ -24,8 +24,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.source_util import page_icon_and_name
 
-from ui.controls import PAGES
-from ui.runner import RUN_PARAM
+from ui import compute
+from ui.controls import PAGES, RUN_PARAM
 
 PAGE_TIMEOUT = 300.0
 _FINAL = (0, 1, 3)  # ForwardMsg: FINISHED_SUCCESSFULLY, _WITH_COMPILE_ERROR, FRAGMENT_RUN_SUCCESSFULLY
@@ -91,6 +91,7 @@ def start_in_background() -> threading.Thread | None:
     """Start the warm-up thread once per server process (on its first request)."""
     if os.environ.get("TRAINING_EXPLORER_WARM", "1") == "0":
         return None
+    compute.start()  # the worker processes import the engine meanwhile
     port = st.get_option("server.port")
     path = (st.get_option("server.baseUrlPath") or "").strip("/")
     base = f"http://127.0.0.1:{port}" + (f"/{path}" if path else "")

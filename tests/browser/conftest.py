@@ -48,6 +48,8 @@ def server():
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        # the real server computes in its worker processes (tests/conftest.py turns them off for AppTest)
+        env={k: v for k, v in os.environ.items() if k != "TRAINING_EXPLORER_WORKERS"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

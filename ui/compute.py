@@ -1,0 +1,249 @@
+"""Where runs compute: in worker processes beside the server, or in the server process itself.
+
+A training run is seconds of Python and NumPy. Inside the Streamlit process it holds the GIL that
+every other student's rerun needs, and it can only ever use one core. So by default each run goes
+to one of ``WORKERS`` worker processes (one per core, at most 2): both cores train, and the server
+process stays free to answer cached reruns. A run waits for a free worker (its progress bar says
+so); the worker reports progress and per-epoch snapshots back over a pipe, enforces the time cap
+itself, and stops early if the page that asked for it goes away.
+
+``TRAINING_EXPLORER_WORKERS=0`` computes in the server process instead, one run at a time (the
+tests do this: AppTest runs pages in its own process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import multiprocessing as mp
+import os
+import queue
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+#: Worker processes (0: compute in this process).
+WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.cpu_count() or 1))) or 0))
+
+# (fraction, message) -> False to stop: the experiments' progress callback.
+Progress = Callable[..., Any]
+
+
+class Capped(Exception):
+    """The run reached its time cap; ``result`` holds what it finished."""
+
+    def __init__(self, result):
+        super().__init__("time cap")
+        self.result = result
+
+
+def _execute(kind: str, payload: dict, seconds: float, send: Callable, cancelled: Callable[[], bool]):
+    """Run one job (in a worker or here): returns (result, capped)."""
+    from engine.experiments import REGISTRY
+    from engine.train import TrainConfig, train
+
+    deadline, capped = time.monotonic() + seconds, False
+
+    def progress(fraction, message="", report=True):
+        nonlocal capped
+        if report:
+            send(("progress", float(fraction), str(message)))
+        if time.monotonic() > deadline:
+            capped = True
+        return not (capped or cancelled())
+
+    if kind == "experiment":
+        result = REGISTRY[payload["name"]](**payload["params"], progress=progress)
+    elif kind == "train":
+        config = TrainConfig(**payload["config"])
+
+        def on_epoch(epoch, h):
+            snapshot = copy.copy(h)
+            snapshot.model = None
+            send(("epoch", epoch, snapshot))  # the page draws its own progress from it
+            return progress((epoch + 1) / config.epochs, report=False)
+
+        result = train(config, on_epoch=on_epoch)
+        result.model = None  # curves and diagnostics travel back, not the weights
+    else:
+        raise ValueError(f"unknown job kind {kind!r}")
+    return result, capped
+
+
+def _worker_main(conn, cancel) -> None:
+    """A worker process: run the jobs that arrive on ``conn``, one at a time, until it closes."""
+    # isort: off
+    import ui  # noqa: F401 - first: one BLAS thread, as in the server
+    import engine.experiments  # noqa: F401 - imported before the first job's time cap starts
+    # isort: on
+
+    while True:
+        try:
+            kind, payload, seconds = conn.recv()
+        except (EOFError, OSError):
+            return
+        cancel.clear()
+        try:
+            result, capped = _execute(kind, payload, seconds, conn.send, cancel.is_set)
+            conn.send(("done", result, capped))
+        except Exception as e:  # noqa: BLE001 - every error goes back to the page that asked
+            try:
+                conn.send(("error", e))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+
+
+@contextlib.contextmanager
+def _plain_main():
+    """Hide ``__main__`` while a worker spawns: under ``streamlit run`` it is the page script, which
+    multiprocessing would otherwise run again in the worker (it imports the parent's main)."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+class _Worker:
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.cancel = ctx.Event()
+        self.process = ctx.Process(target=_worker_main, args=(child, self.cancel), daemon=True,
+                                   name="training-explorer-worker")
+        with _plain_main():
+            self.process.start()
+        child.close()
+
+    def close(self) -> None:
+        self.conn.close()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class _Pool:
+    """``WORKERS`` worker processes, started on first use; a job waits for a free one."""
+
+    def __init__(self, n: int):
+        self.n, self.free, self._lock = n, queue.Queue(), threading.Lock()
+        self._ctx = mp.get_context("spawn")  # never fork a threaded server
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                for _ in range(self.n):
+                    self.free.put(_Worker(self._ctx))
+                self._started = True
+
+    @contextlib.contextmanager
+    def worker(self, waiting: Callable[[], None]):
+        """A free worker for one job; ``waiting()`` first if none is free. The job must set
+        ``w.idle = True`` once the worker has answered; otherwise (the page went away mid-job)
+        the worker is cancelled and drained in the background before anyone else gets it."""
+        self.start()
+        try:
+            w = self.free.get_nowait()
+        except queue.Empty:
+            waiting()
+            w = self.free.get()
+        w.idle = False
+        try:
+            yield w
+        finally:
+            if w.idle:
+                self.free.put(w)
+            else:
+                threading.Thread(target=self._drain, args=(w,), daemon=True).start()
+
+    def _drain(self, w: _Worker) -> None:
+        w.cancel.set()
+        try:
+            while w.conn.poll(60):
+                if w.conn.recv()[0] in ("done", "error"):
+                    self.free.put(w)
+                    return
+        except (EOFError, OSError):
+            pass
+        w.close()  # dead or stuck: replace it
+        self.free.put(_Worker(self._ctx))
+
+    def run(self, kind, payload, seconds, progress: Progress, on_epoch, waiting):
+        with self.worker(waiting) as w:
+            if not w.process.is_alive():  # died since its last job: replace it
+                w.close()
+                w.__init__(self._ctx)
+                w.idle = False
+            w.conn.send((kind, payload, seconds))
+            while True:
+                try:
+                    msg = w.conn.recv()
+                except (EOFError, OSError) as e:
+                    w.close()
+                    w.__init__(self._ctx)
+                    w.idle = True
+                    raise RuntimeError("the worker computing this run stopped unexpectedly") from e
+                if msg[0] == "progress":
+                    progress(msg[1], msg[2])
+                elif msg[0] == "epoch":
+                    if on_epoch is not None:
+                        on_epoch(msg[1], msg[2])
+                else:
+                    w.idle = True
+                    if msg[0] == "done":
+                        return msg[1], msg[2]
+                    raise msg[1]
+
+
+_pool = _Pool(WORKERS) if WORKERS else None
+_local = threading.BoundedSemaphore(1)
+
+
+def start() -> None:
+    """Start the worker processes now (they take about a second each to import the engine)."""
+    if _pool is not None:
+        _pool.start()
+
+
+def _run(kind, payload, seconds, progress, on_epoch, waiting):
+    if _pool is not None:
+        return _pool.run(kind, payload, seconds, progress, on_epoch, waiting)
+    if not _local.acquire(blocking=False):
+        waiting()
+        _local.acquire()
+    try:
+        def send(msg):
+            if msg[0] == "progress":
+                progress(msg[1], msg[2])
+            elif msg[0] == "epoch" and on_epoch is not None:
+                on_epoch(msg[1], msg[2])
+        return _execute(kind, payload, seconds, send, lambda: False)
+    finally:
+        _local.release()
+
+
+def experiment(name: str, params: dict, seconds: float, progress: Progress, waiting=lambda: None):
+    """Run experiment ``name``; returns its Result, raises :class:`Capped` at the time cap.
+
+    ``progress(fraction, message)`` is called here, in the caller's thread, as the run goes;
+    ``waiting()`` once if the run has to queue for a worker.
+    """
+    result, capped = _run("experiment", {"name": name, "params": params}, seconds, progress, None, waiting)
+    if capped:
+        raise Capped(result)
+    return result
+
+
+def train(config: dict, seconds: float, progress: Progress, on_epoch=None, waiting=lambda: None):
+    """Train ``TrainConfig(**config)``; ``on_epoch(epoch, history_so_far)`` as epochs finish.
+
+    Returns the History (without its model); raises :class:`Capped` at the time cap.
+    """
+    result, capped = _run("train", {"config": config}, seconds, progress, on_epoch, waiting)
+    if capped:
+        raise Capped(result)
+    return result
