@@ -29,9 +29,11 @@ with) and sends them all in ``widget_states`` with every change and train press;
 states of widgets that left the page are dropped when a run finishes.
 
 An interaction counts as failed, and its cause as an error, when its run shows a
-Streamlit exception element or an ``st.error`` box (e.g. "Can't run this: over
-budget"), times out, or its websocket fails. Runs cut by the app's time cap are
-counted apart (``time_capped``): the student still sees curves.
+Streamlit exception element or an ``st.error`` box, times out, or its websocket
+fails. Two designed answers are counted apart: runs cut by the app's time cap
+(``time_capped``: the student still sees curves) and settings the compute budget
+refuses (``refused``: an ``st.error`` starting "Can't run this" / "Can't train
+this" that says what to reduce, which a random walk over the controls can reach).
 
 Modes: ``classroom`` (3-8 s pauses between interactions) and ``stress`` (none).
 Only loopback targets are accepted. Every loop is bounded by a count and a time.
@@ -99,6 +101,8 @@ FINAL_STATUSES = {
 }
 WIDGET_KINDS = ("slider", "checkbox", "selectbox", "radio", "number_input")
 KINDS = ("open", "change", "train")  # interaction kinds, in report order
+#: How the app's budget refusals start (ui.runner.run, ui.live.train_live).
+REFUSAL_PREFIXES = ("Can't run this", "Can't train this")
 TRAIN_PREFIX = "▶ "  # label prefix of the buttons that start real training (ui/runner.on_demand)
 # Plain HTTP to loopback only: never go through a proxy from the environment.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -194,6 +198,7 @@ class Stats:
     unsupported_changes: int = 0
     trains_without_button: int = 0  # a press was due but the page had no "▶" button
     time_capped: int = 0  # runs the app stopped at its time cap (a warning, not an error)
+    refused: int = 0  # settings the budget refused with its message (not an error)
     failed: dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})  # interactions with an error
 
     def record(self, kind: str, started: float, latency: float, url: str) -> None:
@@ -231,6 +236,7 @@ class Stats:
             "unsupported_changes": self.unsupported_changes,
             "trains_without_button": self.trains_without_button,
             "time_capped": self.time_capped,
+            "refused": self.refused,
             "elapsed_s": elapsed,
             "reruns_per_s": len(every) / elapsed if elapsed > 0 else None,
             "latency": pcts(every),
@@ -469,6 +475,9 @@ class Tab:
                 name = element.WhichOneof("type")
                 if name == "exception":
                     self._fail("exception", kind, f"{element.exception.type}: {element.exception.message}")
+                elif name == "alert" and element.alert.format == Alert.ERROR and element.alert.body.startswith(
+                        REFUSAL_PREFIXES) and "budget" in element.alert.body:
+                    self.stats.refused += 1
                 elif name == "alert" and element.alert.format == Alert.ERROR:
                     self._fail("st.error", kind, element.alert.body)
                 elif name == "alert" and element.alert.format == Alert.WARNING and "time cap" in element.alert.body:
@@ -812,6 +821,7 @@ def print_table(results: dict) -> None:
         ("errors", lambda r: str(r["errors"])),
         ("  failed open/change/train", lambda r: "/".join(str(r["failed_interactions"][k]) for k in KINDS)),
         ("time-capped runs", lambda r: str(r["time_capped"])),
+        ("refused by the budget", lambda r: str(r.get("refused", 0))),
         ("reruns/s", lambda r: fmt(r["reruns_per_s"])),
     ]
     for kind, key in [("all", "latency")] + [(k, f"latency_{k}") for k in KINDS]:

@@ -139,16 +139,22 @@ def test_exception_and_st_error_fail_the_interaction_and_count_as_errors():
         e.exception.type, e.exception.message = "ValueError", "boom"
 
     def error_box(e):
-        e.alert.format, e.alert.body = Alert.ERROR, "Can't run this: over budget"
+        e.alert.format, e.alert.body = Alert.ERROR, "Something went wrong"
+
+    def refusal(e):
+        e.alert.format = Alert.ERROR
+        e.alert.body = "Can't train this: this run needs about 3.4e+11 FLOPs, over the budget of 2.5e+11: reduce depth"
 
     def capped(e):
         e.alert.format, e.alert.body = Alert.WARNING, "This run hit the 20 s time cap of the shared demo"
 
-    tab = _tab([_element(exception), _element(error_box), _element(capped), _finished(), _finished()])
+    elements = [_element(exception), _element(error_box), _element(refusal), _element(capped)]
+    tab = _tab([*elements, _finished(), _finished()])
     asyncio.run(tab.rerun("train", [WidgetState(id="go", trigger_value=True)]))
     assert tab.stats.errors == {"exception": 1, "st.error": 1}
     assert tab.stats.failed == {"open": 0, "change": 0, "train": 1}
     assert tab.stats.time_capped == 1
+    assert tab.stats.refused == 1  # the budget's own message: an answer, not an error
     assert len(tab.stats.latencies["train"]) == 1  # still timed: the student saw the page
     asyncio.run(tab.rerun("change"))  # a clean run after it does not fail
     assert tab.stats.failed["change"] == 0
