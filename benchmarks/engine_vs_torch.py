@@ -17,10 +17,11 @@ during every run, and repeats a run (up to ``--retries`` times) while that excee
 ``--max-background``; the table reports the background load the kept runs saw.
 
 The hardware limit: ``GFLOP/s`` is the matmul FLOPs of a training step (3 matmuls of 2*m*n*k
-per Linear: ``x @ W``, ``x.T @ dy``, ``dy @ W.T``) over the time of the engine's step (forward,
-loss, backward, Adam step), and "% of matmul limit" compares it with a pure NumPy loop doing
-exactly those matmuls (float32, same threads, outputs preallocated), timed interleaved with the
-steps in the same process.
+per Linear: ``x @ W``, ``x.T @ dy``, ``dy @ W.T``) over the time of the engine's step
+(``engine.train.train_step``: forward, loss, backward, Adam step, with the BLAS threads
+``engine.train.step_threads`` gives them, as in ``train``), and "% of matmul limit" compares it
+with a pure NumPy loop doing exactly those matmuls (float32, 2 BLAS threads, outputs
+preallocated), timed interleaved with the steps in the same process.
 
     python benchmarks/engine_vs_torch.py                      # all configurations
     python benchmarks/engine_vs_torch.py --rounds 9 --json /tmp/bench.json
@@ -122,8 +123,23 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks):
     """Median seconds per engine training step and per pure-matmul step, timed in alternating blocks."""
     import numpy as np
 
-    from engine.losses import softmax_cross_entropy
     from engine.train import build_model, make_optimizer
+
+    try:  # the step engine.train.train runs, with the BLAS threads it runs it with
+        from engine.train import step_threads, train_step
+    except ImportError:  # an engine from before them (--engine-from): the same step spelt out
+        from contextlib import nullcontext
+
+        from engine.losses import softmax_cross_entropy
+
+        def step_threads(model, opt, bs):
+            return nullcontext()
+
+        def train_step(model, opt, xb, yb):
+            logits = model.forward(xb, training=True)
+            _, dlogits = softmax_cross_entropy(logits, yb)
+            model.backward(dlogits)
+            opt.step(model.layers)
 
     cfg = _config(depth, width, bs, 1)
     model, opt = build_model(cfg, N_IN, N_OUT), make_optimizer(cfg)
@@ -132,11 +148,9 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks):
     batches = [order[s : s + bs] for s in _batch_starts(len(X), bs) if len(order[s : s + bs]) == bs]
 
     def train_steps():
-        for idx in batches:
-            logits = model.forward(X[idx], training=True)
-            _, dlogits = softmax_cross_entropy(logits, y[idx])
-            model.backward(dlogits)
-            opt.step(model.layers)
+        with step_threads(model, opt, bs):
+            for idx in batches:
+                train_step(model, opt, X[idx], y[idx])
 
     rng = np.random.default_rng(1)
     f32 = np.float32

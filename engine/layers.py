@@ -76,12 +76,18 @@ class Linear(Layer):
             y += self.params["b"]
         return y
 
-    def backward(self, dy):
-        """dy (N, fan_out) -> dx (N, fan_in); fills grads W and b."""
-        np.matmul(self._x.T, dy, out=self.grads["W"])
+    def backward(self, dy, weight_grad=True):
+        """dy (N, fan_out) -> dx (N, fan_in); fills grads b and W (with ``weight_grad=False``,
+        W's only when :meth:`weight_grad` is called with the same ``dy``, before the next forward)."""
+        if weight_grad:
+            self.weight_grad(dy)
         if "b" in self.params:
             _batch_sum(dy, out=self.grads["b"])
         return dy @ self.params["W"].T
+
+    def weight_grad(self, dy):
+        """Fill grads W from dy (N, fan_out): ``x.T @ dy``."""
+        np.matmul(self._x.T, dy, out=self.grads["W"])
 
 
 class BatchNorm(Layer):

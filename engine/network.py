@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from engine.layers import Activation, BatchNorm, Dropout, Linear
@@ -110,14 +112,27 @@ class MLP:
         self.block_outputs = outs[:-1]
         return h
 
-    def backward(self, dlogits):
-        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx."""
+    def backward(self, dlogits, on_block=None):
+        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx.
+
+        ``on_block(layers, later)``, if given, is called with each block's layers once their
+        grads are final but for the weight gradients, which the callables ``later`` compute
+        (last block first). :meth:`engine.optim.Optimizer.stepping` hands both to another
+        thread, which updates those params while this one carries on down the network.
+        """
         d = dlogits
         for start, stop, skip in reversed(self.blocks):
             dy = d
+            later = []
             for layer in reversed(self.layers[start:stop]):
-                dy = layer.backward(dy)
+                if on_block is not None and isinstance(layer, Linear):
+                    later.append(partial(layer.weight_grad, dy))
+                    dy = layer.backward(dy, weight_grad=False)
+                else:
+                    dy = layer.backward(dy)
             d = d + dy if skip else dy
+            if on_block is not None:
+                on_block(self.layers[start:stop], later)
         return d
 
     def parameters(self):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import operator
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -32,16 +34,55 @@ THREADS = _default_threads()
 #: Smallest update (elements) worth threading: below it, waking a thread costs about what it
 #: saves, and BLAS's own threads still spin for the cores right after the backward pass.
 THREADED_MIN = 2**20
+#: Smallest model (parameters) whose update ``Optimizer.stepping`` overlaps with the backward pass
+#: in another thread: below it, the threads' handovers and their contention for the GIL and the
+#: cores cost about what the overlap saves.
+OVERLAP_MIN = 2**20
+#: Parameters whose gradients ``Optimizer.stepping`` collects before handing them to its thread.
+HANDOFF_MIN = 32768
 _pool = None
+_blas_libs = None
+
+
+def _blas():
+    """threadpoolctl's controllers of the loaded BLAS libraries (none without threadpoolctl)."""
+    global _blas_libs
+    if _blas_libs is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            _blas_libs = []
+    return _blas_libs
+
+
+@contextmanager
+def blas_threads(n):
+    """At most ``n`` BLAS threads inside the block (no-op for None, or when THREADS is 1: the
+    environment gave BLAS one thread already)."""
+    libs = _blas() if n and THREADS > 1 else []
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib, k in zip(libs, saved):
+        lib.set_num_threads(min(n, k))
+    try:
+        yield
+    finally:
+        for lib, k in zip(libs, saved):
+            lib.set_num_threads(k)
+
+
+def _get_pool():
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="engine-optim")
+    return _pool
 
 
 def _run_threaded(work, scratches):
     """Run ``work(scratch)`` in THREADS threads (this one included), one scratch each, and wait."""
-    global _pool
     n = min(THREADS, len(scratches))
-    if n > 1 and _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="engine-optim")
-    futures = [_pool.submit(work, scratch) for scratch in scratches[1:n]] if n > 1 else []
+    futures = [_get_pool().submit(work, scratch) for scratch in scratches[1:n]] if n > 1 else []
     work(scratches[0])
     for f in futures:
         f.result()
@@ -69,6 +110,23 @@ def _tiled(arrays):
     return base if addr == start + base.nbytes else None
 
 
+def _run_later(layers, later=()):
+    """``ready`` without a thread: the deferred gradients are computed at once."""
+    for f in later:
+        f()
+
+
+def _merged(spans):
+    """Sorted (start, stop) spans, the adjacent ones joined."""
+    out = []
+    for a, b in sorted(spans):
+        if out and out[-1][1] == a:
+            out[-1] = (out[-1][0], b)
+        elif b > a:
+            out.append((a, b))
+    return out
+
+
 class Optimizer:
     """Base class. ``step(layers)`` updates every ``layer.params[k]`` in place from ``grads[k]``.
 
@@ -90,17 +148,134 @@ class Optimizer:
         self._scratch = {}  # dtype -> two CHUNK-sized scratch buffers per thread
 
     def step(self, layers):
+        """Update every param of ``layers`` from its grad."""
+        self._advance()
+        cached = self._cached_group(layers)
+        if cached[1] is not None:
+            self._update(*cached[1])
+        else:
+            for (layer, k), p, g in zip(cached[2], cached[0], cached[0][len(cached[2]) :]):
+                self._update(p, g, (id(layer), k))
+
+    def _advance(self):
+        """Start a step (Adam counts its steps here)."""
+
+    def _cached_group(self, layers):
+        """(params + grads, flat group or None, (layer, key) pairs, layer id -> (start, stop) in
+        the flat buffers), cached while ``layers`` keep the same arrays."""
         pairs = [(layer, k) for layer in layers for k in layer.params]
         n = len(pairs)
         arrays = [layer.params[k] for layer, k in pairs] + [layer.grads[k] for layer, k in pairs]
         cached = self._group
         if cached is None or len(cached[0]) != 2 * n or not all(map(operator.is_, arrays, cached[0])):
-            cached = self._group = (arrays, self._flat_group(pairs, arrays))
-        if cached[1] is not None:
-            self._update(*cached[1])
-        else:
-            for (layer, k), p, g in zip(pairs, arrays[:n], arrays[n:]):
-                self._update(p, g, (id(layer), k))
+            group = self._flat_group(pairs, arrays)
+            spans = {}
+            if group is not None:  # where each layer's params sit in the flat buffer
+                start = 0
+                for layer, k in pairs:
+                    size = layer.params[k].size
+                    a, b = spans.get(id(layer), (start, start))
+                    spans[id(layer)] = (a, b + size)
+                    start += size
+            cached = self._group = (arrays, group, pairs, spans)
+        return cached
+
+    def overlaps(self, layers):
+        """Whether :meth:`stepping` updates ``layers`` in another thread (else at its end)."""
+        group = self._cached_group(layers)[1] if THREADS > 1 else None
+        return group is not None and group[0].size >= OVERLAP_MIN
+
+    @contextmanager
+    def stepping(self, layers):
+        """The same update as ``step(layers)``, done while the caller still computes gradients.
+
+        Yields ``ready(sublayers, later=())``: call it once the grads of ``sublayers`` (some of
+        ``layers``) are final, or will be once the callables ``later`` have run (e.g. a weight
+        gradient nothing else waits for), block by block during the backward pass. With
+        THREADS > 1 and flat buffers (as :class:`engine.network.MLP` allocates them) another
+        thread runs ``later`` and updates those params meanwhile (NumPy and BLAS release the
+        GIL), overlapping the rest of the backward pass; on exit this thread helps with what is
+        left, then waits. Layers never reported ready are updated on exit. Otherwise ``ready``
+        runs ``later`` at once and the update is ``step(layers)`` on exit.
+        """
+        cached = self._cached_group(layers) if THREADS > 1 else (None, None)
+        if cached[1] is None or cached[1][0].size < OVERLAP_MIN:
+            yield _run_later
+            self.step(layers)
+            return
+        self._advance()
+        P, G, key = cached[1]
+        spans = cached[3]
+        st, first = self._state(P, key)
+        arrays = [a.reshape(-1) for a in (P, G) + st]
+        todo = queue.SimpleQueue()  # (callables, [(start, stop) spans of the flat buffers]); None stops
+        done = set()
+        batch = ([], [], [0])  # callables, spans and element count not yet handed over
+
+        def hand_over():
+            todo.put((batch[0][:], batch[1][:]))
+            batch[0].clear(), batch[1].clear()
+            batch[2][0] = 0
+
+        def ready(sublayers, later=()):
+            batch[0].extend(later)
+            for layer in sublayers:
+                span = spans.get(id(layer))
+                if span is not None and id(layer) not in done:
+                    done.add(id(layer))
+                    batch[1].append(span)
+                    batch[2][0] += span[1] - span[0]
+            if batch[2][0] >= HANDOFF_MIN:
+                hand_over()
+
+        scratches = self._tmp(P.dtype)
+
+        def work(scratch, wait):
+            while True:
+                try:
+                    item = todo.get() if wait else todo.get_nowait()
+                except queue.Empty:
+                    return
+                if item is None:
+                    if not wait:
+                        todo.put(None)  # the other thread's stop signal: give it back
+                    return
+                later, parts = item
+                for f in later:
+                    f()
+                for a, b in _merged(parts):
+                    for s in range(a, b, CHUNK):
+                        e = min(s + CHUNK, b)
+                        self._kernel(*[x[s:e] for x in arrays], tmp=[t[: e - s] for t in scratch], first=first)
+
+        future = _get_pool().submit(work, scratches[1], True)
+        try:
+            yield ready
+        except BaseException:
+            while True:  # no more updates: drop what the other thread has not started
+                try:
+                    todo.get_nowait()
+                except queue.Empty:
+                    break
+            todo.put(None)
+            future.result()
+            raise
+        ready([layer for layer, _ in cached[2]])  # anything not reported
+        if batch[1] or batch[0]:
+            hand_over()
+        todo.put(None)
+        work(scratches[0], False)
+        future.result()
+
+    def _state(self, p, key):
+        """(state arrays of ``key``, whether they were just created)."""
+        st = self.state.get(key)
+        if st is not None:
+            return st, False
+        st = self.state[key] = tuple(np.zeros(p.shape, p.dtype) for _ in range(self.n_state))
+        for k, sl, shape in self._views.get(key, ()):
+            self.state[k] = tuple(a[sl].reshape(shape) for a in st)
+        return st, True
 
     def _flat_group(self, pairs, arrays):
         """(P, G, key) when params and grads each tile one flat buffer and the state allows it."""
@@ -119,12 +294,7 @@ class Optimizer:
 
     def _update(self, p, g, key):
         """Update ``p`` in place from ``g``, a cache-sized slice at a time when everything is contiguous."""
-        st = self.state.get(key)
-        first = st is None
-        if first:
-            st = self.state[key] = tuple(np.zeros(p.shape, p.dtype) for _ in range(self.n_state))
-            for k, sl, shape in self._views.get(key, ()):
-                self.state[k] = tuple(a[sl].reshape(shape) for a in st)
+        st, first = self._state(p, key)
         arrays = (p, g) + st
         scratches = self._tmp(p.dtype)
         if p.size <= CHUNK:
@@ -201,9 +371,8 @@ class Adam(Optimizer):
 
     n_state = 2  # m / (1 - b1), v / (1 - b2)
 
-    def step(self, layers):
+    def _advance(self):
         self.t += 1
-        super().step(layers)
 
     def _kernel(self, p, g, m, v, tmp, first):
         b1, b2 = self.betas
@@ -216,7 +385,7 @@ class Adam(Optimizer):
         m *= b1  # the state m is torch's m / (1 - b1): m <- b1 m + g
         m += g
         v *= b2  # the state v is torch's v / (1 - b2): v <- b2 v + g^2
-        v += np.multiply(g, g, out=tmp)
+        v += np.square(g, out=tmp)
         # torch's p -= (lr/bc1) m / (sqrt(v/bc2) + eps), in the state's terms, every scalar folded
         # into the two that scale the denominator: p -= m / (sqrt(v) c + eps/step)
         step = self.lr / (1.0 - b1**self.t) * (1.0 - b1)

@@ -15,7 +15,7 @@ from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import OPTIMIZERS
+from engine.optim import OPTIMIZERS, blas_threads
 from engine.schedules import SCHEDULES, lr_at
 
 #: Allowed ranges, shown in error messages and used by the UI for slider bounds.
@@ -182,6 +182,36 @@ def make_optimizer(config: TrainConfig):
     return OPTIMIZERS[config.optimizer](config.lr, config.weight_decay)
 
 
+#: Largest hidden matmul (batch x width x width) that BLAS runs on one thread during training:
+#: on smaller ones its second thread costs more (waking, splitting, then spinning idle) than it
+#: saves.
+BLAS_SINGLE_MAX = 2**21
+
+
+def step_threads(model: MLP, opt, batch_size: int):
+    """Context for the training steps of ``model``: the BLAS threads they run best with.
+
+    One BLAS thread when the optimiser overlaps its update with the backward pass (its thread
+    takes the other core) or when the matmuls are small; otherwise the environment's setting.
+    Never more threads than the environment allows.
+    """
+    width = max(model.sizes[1:-1], default=model.sizes[0])
+    small = batch_size * width * width <= BLAS_SINGLE_MAX
+    return blas_threads(1 if small or opt.overlaps(model.layers) else None)
+
+
+def train_step(model: MLP, opt, xb, yb):
+    """One training step on the batch (xb, yb): forward, loss, backward and the optimiser's
+    update (overlapping the backward pass, see :meth:`engine.optim.Optimizer.stepping`).
+    Returns (loss, logits); a non-finite loss skips the update."""
+    logits = model.forward(xb, training=True)
+    loss, dlogits = softmax_cross_entropy(logits, yb)
+    if math.isfinite(loss):
+        with opt.stepping(model.layers) as ready:
+            model.backward(dlogits, on_block=ready)
+    return loss, logits
+
+
 def evaluate(model: MLP, X, y, batch_size=1024):
     """(mean loss, accuracy) in eval mode."""
     loss_sum, correct = 0.0, 0
@@ -273,24 +303,22 @@ def train(config: TrainConfig, on_epoch=None, data=None) -> History:
             opt.lr = lr_at(config.schedule, epoch, config.epochs, config.lr, config.warmup)
             order = rng.permutation(n)
             loss_sum, correct, seen, diverged, diag = 0.0, 0, 0, False, None
-            for j, s in enumerate(starts):
-                idx = order[s : s + bs]
-                xb, yb = Xtr[idx], ytr[idx]
-                logits = model.forward(xb, training=True)
-                loss, dlogits = softmax_cross_entropy(logits, yb)
-                if not math.isfinite(loss):
-                    diverged = True
-                    break
-                model.backward(dlogits)
-                if j == 0:
-                    for buf, lin in zip(before, model.linears):
-                        np.copyto(buf, lin.params["W"])
-                opt.step(model.layers)
-                if j == 0:
-                    diag = _diagnose(model, before, epoch, config.activation)
-                loss_sum += loss * len(idx)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(idx)
+            with step_threads(model, opt, bs):  # the validation pass keeps the default BLAS threads
+                for j, s in enumerate(starts):
+                    idx = order[s : s + bs]
+                    xb, yb = Xtr[idx], ytr[idx]
+                    if j == 0:
+                        for buf, lin in zip(before, model.linears):
+                            np.copyto(buf, lin.params["W"])
+                    loss, logits = train_step(model, opt, xb, yb)
+                    if not math.isfinite(loss):
+                        diverged = True
+                        break
+                    if j == 0:
+                        diag = _diagnose(model, before, epoch, config.activation)
+                    loss_sum += loss * len(idx)
+                    correct += int((logits.argmax(1) == yb).sum())
+                    seen += len(idx)
             val_loss, val_acc = evaluate(model, Xva, yva) if not diverged else (math.nan, 0.0)
             if diverged or not math.isfinite(val_loss):
                 hist.diverged_epoch, hist.stop_reason = epoch, "diverged"
