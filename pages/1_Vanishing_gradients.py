@@ -254,7 +254,9 @@ st.markdown(
     "grows towards the input. Push the depth past about 50 and float32 overflows to inf."
 )
 big = dict(params, activations=("tanh", "relu"), inits=("large",))  # the settings the section above shows
-res2 = runner.run("gradients", "Backpropagating with large weights…", **big) if res is not None else None
+res2 = None if res is None else runner.run(
+    "gradients", "Backpropagating with large weights…", heavy=steps > 0, **big
+)
 if res is None and steps > 0:
     st.info("Press **▶ Train** above: this section measures after the same training steps.")
 if res2 is not None:

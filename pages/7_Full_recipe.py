@@ -289,7 +289,8 @@ with tabs[3]:
         if go:
             dparams = dict(depth=50, width=dw, dataset=dataset, epochs=de, seed=seed)
             # one call per network, so that each gets the whole time cap
-            parts = [runner.run("deep50", f"Training 50 layers, {r}…", runs=(r,), **dparams) for r in recipe.DEEP_RUNS]
+            parts = [runner.run("deep50", f"Training 50 layers, {r}…", heavy=True, runs=(r,), **dparams)
+                     for r in recipe.DEEP_RUNS]
             deep = recipe.combine_deep50(parts) if None not in parts else None
             if deep is not None:
                 for note in deep.notes:

@@ -209,30 +209,35 @@ def start() -> None:
         _pool.start()
 
 
-def _run(kind, payload, seconds, progress, on_epoch, waiting):
-    if _pool is not None:
+def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):
+    if _pool is not None and not here:
         return _pool.run(kind, payload, seconds, progress, on_epoch, waiting)
+
+    def send(msg):
+        if msg[0] == "progress":
+            progress(msg[1], msg[2])
+        elif msg[0] == "epoch" and on_epoch is not None:
+            on_epoch(msg[1], msg[2])
+
+    if here:  # a light run: no queue
+        return _execute(kind, payload, seconds, send, lambda: False)
     if not _local.acquire(blocking=False):
         waiting()
         _local.acquire()
     try:
-        def send(msg):
-            if msg[0] == "progress":
-                progress(msg[1], msg[2])
-            elif msg[0] == "epoch" and on_epoch is not None:
-                on_epoch(msg[1], msg[2])
         return _execute(kind, payload, seconds, send, lambda: False)
     finally:
         _local.release()
 
 
-def experiment(name: str, params: dict, seconds: float, progress: Progress, waiting=lambda: None):
+def experiment(name: str, params: dict, seconds: float, progress: Progress, waiting=lambda: None, here=False):
     """Run experiment ``name``; returns its Result, raises :class:`Capped` at the time cap.
 
     ``progress(fraction, message)`` is called here, in the caller's thread, as the run goes;
-    ``waiting()`` once if the run has to queue for a worker.
+    ``waiting()`` once if the run has to queue for a worker. ``here=True`` computes in this
+    thread at once, for light runs that should not queue behind training.
     """
-    result, capped = _run("experiment", {"name": name, "params": params}, seconds, progress, None, waiting)
+    result, capped = _run("experiment", {"name": name, "params": params}, seconds, progress, None, waiting, here)
     if capped:
         raise Capped(result)
     return result

@@ -45,12 +45,15 @@ class _Progress:
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
-def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
+def _cached(name: str, params_json: str, _progress: _Progress, _heavy: bool = True) -> Result:
     """Run experiment ``name``; keyed by name and the JSON of its parameters (seed included).
 
-    A run cut by the time cap raises ``compute.Capped`` out of the cache, so it is never cached.
+    Heavy runs go to a compute worker, light ones (well under a second) compute right here rather
+    than queue behind other students' training. A run cut by the time cap raises
+    ``compute.Capped`` out of the cache, so it is never cached.
     """
-    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting)
+    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting,
+                              here=not _heavy)
 
 
 #: (kind, params JSON) -> when a run finished, uncut, in this process: its result is cached
@@ -117,20 +120,21 @@ def run_on_demand(name: str, label: str, key: str | None = None, what: str = "th
     shown = on_demand(key or name, name, params, what=what, button=button) if gate else params
     if shown is None:
         return None, params
-    return run(name, label, **shown), shown
+    return run(name, label, heavy=gate, **shown), shown
 
 
-def run(name: str, label: str = "Computing…", **params) -> Result | None:
+def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params) -> Result | None:
     """Run (or fetch from the cache) experiment ``name`` with ``params``.
 
     Shows a progress bar while it computes, stops any run at :func:`engine.budget.max_seconds`
     with a note, and turns a ``ValueError`` (bad input, over budget) into ``st.error``.
+    ``heavy`` runs (training) compute in a worker process (``ui.compute``), the others here.
     Returns None when the experiment could not run.
     """
     cap = max_seconds()
     progress = _Progress(label, cap)
     try:
-        result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress)
+        result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress, _heavy=heavy)
         remember(name, params)
     except compute.Capped as capped:
         result = capped.result

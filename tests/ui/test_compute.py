@@ -67,3 +67,13 @@ def test_a_page_that_goes_away_mid_run_leaves_a_working_worker(pool):
         _run(pool, "experiment", {"name": "dropout", "params": {"epochs": 200}}, progress=progress)
     result, capped = _run(pool, "experiment", {"name": "init_rules", "params": {}})  # waits for the drained worker
     assert not capped and result.tables
+
+
+def test_light_runs_compute_here_even_when_workers_exist(monkeypatch):
+    class Busy:
+        def run(self, *a):
+            raise AssertionError("a light run must not queue for a worker")
+
+    monkeypatch.setattr(compute, "_pool", Busy())
+    result = compute.experiment("init_rules", {}, 10, lambda *a: None, here=True)
+    assert set(result.tables) == set(run("init_rules").tables)
