@@ -593,12 +593,18 @@ async def student(index: int, settings: Settings, stats: Stats, deadline: float)
 
 
 async def warm_up(settings: Settings) -> dict:
-    """Open every page once from one tab (imports, caches); report each page's cold time."""
+    """Open every page once from one tab (imports, caches); report each page's cold time.
+
+    The pages open with ``run=1``, so their training sections are computed too: "before" then
+    means a server ready for the class, as after its own warm-up (``ui/warm.py``).
+    """
     stats = Stats()
     tab = Tab(settings, stats)
     cold: dict[str, float | str] = {}
     for page, query in settings.pages:
         query = join_query(query, settings.open_query)
+        if "run=" not in query:
+            query = join_query(query, "run=1")
         url = f"/{page}?{query}" if query else f"/{page}"
         try:
             if tab.ws is None:
