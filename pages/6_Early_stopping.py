@@ -110,14 +110,29 @@ res, params = runner.run_on_demand(
     "early_stopping", "Training until the end, without stopping…",
     what="the network to the last epoch", **params,
 )
-if res is not None and len(res.tables["replay"]):
+top = st.container()  # the real run's figures, above both curves
+left, right = st.columns(2)
+if art is not None:  # the article's curve shows with or without a real run
+    arep = art.tables["replay"]
+    art_row = arep[(arep["patience"] == patience) & (arep["min_delta"] == min_delta)].iloc[0]
+    with right:
+        st.markdown("**The article's simulated curve**: a formula, not a training run")
+        runner.show_chart(
+            charts.early_stopping_curve_chart(
+                art.tables["curves"], "epoch", "loss", "run", dash="split", rules=markers(art_row),
+                title="Article (simulated): train and validation loss", y_title="loss (article, simulated)",
+            )
+        )
+if res is None or not len(res.tables["replay"]):
+    left.caption("The real run is drawn here, next to the article's curve, once it has trained.")
+else:
     s, cur, rep = res.summary, res.tables["curves"], res.tables["replay"]
     row = rep[(rep["patience"] == patience) & (rep["min_delta"] == min_delta)].iloc[0]
     stops = bool(row["stops"])
     best, stop = int(row["best_epoch"]), (int(row["stop_epoch"]) if stops else None)
     n_epochs = s["epochs_run"]
 
-    m = st.columns(3)
+    m = top.columns(3)
     m[0].metric(
         "Best epoch before the stop", best, help="Lowest validation loss seen before stopping: the weights restored."
     )
@@ -129,7 +144,7 @@ if res is not None and len(res.tables["replay"]):
         "Epochs saved", f"{int(row['epochs_saved'])} of {n_epochs}",
         help="Epochs after the stop that never have to run.",
     )
-    m = st.columns(3)
+    m = top.columns(3)
     m[0].metric(
         f"Val. accuracy, restored best (epoch {best})", f"{row['val_acc_kept']:.1%}",
         help="Accuracy of the weights of the best epoch, which restore_best puts back.",
@@ -149,7 +164,6 @@ if res is not None and len(res.tables["replay"]):
     loss["split"] = loss["split"].map({"train_loss": "train", "val_loss": "validation"})
     acc = cur.melt(id_vars="epoch", value_vars=["train_acc", "val_acc"], var_name="split", value_name="accuracy")
     acc["split"] = acc["split"].map({"train_acc": "train", "val_acc": "validation"})
-    left, right = st.columns(2)
     with left:
         st.markdown(f"**Real run**: digits, {n_train} training images, {depth} layers, {s['n_weights']:,} weights")
         t = st.tabs(["Validation loss (zoom)", "Train vs validation loss", "Accuracy"])
@@ -171,17 +185,6 @@ if res is not None and len(res.tables["replay"]):
             runner.show_chart(
                 charts.line_chart(
                     acc, "epoch", "accuracy", "split", rules=rules, title="Accuracy per epoch", y_title="accuracy"
-                )
-            )
-    if art is not None:
-        arep = art.tables["replay"]
-        art_row = arep[(arep["patience"] == patience) & (arep["min_delta"] == min_delta)].iloc[0]
-        with right:
-            st.markdown("**The article's simulated curve**: a formula, not a training run")
-            runner.show_chart(
-                charts.early_stopping_curve_chart(
-                    art.tables["curves"], "epoch", "loss", "run", dash="split", rules=markers(art_row),
-                    title="Article (simulated): train and validation loss", y_title="loss (article, simulated)",
                 )
             )
     st.caption(

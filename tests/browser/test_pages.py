@@ -28,11 +28,18 @@ def wait_idle(page) -> None:
 
 @pytest.mark.parametrize("path,title", ORDER, ids=[p or "home" for p, _ in ORDER])
 def test_deep_link(server, page, path, title):
+    # a plain link: the page renders, its training sections wait for their Train button
     page.goto(f"{server}/{path}")
+    wait_idle(page)
+    exceptions = page.locator("[data-testid=stException]")
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+    if path != "Vanishing_gradients":  # its measurement at initialisation needs no training
+        expect(page.get_by_role("button", name="▶ Train").first).to_be_attached(timeout=30_000)
+    # a link with run=1 trains on open (in the server's worker processes)
+    page.goto(f"{server}/{path}?run=1")
     wait_idle(page)
     name = path or "Home"
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    exceptions = page.locator("[data-testid=stException]")
     assert exceptions.count() == 0, exceptions.first.inner_text()
     # the shared frame: our sidebar is there and the navigation lists every page
     expect(page.locator("[data-testid=stSidebar]")).to_contain_text("Training Explorer", timeout=30_000)
