@@ -45,15 +45,19 @@ class _Progress:
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
-def _cached(name: str, params_json: str, _progress: _Progress, _heavy: bool = True) -> Result:
-    """Run experiment ``name``; keyed by name and the JSON of its parameters (seed included).
+def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
+    """Run experiment ``name`` in a compute worker; keyed by name and the JSON of its parameters
+    (seed included). A run cut by the time cap raises ``compute.Capped`` out of the cache, so it
+    is never cached."""
+    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting)
 
-    Heavy runs go to a compute worker, light ones (well under a second) compute right here rather
-    than queue behind other students' training. A run cut by the time cap raises
-    ``compute.Capped`` out of the cache, so it is never cached.
-    """
-    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting,
-                              here=not _heavy)
+
+@st.cache_data(max_entries=4 * CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
+def _cached_light(name: str, params_json: str, _progress: _Progress) -> Result:
+    """As :func:`_cached`, for light runs (well under a second): computed here rather than queued
+    behind other students' training, and cached apart so that they never push training results
+    out of the cache."""
+    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, here=True)
 
 
 #: (kind, params JSON) -> when a run finished, uncut, in this process: its result is cached
@@ -71,7 +75,7 @@ def remember(kind: str, params: dict) -> None:
     with _done_lock:
         _done[_params_key(kind, params)] = time.monotonic()
         _done.move_to_end(_params_key(kind, params))
-        while len(_done) > CACHE_ENTRIES:
+        while len(_done) > 2 * CACHE_ENTRIES:  # the two training caches: experiments and live runs
             _done.popitem(last=False)
 
 
@@ -134,8 +138,11 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
     cap = max_seconds()
     progress = _Progress(label, cap)
     try:
-        result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress, _heavy=heavy)
-        remember(name, params)
+        if heavy:
+            result = _cached(name, json.dumps(params, sort_keys=True), _progress=progress)
+            remember(name, params)
+        else:
+            result = _cached_light(name, json.dumps(params, sort_keys=True), _progress=progress)
     except compute.Capped as capped:
         result = capped.result
         st.warning(

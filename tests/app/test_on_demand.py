@@ -86,11 +86,12 @@ def test_any_other_run_value_waits_for_the_button(value):
 
 def test_finished_runs_are_forgotten_as_the_cache_would_forget_them(monkeypatch):
     monkeypatch.setattr(runner, "_done", type(runner._done)())
-    for i in range(runner.CACHE_ENTRIES + 1):
+    n = 2 * runner.CACHE_ENTRIES  # the two training caches: experiments and live runs
+    for i in range(n + 1):
         runner.remember("kind", {"i": i})
-    assert not runner.known("kind", {"i": 0})  # evicted first, like the cache's LRU
-    assert runner.known("kind", {"i": runner.CACHE_ENTRIES})
-    assert not runner.known("other", {"i": runner.CACHE_ENTRIES})  # kinds are separate
+    assert not runner.known("kind", {"i": 0})  # evicted first, like the caches' LRU
+    assert runner.known("kind", {"i": n})
+    assert not runner.known("other", {"i": n})  # kinds are separate
     key = runner._params_key("kind", {"i": 1})
     runner._done[key] = time.monotonic() - runner.CACHE_TTL - 1  # older than the cache's TTL
     assert not runner.known("kind", {"i": 1})
