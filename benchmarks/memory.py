@@ -36,7 +36,7 @@ REGIMES = (
 #: Options that keep extra arrays: dropout masks, skip sums, best-weight copies.
 HUNGRY = {"batch_norm": True, "dropout": 0.5, "residual": True, "patience": 1}
 
-
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from engine.budget import peak_bytes as estimate_bytes  # noqa: E402  (the budget's model)
 
 
