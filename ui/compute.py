@@ -33,6 +33,10 @@ WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.c
 Progress = Callable[..., Any]
 
 
+class WorkerLost(RuntimeError):
+    """The worker process computing a run died (killed, out of memory); a new one replaces it."""
+
+
 class Capped(Exception):
     """The run reached its time cap; ``result`` holds what it finished."""
 
@@ -197,7 +201,7 @@ class _Pool:
                     w.close()
                     w.__init__(self._ctx)
                     w.idle = True
-                    raise RuntimeError("the worker computing this run stopped unexpectedly") from e
+                    raise WorkerLost("the process computing this run stopped unexpectedly") from e
                 if msg[0] == "progress":
                     progress(msg[1], msg[2])
                 elif msg[0] == "epoch":

@@ -109,6 +109,9 @@ def train_live(
     try:
         h = _train_cached(json.dumps(config.to_dict(), sort_keys=True), _live=live)
         remember(LIVE, config.to_dict())
+    except compute.WorkerLost as e:
+        st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
+        return None
     except compute.Capped as capped:
         h = capped.result
         st.warning(

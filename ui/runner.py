@@ -152,6 +152,9 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
     except ValueError as e:
         st.error(f"Can't run this: {e}")
         return None
+    except compute.WorkerLost as e:
+        st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
+        return None
     finally:
         progress.bar.empty()
     for note in result.notes:

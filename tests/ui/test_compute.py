@@ -77,3 +77,15 @@ def test_light_runs_compute_here_even_when_workers_exist(monkeypatch):
     monkeypatch.setattr(compute, "_pool", Busy())
     result = compute.experiment("init_rules", {}, 10, lambda *a: None, here=True)
     assert set(result.tables) == set(run("init_rules").tables)
+
+
+def test_a_worker_that_dies_mid_run_is_reported_and_replaced(pool):
+    (worker,) = list(pool.free.queue)
+
+    def progress(*_):
+        worker.process.kill()  # as the kernel's OOM killer would
+
+    with pytest.raises(compute.WorkerLost):
+        _run(pool, "experiment", {"name": "dropout", "params": {"epochs": 200}}, progress=progress)
+    result, capped = _run(pool, "experiment", {"name": "init_rules", "params": {}})
+    assert not capped and result.tables
