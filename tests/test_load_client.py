@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import random
 import sys
@@ -23,6 +24,13 @@ _spec = importlib.util.spec_from_file_location("load_client", _PATH)
 load = importlib.util.module_from_spec(_spec)
 sys.modules["load_client"] = load  # dataclasses look their module up while the class is built
 _spec.loader.exec_module(load)
+
+
+def _arun(coro):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps a loop running in
+    this one for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_join_query_drops_empty_parts_and_leading_separators():
@@ -150,13 +158,13 @@ def test_exception_and_st_error_fail_the_interaction_and_count_as_errors():
 
     elements = [_element(exception), _element(error_box), _element(refusal), _element(capped)]
     tab = _tab([*elements, _finished(), _finished()])
-    asyncio.run(tab.rerun("train", [WidgetState(id="go", trigger_value=True)]))
+    _arun(tab.rerun("train", [WidgetState(id="go", trigger_value=True)]))
     assert tab.stats.errors == {"exception": 1, "st.error": 1}
     assert tab.stats.failed == {"open": 0, "change": 0, "train": 1}
     assert tab.stats.time_capped == 1
     assert tab.stats.refused == 1  # the budget's own message: an answer, not an error
     assert len(tab.stats.latencies["train"]) == 1  # still timed: the student saw the page
-    asyncio.run(tab.rerun("change"))  # a clean run after it does not fail
+    _arun(tab.rerun("change"))  # a clean run after it does not fail
     assert tab.stats.failed["change"] == 0
 
 
@@ -172,11 +180,11 @@ def test_exchange_collects_train_buttons_and_drops_widgets_that_left_the_page():
 
     tab = _tab([_element(train_button), _element(other_button), _element(depth), _finished()])
     tab.values["gone"] = WidgetState(id="gone", bool_value=True)  # a widget of the previous page
-    asyncio.run(tab.rerun("open"))
+    _arun(tab.rerun("open"))
     assert tab.buttons == {"go_dropout": "▶ Train"}
     assert list(tab.values) == ["depth"] and list(tab.values["depth"].double_array_value.data) == [8]
     tab.ws = _FakeSocket([_finished()])
-    assert asyncio.run(tab.train(random.Random(0))) is True
+    assert _arun(tab.train(random.Random(0))) is True
     sent = BackMsg()
     sent.ParseFromString(tab.ws.sent[0])
     widgets = {w.id: w for w in sent.rerun_script.widget_states.widgets}
