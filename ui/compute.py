@@ -26,6 +26,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+#: A worker still holding this many MB more than at its start after a job is replaced by a fresh
+#: one (fragmented or cached memory would otherwise stay with the server for good).
+RECYCLE_MB = float(os.environ.get("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "48") or 48)
 #: Worker processes (0: compute in this process).
 WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.cpu_count() or 1))) or 0))
 
@@ -86,13 +89,28 @@ def _trim() -> None:
         pass
 
 
+def _rss_mb() -> float:
+    """This process's resident memory in MB (Linux), or 0 where /proc is missing."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _worker_main(conn, cancel) -> None:
-    """A worker process: run the jobs that arrive on ``conn``, one at a time, until it closes."""
+    """A worker process: run the jobs that arrive on ``conn``, one at a time, until it closes.
+
+    After each job it hands freed memory back to the system; if it still holds more than
+    :data:`RECYCLE_MB` over its size at start, it says so with its answer and exits, and the
+    pool starts a fresh worker in its place.
+    """
     # isort: off
     import ui  # noqa: F401 - first: one BLAS thread, as in the server
     import engine.experiments  # noqa: F401 - imported before the first job's time cap starts
     # isort: on
 
+    base = _rss_mb()
     while True:
         try:
             kind, payload, seconds = conn.recv()
@@ -100,15 +118,18 @@ def _worker_main(conn, cancel) -> None:
             return
         cancel.clear()
         try:
-            result, capped = _execute(kind, payload, seconds, conn.send, cancel.is_set)
-            conn.send(("done", result, capped))
+            answer = ("done", *_execute(kind, payload, seconds, conn.send, cancel.is_set))
         except Exception as e:  # noqa: BLE001 - every error goes back to the page that asked
-            try:
-                conn.send(("error", e))
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
-                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
-        result = None
+            answer = ("error", e)
         _trim()
+        retire = _rss_mb() > base + RECYCLE_MB
+        try:
+            conn.send((*answer, retire))
+        except Exception:  # noqa: BLE001 - an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}"), retire))
+        answer = None
+        if retire:
+            return
 
 
 @contextlib.contextmanager
@@ -166,21 +187,32 @@ class _Pool:
         except queue.Empty:
             waiting()
             w = self.free.get()
-        w.idle = False
+        w.idle = w.retire = False
         try:
             yield w
         finally:
-            if w.idle:
+            if w.idle and w.retire:
+                threading.Thread(target=self._replace, args=(w,), daemon=True).start()
+            elif w.idle:
                 self.free.put(w)
             else:
                 threading.Thread(target=self._drain, args=(w,), daemon=True).start()
+
+    def _replace(self, w: _Worker) -> None:
+        """Put a fresh worker in the place of ``w``, which is exiting."""
+        w.close()
+        self.free.put(_Worker(self._ctx))
 
     def _drain(self, w: _Worker) -> None:
         w.cancel.set()
         try:
             while w.conn.poll(60):
-                if w.conn.recv()[0] in ("done", "error"):
-                    self.free.put(w)
+                msg = w.conn.recv()
+                if msg[0] in ("done", "error"):
+                    if msg[-1]:  # it retires
+                        self._replace(w)
+                    else:
+                        self.free.put(w)
                     return
         except (EOFError, OSError):
             pass
@@ -208,7 +240,7 @@ class _Pool:
                     if on_epoch is not None:
                         on_epoch(msg[1], msg[2])
                 else:
-                    w.idle = True
+                    w.idle, w.retire = True, msg[-1]
                     if msg[0] == "done":
                         return msg[1], msg[2]
                     raise msg[1]
@@ -219,9 +251,17 @@ _local = threading.BoundedSemaphore(1)
 
 
 def start() -> None:
-    """Start the worker processes now (they take about a second each to import the engine)."""
+    """Start the worker processes now (they take about a second each to import the engine), and
+    a thread that hands the server's freed memory back to the system every 30 s."""
     if _pool is not None:
         _pool.start()
+
+    def trim_forever():
+        while True:
+            time.sleep(30)
+            _trim()
+
+    threading.Thread(target=trim_forever, name="malloc-trim", daemon=True).start()
 
 
 def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):

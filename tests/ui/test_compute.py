@@ -89,3 +89,24 @@ def test_a_worker_that_dies_mid_run_is_reported_and_replaced(pool):
         _run(pool, "experiment", {"name": "dropout", "params": {"epochs": 200}}, progress=progress)
     result, capped = _run(pool, "experiment", {"name": "init_rules", "params": {}})
     assert not capped and result.tables
+
+
+def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one(monkeypatch):
+    monkeypatch.setenv("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "-1")  # every job leaves too much
+    p = compute._Pool(1)
+    p.start()
+    try:
+        (first,) = list(p.free.queue)
+        result, capped = _run(p, "experiment", {"name": "init_rules", "params": {}})
+        assert result.tables and not capped
+        second = p.free.get(timeout=30)  # the replacement, started in the background
+        assert second is not first
+        first.process.join(timeout=10)
+        assert not first.process.is_alive()
+        p.free.put(second)
+        result, _ = _run(p, "experiment", {"name": "init_rules", "params": {}})  # the new one works
+        assert result.tables
+        p.free.get(timeout=30).close()  # it retired too: wait for its replacement before leaving
+    finally:
+        while not p.free.empty():
+            p.free.get().close()
