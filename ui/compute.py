@@ -28,7 +28,7 @@ from typing import Any
 
 #: A worker still holding this many MB more than at its start after a job is replaced by a fresh
 #: one (fragmented or cached memory would otherwise stay with the server for good).
-RECYCLE_MB = float(os.environ.get("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "48") or 48)
+RECYCLE_MB = float(os.environ.get("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "96") or 96)
 #: Worker processes (0: compute in this process).
 WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.cpu_count() or 1))) or 0))
 
