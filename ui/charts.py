@@ -55,10 +55,30 @@ _FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "
 HEIGHT = 320
 
 
+class LRU:
+    """A thread-safe mapping that keeps its ``size`` most recently used entries."""
+
+    def __init__(self, size: int):
+        self.size, self._data, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._data:
+                return default
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def __setitem__(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 #: Charts kept by :func:`memo` per process (each a few kB of spec plus its data).
 MEMO_ENTRIES = 256
-_memo: OrderedDict = OrderedDict()
-_memo_lock = threading.Lock()
+_memo = LRU(MEMO_ENTRIES)
 
 
 def _arg_key(v):
@@ -94,16 +114,11 @@ def memo(builder):
             key = (builder.__name__, _arg_key(args), _arg_key(kwargs))
         except TypeError:
             return builder(*args, **kwargs)
-        with _memo_lock:
-            hit = _memo.get(key)
-            if hit is not None:
-                _memo.move_to_end(key)
-                return hit[0]
+        hit = _memo.get(key)
+        if hit is not None:
+            return hit[0]
         chart = builder(*args, **kwargs)
-        with _memo_lock:
-            _memo[key] = (chart, args, kwargs)  # the arguments stay alive: their ids are in keys
-            while len(_memo) > MEMO_ENTRIES:
-                _memo.popitem(last=False)
+        _memo[key] = (chart, args, kwargs)  # the arguments stay alive: their ids are in keys
         return chart
 
     return wrapper

@@ -146,6 +146,7 @@ def _plain_main():
 
 class _Worker:
     def __init__(self, ctx):
+        self.ctx = ctx
         self.conn, child = ctx.Pipe()
         self.cancel = ctx.Event()
         self.process = ctx.Process(target=_worker_main, args=(child, self.cancel), daemon=True,
@@ -159,6 +160,11 @@ class _Worker:
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
+
+    def restart(self) -> None:
+        """Replace the process (dead, or gone wrong) by a fresh one, in place."""
+        self.close()
+        self.__init__(self.ctx)
 
 
 class _Pool:
@@ -222,16 +228,13 @@ class _Pool:
     def run(self, kind, payload, seconds, progress: Progress, on_epoch, waiting):
         with self.worker(waiting) as w:
             if not w.process.is_alive():  # died since its last job: replace it
-                w.close()
-                w.__init__(self._ctx)
-                w.idle = False
+                w.restart()
             w.conn.send((kind, payload, seconds))
             while True:
                 try:
                     msg = w.conn.recv()
                 except (EOFError, OSError) as e:
-                    w.close()
-                    w.__init__(self._ctx)
+                    w.restart()
                     w.idle = True
                     raise WorkerLost("the process computing this run stopped unexpectedly") from e
                 if msg[0] == "progress":
@@ -247,21 +250,25 @@ class _Pool:
 
 
 _pool = _Pool(WORKERS) if WORKERS else None
+_trimming = False
 _local = threading.BoundedSemaphore(1)
 
 
 def start() -> None:
     """Start the worker processes now (they take about a second each to import the engine), and
     a thread that hands the server's freed memory back to the system every 30 s."""
+    global _trimming
     if _pool is not None:
         _pool.start()
+    if not _trimming:
+        _trimming = True
+        threading.Thread(target=_trim_forever, name="malloc-trim", daemon=True).start()
 
-    def trim_forever():
-        while True:
-            time.sleep(30)
-            _trim()
 
-    threading.Thread(target=trim_forever, name="malloc-trim", daemon=True).start()
+def _trim_forever() -> None:
+    while True:
+        time.sleep(30)
+        _trim()
 
 
 def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):

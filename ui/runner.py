@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
-import threading
 import time
-from collections import OrderedDict
 
 import pandas as pd
 import pyarrow as pa
@@ -62,8 +60,7 @@ def _cached_light(name: str, params_json: str, _progress: _Progress) -> Result:
 
 #: (kind, params JSON) -> when a run finished, uncut, in this process: its result is cached
 #: (as many and for as long as the cache keeps results).
-_done: OrderedDict = OrderedDict()
-_done_lock = threading.Lock()
+_done = charts.LRU(2 * CACHE_ENTRIES)  # the two training caches: experiments and live runs
 
 
 def _params_key(kind: str, params: dict) -> tuple[str, str]:
@@ -72,17 +69,12 @@ def _params_key(kind: str, params: dict) -> tuple[str, str]:
 
 def remember(kind: str, params: dict) -> None:
     """Note that the run ``kind`` with ``params`` finished and is cached."""
-    with _done_lock:
-        _done[_params_key(kind, params)] = time.monotonic()
-        _done.move_to_end(_params_key(kind, params))
-        while len(_done) > 2 * CACHE_ENTRIES:  # the two training caches: experiments and live runs
-            _done.popitem(last=False)
+    _done[_params_key(kind, params)] = time.monotonic()
 
 
 def known(kind: str, params: dict) -> bool:
     """True when ``kind`` with ``params`` ran here before: showing it costs a cache lookup."""
-    with _done_lock:
-        at = _done.get(_params_key(kind, params))
+    at = _done.get(_params_key(kind, params))
     return at is not None and time.monotonic() - at < CACHE_TTL
 
 
@@ -212,22 +204,16 @@ def show_table(df: pd.DataFrame, **kw) -> None:
 
 #: Vega-Lite specs of the charts shown lately, by chart object (charts come from ui.charts.memo,
 #: so an unchanged chart on a rerun is the same object): id -> (chart, spec).
-_specs: OrderedDict = OrderedDict()
-_specs_lock = threading.Lock()
+_specs = charts.LRU(charts.MEMO_ENTRIES)
 
 
 def _spec(chart) -> dict:
     """The spec ``st.altair_chart`` would send for ``chart`` (data as Arrow datasets), converted once."""
-    with _specs_lock:
-        hit = _specs.get(id(chart))
-        if hit is not None and hit[0] is chart:
-            _specs.move_to_end(id(chart))
-            return hit[1]
+    hit = _specs.get(id(chart))
+    if hit is not None and hit[0] is chart:
+        return hit[1]
     spec = _altair_to_vega_lite(chart)
-    with _specs_lock:
-        _specs[id(chart)] = (chart, spec)  # holding the chart keeps its id from being reused
-        while len(_specs) > charts.MEMO_ENTRIES:
-            _specs.popitem(last=False)
+    _specs[id(chart)] = (chart, spec)  # holding the chart keeps its id from being reused
     return spec
 
 

@@ -85,7 +85,7 @@ def test_any_other_run_value_waits_for_the_button(value):
 
 
 def test_finished_runs_are_forgotten_as_the_cache_would_forget_them(monkeypatch):
-    monkeypatch.setattr(runner, "_done", type(runner._done)())
+    monkeypatch.setattr(runner, "_done", type(runner._done)(runner._done.size))
     n = 2 * runner.CACHE_ENTRIES  # the two training caches: experiments and live runs
     for i in range(n + 1):
         runner.remember("kind", {"i": i})
