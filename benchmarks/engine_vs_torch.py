@@ -21,7 +21,10 @@ per Linear: ``x @ W``, ``x.T @ dy``, ``dy @ W.T``) over the time of the engine's
 (``engine.train.train_step``: forward, loss, backward, Adam step, with the BLAS threads
 ``engine.train.step_threads`` gives them, as in ``train``), and "% of matmul limit" compares it
 with a pure NumPy loop doing exactly those matmuls (float32, 2 BLAS threads, outputs
-preallocated), timed interleaved with the steps in the same process.
+preallocated), timed interleaved with the steps in the same process, and again in a process
+with OpenBLAS's default spin (``OPENBLAS_THREAD_TIMEOUT`` 28; the engine shortens it, see
+``engine.BLAS_SPIN``, which suits its step but slows a bare matmul loop a little): the limit is
+the faster of the two loops.
 
     python benchmarks/engine_vs_torch.py                      # all configurations
     python benchmarks/engine_vs_torch.py --rounds 9 --json /tmp/bench.json
@@ -93,7 +96,10 @@ def _config(depth, width, bs, epochs):
 
 
 def _engine_worker():
+    # isort: off
+    import engine  # noqa: F401 - first: it sets OpenBLAS's spin before NumPy loads it
     import numpy as np
+    # isort: on
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threadpool_limits(THREADS, user_api="blas")
@@ -116,11 +122,12 @@ def _engine_worker():
             hist = train(_config(depth, width, bs, epochs), data=split)
             _send({"seconds": time.perf_counter() - t0, "val_acc": hist.val_acc[-1]})
         else:
-            _send(_steps_vs_matmuls(split, depth, width, bs, msg["blocks"]))
+            _send(_steps_vs_matmuls(split, depth, width, bs, msg["blocks"], msg.get("steps", True)))
 
 
-def _steps_vs_matmuls(split, depth, width, bs, blocks):
-    """Median seconds per engine training step and per pure-matmul step, timed in alternating blocks."""
+def _steps_vs_matmuls(split, depth, width, bs, blocks, steps=True):
+    """Median seconds per engine training step and per pure-matmul step, timed in alternating
+    blocks (``steps=False``: the matmul loop alone)."""
     import numpy as np
 
     from engine.train import build_model, make_optimizer
@@ -174,15 +181,16 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks):
                 np.matmul(x.T, dy, out=dW)
                 np.matmul(dy, W.T, out=dx)
 
-    train_steps()  # warm-up
+    if steps:
+        train_steps()  # warm-up
     matmul_steps()
     step_t, mm_t = [], []
     for _ in range(blocks):
-        for fn, acc in ((train_steps, step_t), (matmul_steps, mm_t)):
+        for fn, acc in ((train_steps, step_t), (matmul_steps, mm_t))[0 if steps else 1 :]:
             t0 = time.perf_counter()
             fn()
             acc.append((time.perf_counter() - t0) / len(batches))
-    return {"step": statistics.median(step_t), "matmul": statistics.median(mm_t)}
+    return {"step": statistics.median(step_t) if steps else None, "matmul": statistics.median(mm_t)}
 
 
 def _torch_worker():
@@ -344,6 +352,9 @@ def main(argv=None):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     eng_env = dict(env, **dict(kv.split("=", 1) for kv in args.engine_env))
     eng, tor = Worker("engine", eng_env, args.engine_from), Worker("torch", env)
+    # the matmul limit is the faster of the engine worker's loop and one with OpenBLAS's default spin
+    # (idle threads spinning 2^28 cycles: slower for the engine's step, faster for a bare matmul loop)
+    mm = Worker("engine", dict(env, OPENBLAS_THREAD_TIMEOUT="28"))
     quiet = {"max_background": args.max_background, "retries": args.retries}
     results = []
     try:
@@ -377,6 +388,8 @@ def main(argv=None):
                     print(f"  round {r}: engine {e['seconds']:.3f} s (background {e['background']:.2f}), "
                           f"torch {t['seconds']:.3f} s (background {t['background']:.2f})", flush=True)
             st = eng.ask_quiet(**quiet, cmd="steps", blocks=args.blocks, **msg)
+            loop = mm.ask_quiet(**quiet, cmd="steps", steps=False, blocks=args.blocks, **msg)
+            st["matmul"] = min(st["matmul"], loop["matmul"])
             flops = step_flops(depth, width, bs)
             row = {
                 "config": f"depth {depth} width {width} batch {bs}",
@@ -400,8 +413,8 @@ def main(argv=None):
                 flush=True,
             )
     finally:
-        eng.close()
-        tor.close()
+        for worker in (eng, tor, mm):
+            worker.close()
 
     print()
     print("| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | step GFLOP/s | "

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+import engine
+
 #: Elements per slice of the element-wise update. The update makes about a dozen passes over a
 #: slice of each array it touches (param, grad, state, scratch: 6 x 512 KiB in float32), which
 #: stay in a core's L2 cache meanwhile, so memory is read and written about once per step; and
@@ -38,6 +40,10 @@ THREADED_MIN = 2**20
 #: in another thread: below it, the threads' handovers and their contention for the GIL and the
 #: cores cost about what the overlap saves.
 OVERLAP_MIN = 2**20
+#: Whether OpenBLAS's idle threads sleep soon after a call (see :data:`engine.BLAS_SPIN`): only
+#: then may the forward pass use every BLAS thread while the backward pass leaves a core to the
+#: update's thread; with OpenBLAS's default spin its threads would still hold that core.
+QUIET_BLAS = engine.blas_spin is not None and engine.blas_spin.strip().isdigit() and int(engine.blas_spin) <= 16
 #: Parameters whose gradients ``Optimizer.stepping`` collects before handing them to its thread.
 HANDOFF_MIN = 32768
 _pool = None

@@ -15,7 +15,7 @@ from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import OPTIMIZERS, blas_threads
+from engine.optim import OPTIMIZERS, QUIET_BLAS, blas_threads
 from engine.schedules import SCHEDULES, lr_at
 
 #: Allowed ranges, shown in error messages and used by the UI for slider bounds.
@@ -189,25 +189,28 @@ BLAS_SINGLE_MAX = 2**21
 
 
 def step_threads(model: MLP, opt, batch_size: int):
-    """Context for the training steps of ``model``: the BLAS threads they run best with.
+    """Context for the training steps of ``model``: the BLAS threads their forward passes run
+    with (:func:`train_step` sets the backward pass's).
 
-    One BLAS thread when the optimiser overlaps its update with the backward pass (its thread
-    takes the other core) or when the matmuls are small; otherwise the environment's setting.
-    Never more threads than the environment allows.
+    One BLAS thread when the matmuls are small, or when the optimiser overlaps its update with
+    the backward pass and OpenBLAS's idle threads would keep spinning on the core the update
+    needs (:data:`engine.optim.QUIET_BLAS`); otherwise the environment's setting. Never more
+    threads than the environment allows.
     """
     width = max(model.sizes[1:-1], default=model.sizes[0])
     small = batch_size * width * width <= BLAS_SINGLE_MAX
-    return blas_threads(1 if small or opt.overlaps(model.layers) else None)
+    return blas_threads(1 if small or (opt.overlaps(model.layers) and not QUIET_BLAS) else None)
 
 
 def train_step(model: MLP, opt, xb, yb):
     """One training step on the batch (xb, yb): forward, loss, backward and the optimiser's
-    update (overlapping the backward pass, see :meth:`engine.optim.Optimizer.stepping`).
+    update (overlapping the backward pass, see :meth:`engine.optim.Optimizer.stepping`, which
+    then runs on one BLAS thread: the update's thread takes the other core).
     Returns (loss, logits); a non-finite loss skips the update."""
     logits = model.forward(xb, training=True)
     loss, dlogits = softmax_cross_entropy(logits, yb)
     if math.isfinite(loss):
-        with opt.stepping(model.layers) as ready:
+        with blas_threads(1 if opt.overlaps(model.layers) else None), opt.stepping(model.layers) as ready:
             model.backward(dlogits, on_block=ready)
     return loss, logits
 
