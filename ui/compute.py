@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import itertools
 import multiprocessing as mp
 import os
 import queue
@@ -29,6 +30,12 @@ from typing import Any
 #: A worker still holding this many MB more than at its start after a job is replaced by a fresh
 #: one (fragmented or cached memory would otherwise stay with the server for good).
 RECYCLE_MB = float(os.environ.get("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "96") or 96)
+#: A worker that has run a job and then sat idle this many seconds is replaced by a fresh one, so
+#: that the memory a class leaves in the workers goes back to the system soon after it ends.
+IDLE_REFRESH_S = float(os.environ.get("TRAINING_EXPLORER_WORKER_IDLE_S", "20") or 20)
+#: Scheduling priority of the workers (``nice``, 0-19): page reruns, which students wait on
+#: every time they touch a control, go before training runs when the cores are busy.
+NICE = int(os.environ.get("TRAINING_EXPLORER_WORKER_NICE", "10") or 0)
 #: Worker processes (0: compute in this process).
 WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.cpu_count() or 1))) or 0))
 
@@ -105,6 +112,8 @@ def _worker_main(conn, cancel) -> None:
     :data:`RECYCLE_MB` over its size at start, it says so with its answer and exits, and the
     pool starts a fresh worker in its place.
     """
+    if NICE > 0:
+        os.nice(NICE)
     # isort: off
     import ui  # noqa: F401 - first: one BLAS thread, as in the server
     import engine.experiments  # noqa: F401 - imported before the first job's time cap starts
@@ -154,6 +163,7 @@ class _Worker:
         with _plain_main():
             self.process.start()
         child.close()
+        self.jobs, self.since = 0, time.monotonic()  # jobs run, and since when it is idle
 
     def close(self) -> None:
         self.conn.close()
@@ -200,9 +210,26 @@ class _Pool:
             if w.idle and w.retire:
                 threading.Thread(target=self._replace, args=(w,), daemon=True).start()
             elif w.idle:
-                self.free.put(w)
+                self._put_back(w)
             else:
                 threading.Thread(target=self._drain, args=(w,), daemon=True).start()
+
+    def _put_back(self, w: _Worker) -> None:
+        w.jobs, w.since = w.jobs + 1, time.monotonic()
+        self.free.put(w)
+
+    def refresh(self, idle_s: float) -> None:
+        """Replace the free workers that ran a job and have been idle ``idle_s`` seconds."""
+        now, keep = time.monotonic(), []
+        while True:
+            try:
+                keep.append(self.free.get_nowait())
+            except queue.Empty:
+                break
+        for w in keep:
+            if w.jobs and now - w.since >= idle_s:
+                w.restart()
+            self.free.put(w)
 
     def _replace(self, w: _Worker) -> None:
         """Put a fresh worker in the place of ``w``, which is exiting."""
@@ -218,7 +245,7 @@ class _Pool:
                     if msg[-1]:  # it retires
                         self._replace(w)
                     else:
-                        self.free.put(w)
+                        self._put_back(w)
                     return
         except (EOFError, OSError):
             pass
@@ -256,7 +283,8 @@ _local = threading.BoundedSemaphore(1)
 
 def start() -> None:
     """Start the worker processes now (they take about a second each to import the engine), and
-    a thread that hands the server's freed memory back to the system every 30 s."""
+    a thread that hands the server's freed memory back to the system every 30 s and replaces
+    workers idle for :data:`IDLE_REFRESH_S`."""
     global _trimming
     if _pool is not None:
         _pool.start()
@@ -266,9 +294,12 @@ def start() -> None:
 
 
 def _trim_forever() -> None:
-    while True:
-        time.sleep(30)
-        _trim()
+    for tick in itertools.count(1):
+        time.sleep(10)
+        if _pool is not None:
+            _pool.refresh(IDLE_REFRESH_S)
+        if tick % 3 == 0:
+            _trim()
 
 
 def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):

@@ -110,3 +110,35 @@ def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one(monke
     finally:
         while not p.free.empty():
             p.free.get().close()
+
+
+def test_workers_run_at_a_lower_priority_than_the_server(pool):
+    import os
+
+    _run(pool, "experiment", {"name": "init_rules", "params": {}})  # the worker is up and niced
+    (worker,) = list(pool.free.queue)
+    assert compute.NICE == 10
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + compute.NICE)
+    assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
+
+
+def test_a_worker_idle_after_a_job_is_replaced_by_a_fresh_one():
+    p = compute._Pool(1)
+    p.start()
+    try:
+        p.refresh(idle_s=0)
+        (fresh,) = list(p.free.queue)
+        pid = fresh.process.pid
+        assert fresh.jobs == 0  # never ran a job: kept as it is
+        _run(p, "experiment", {"name": "init_rules", "params": {}})
+        assert fresh.jobs == 1 and fresh.process.pid == pid
+        p.refresh(idle_s=3600)  # not idle long enough
+        assert fresh.process.pid == pid
+        p.refresh(idle_s=0)
+        (same,) = list(p.free.queue)
+        assert same.process.pid != pid and same.jobs == 0
+        result, capped = _run(p, "experiment", {"name": "init_rules", "params": {}})  # the new one works
+        assert result.tables and not capped
+    finally:
+        while not p.free.empty():
+            p.free.get().close()
