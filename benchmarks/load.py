@@ -241,6 +241,8 @@ class Stats:
             "reruns_per_s": len(every) / elapsed if elapsed > 0 else None,
             "latency": pcts(every),
             **{f"latency_{kind}": pcts(self.latencies[kind]) for kind in KINDS},
+            # what the issue's students do (open pages, change controls), without the Train presses
+            "latency_open_change": pcts(self.latencies["open"] + self.latencies["change"]),
             "latency_by_page": {page: pcts(values) for page, values in sorted(by_page.items())},
             "timeline": sorted(self.timeline),
         }
@@ -660,6 +662,13 @@ def total_rss_mb(pids: list[int]) -> float | None:
     return sum(values) / 1024 if values else None
 
 
+def rss_by_role(pids: list[int]) -> dict[str, float]:
+    """RSS in MB of the server processes and, apart, of their compute workers."""
+    workers = [p for p in with_descendants(pids) if p not in pids]
+    return {role: sum(v for v in (rss_kb(p) for p in group) if v is not None) / 1024
+            for role, group in (("servers", pids), ("workers", workers))}
+
+
 async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -> None:
     """Track the peak summed RSS every 0.5 s until stopped."""
     while not stop.is_set():
@@ -714,6 +723,7 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
     """Warm up, run all students, and sample memory before, during and after."""
     warmup = await warm_up(settings) if warm else {}
     before = total_rss_mb(pids)
+    before_by_role = rss_by_role(pids)
     cpu_before = cpu_seconds(pids)
     client_before = time.process_time()
     load_before = load_average()
@@ -750,6 +760,7 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
         "peak": peak[0] if pids else None,
         "after": total_rss_mb(pids),
         "after_delay_s": settle,
+        "by_role": {"before": before_by_role, "after": rss_by_role(pids)},
         "pids": pids,
     }
     return result
@@ -830,7 +841,8 @@ def print_table(results: dict) -> None:
         ("refused by the budget", lambda r: str(r.get("refused", 0))),
         ("reruns/s", lambda r: fmt(r["reruns_per_s"])),
     ]
-    for kind, key in [("all", "latency")] + [(k, f"latency_{k}") for k in KINDS]:
+    kinds = [("all", "latency"), ("open+change", "latency_open_change")] + [(k, f"latency_{k}") for k in KINDS]
+    for kind, key in kinds:
         for stat in ("p50", "p95", "max"):
             rows.append((f"{stat} {kind} s", lambda r, key=key, stat=stat: fmt(r[key][f"{stat}_s"], digits=3)))
     rows += [
@@ -840,6 +852,9 @@ def print_table(results: dict) -> None:
     ]
     for key in ("before", "peak", "after"):
         rows.append((f"RSS {key} MB", lambda r, k=key: fmt(r["memory_mb"][k], digits=0)))
+        if key != "peak":
+            rows.append((f"  servers/workers {key}", lambda r, k=key: "/".join(
+                fmt(r["memory_mb"]["by_role"][k][role], digits=0) for role in ("servers", "workers"))))
     width = max(len(label) for label, _ in rows) + 2
     print("".join([" " * width] + [f"{n:>14}" for n in names]))
     for label, get in rows:
