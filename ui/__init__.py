@@ -27,6 +27,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, _THREADS)
 
 import numpy  # noqa: E402,F401 - load BLAS so that threadpoolctl can see it
+import pyarrow  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 threadpool_limits(int(_THREADS))
+
+# Arrow's own allocator (mimalloc) keeps what the charts' and tables' Arrow data freed, apart
+# from malloc and out of reach of malloc_trim; the system allocator gives it back with the rest.
+if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
