@@ -151,3 +151,49 @@ def test_blas_threads_restores_the_setting(monkeypatch):
         assert lib.get_num_threads() == outer
         with optim.blas_threads(None):
             assert lib.get_num_threads() == outer
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_forward_threads_follow_openblas_spin(monkeypatch, quiet):
+    """With an overlapping update, the forward pass keeps both BLAS threads only when OpenBLAS's
+    idle threads sleep at once (engine.BLAS_SPIN); the backward pass always runs on one."""
+    import engine.train as train_mod
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    lib = next(iter(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers), None)
+    if lib is None:
+        pytest.skip("no BLAS library threadpoolctl can see")
+    monkeypatch.setattr(optim, "THREADS", 2)
+    monkeypatch.setattr(optim, "OVERLAP_MIN", 0)
+    monkeypatch.setattr(train_mod, "QUIET_BLAS", quiet)
+    monkeypatch.setattr(train_mod, "BLAS_SINGLE_MAX", 0)  # these small matmuls count as big
+    model = MLP([8, 40, 40, 3], batch_norm=True, rng=np.random.default_rng(0), dtype=np.float32)
+    opt = Adam(1e-2)
+    assert opt.overlaps(model.layers)
+    seen = []
+    backward = model.backward
+    monkeypatch.setattr(model, "backward", lambda *a, **k: (seen.append(lib.get_num_threads()), backward(*a, **k))[1])
+    x, y = np.random.default_rng(1).standard_normal((16, 8)).astype(np.float32), np.arange(16) % 3
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with train_mod.step_threads(model, opt, 16):
+            forward_threads = lib.get_num_threads()
+            train_step(model, opt, x, y)
+    assert forward_threads == (2 if quiet else 1)
+    assert seen == [1]
+
+
+def test_train_is_the_same_with_a_two_thread_forward_pass(monkeypatch):
+    import engine.train as train_mod
+
+    cfg = TrainConfig(n_train=300, depth=3, width=64, epochs=2, batch_size=32, schedule="constant")
+    data = load("digits", 0, cfg.n_train)
+    monkeypatch.setattr(optim, "THREADS", 1)
+    plain = train(cfg, data=data)
+    monkeypatch.setattr(optim, "THREADS", 2)
+    monkeypatch.setattr(optim, "OVERLAP_MIN", 0)
+    monkeypatch.setattr(train_mod, "QUIET_BLAS", True)
+    monkeypatch.setattr(train_mod, "BLAS_SINGLE_MAX", 0)
+    both = train(cfg, data=data)
+    a, b = plain.to_dict(), both.to_dict()
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
