@@ -7,20 +7,7 @@ cover a NumPy not yet imported; threadpoolctl covers one already loaded (it only
 libraries, hence the NumPy import first).
 """
 
-import ctypes
 import os
-
-#: glibc malloc arenas the server's threads share. glibc gives each thread that allocates its own
-#: arena (up to 8 per core) and Streamlit runs every session's script in a thread of its own, so
-#: the memory a class frees ends up scattered over many arenas, in pieces that stay with the
-#: process; two arenas keep it where ``malloc_trim`` (``ui.compute``) hands it back (a 30-student
-#: class left the server 41 MB over its start instead of 73). ``MALLOC_ARENA_MAX`` overrides it.
-MALLOC_ARENAS = 2
-if "MALLOC_ARENA_MAX" not in os.environ:
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 _THREADS = os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or "1"
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -89,9 +89,9 @@ def warm(base: str, log=print) -> dict[str, float | str]:
 @st.cache_resource(show_spinner=False)
 def start_in_background() -> threading.Thread | None:
     """Start the warm-up thread once per server process (on its first request)."""
+    compute.start()  # workers and memory upkeep; the workers import the engine meanwhile
     if os.environ.get("TRAINING_EXPLORER_WARM", "1") == "0":
         return None
-    compute.start()  # the worker processes import the engine meanwhile
     port = st.get_option("server.port")
     path = (st.get_option("server.baseUrlPath") or "").strip("/")
     base = f"http://127.0.0.1:{port}" + (f"/{path}" if path else "")
