@@ -92,13 +92,8 @@ def _execute(kind: str, payload: dict, seconds: float, send: Callable, cancelled
 #: arena (up to 8 per core) and Streamlit runs every session's script in a thread of its own, so
 #: the memory a class frees ends up scattered over many arenas, in pieces that stay with the
 #: process; two arenas keep it where ``malloc_trim`` hands it back. ``MALLOC_ARENA_MAX`` overrides.
+#: Server only (set by :func:`start`): a worker trains in one thread.
 MALLOC_ARENAS = 2
-#: Blocks at least this big are mapped on their own and unmapped when freed. glibc raises its
-#: threshold (up to 32 MB) each time such a block is freed, so later big blocks (Arrow buffers,
-#: pickled results, protobuf messages) land in the heap among small ones and pin it.
-#: ``MALLOC_MMAP_THRESHOLD_`` overrides. Server only: the workers' training would pay a page
-#: fault per fresh page of every big temporary array, and fresh workers replace used ones anyway.
-MMAP_THRESHOLD = 256 * 1024
 
 
 def _server_memory() -> None:
@@ -107,8 +102,6 @@ def _server_memory() -> None:
         libc = ctypes.CDLL("libc.so.6")
         if "MALLOC_ARENA_MAX" not in os.environ:
             libc.mallopt(-8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
-        if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-            libc.mallopt(-3, MMAP_THRESHOLD)  # -3: M_MMAP_THRESHOLD (fixed from now on)
     except (OSError, AttributeError):  # not glibc
         pass
 
