@@ -300,9 +300,10 @@ _local = threading.BoundedSemaphore(1)
 
 
 def start() -> None:
-    """Start the worker processes now (they take about a second each to import the engine), and
-    a thread that hands the server's freed memory back to the system every 30 s and replaces
-    workers idle for :data:`IDLE_REFRESH_S`."""
+    """Start the worker processes now (they take about a second each to import the engine); once
+    per process, set the server's malloc arenas (:data:`MALLOC_ARENAS`) and start a thread that
+    hands its freed memory back to the system every 30 s and replaces workers idle for
+    :data:`IDLE_REFRESH_S`."""
     global _trimming
     if _pool is not None:
         _pool.start()
