@@ -656,17 +656,16 @@ def with_descendants(pids: list[int]) -> list[int]:
     return out
 
 
-def total_rss_mb(pids: list[int]) -> float | None:
-    """Summed RSS of the server processes and their workers in MB, or None without pids."""
-    values = [v for v in (rss_kb(p) for p in with_descendants(pids)) if v is not None]
-    return sum(values) / 1024 if values else None
-
-
 def rss_by_role(pids: list[int]) -> dict[str, float]:
     """RSS in MB of the server processes and, apart, of their compute workers."""
     workers = [p for p in with_descendants(pids) if p not in pids]
     return {role: sum(v for v in (rss_kb(p) for p in group) if v is not None) / 1024
             for role, group in (("servers", pids), ("workers", workers))}
+
+
+def total_rss_mb(pids: list[int]) -> float | None:
+    """Summed RSS of the server processes and their workers in MB, or None without pids."""
+    return sum(rss_by_role(pids).values()) or None
 
 
 async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -> None:
@@ -722,8 +721,8 @@ def pids_from_dir(run_dir: str) -> list[int]:
 async def measure(settings: Settings, pids: list[int], settle: float, warm: bool) -> dict:
     """Warm up, run all students, and sample memory before, during and after."""
     warmup = await warm_up(settings) if warm else {}
-    before = total_rss_mb(pids)
     before_by_role = rss_by_role(pids)
+    before = sum(before_by_role.values()) or None
     cpu_before = cpu_seconds(pids)
     client_before = time.process_time()
     load_before = load_average()
@@ -755,12 +754,13 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
     result["server_cpu_ms_per_rerun"] = 1000 * cpu / result["reruns"] if cpu and result["reruns"] else None
     result["client_cpu_ms_per_rerun"] = 1000 * client_cpu / result["reruns"] if result["reruns"] else None
     result["load_average"] = {"before": load_before, "after": load_after}
+    after_by_role = rss_by_role(pids)
     result["memory_mb"] = {
         "before": before,
         "peak": peak[0] if pids else None,
-        "after": total_rss_mb(pids),
+        "after": sum(after_by_role.values()) or None,
         "after_delay_s": settle,
-        "by_role": {"before": before_by_role, "after": rss_by_role(pids)},
+        "by_role": {"before": before_by_role, "after": after_by_role},
         "pids": pids,
     }
     return result

@@ -200,9 +200,10 @@ class Optimizer:
         gradient nothing else waits for), block by block during the backward pass. With
         THREADS > 1 and flat buffers (as :class:`engine.network.MLP` allocates them) another
         thread runs ``later`` and updates those params meanwhile (NumPy and BLAS release the
-        GIL), overlapping the rest of the backward pass; on exit this thread helps with what is
-        left, then waits. Layers never reported ready are updated on exit. Otherwise ``ready``
-        runs ``later`` at once and the update is ``step(layers)`` on exit.
+        GIL), overlapping the rest of the backward pass, with BLAS on one thread (the update's
+        thread takes the other core); on exit this thread helps with what is left, then waits.
+        Layers never reported ready are updated on exit. Otherwise ``ready`` runs ``later`` at
+        once and the update is ``step(layers)`` on exit.
         """
         cached = self._cached_group(layers) if THREADS > 1 else (None, None)
         if cached[1] is None or cached[1][0].size < OVERLAP_MIN:
@@ -254,24 +255,25 @@ class Optimizer:
                         e = min(s + CHUNK, b)
                         self._kernel(*[x[s:e] for x in arrays], tmp=[t[: e - s] for t in scratch], first=first)
 
-        future = _get_pool().submit(work, scratches[1], True)
-        try:
-            yield ready
-        except BaseException:
-            while True:  # no more updates: drop what the other thread has not started
-                try:
-                    todo.get_nowait()
-                except queue.Empty:
-                    break
+        with blas_threads(1):  # the update's thread takes the other core
+            future = _get_pool().submit(work, scratches[1], True)
+            try:
+                yield ready
+            except BaseException:
+                while True:  # no more updates: drop what the other thread has not started
+                    try:
+                        todo.get_nowait()
+                    except queue.Empty:
+                        break
+                todo.put(None)
+                future.result()
+                raise
+            ready([layer for layer, _ in cached[2]])  # anything not reported
+            if batch[1] or batch[0]:
+                hand_over()
             todo.put(None)
+            work(scratches[0], False)
             future.result()
-            raise
-        ready([layer for layer, _ in cached[2]])  # anything not reported
-        if batch[1] or batch[0]:
-            hand_over()
-        todo.put(None)
-        work(scratches[0], False)
-        future.result()
 
     def _state(self, p, key):
         """(state arrays of ``key``, whether they were just created)."""

@@ -190,7 +190,7 @@ BLAS_SINGLE_MAX = 2**21
 
 def step_threads(model: MLP, opt, batch_size: int):
     """Context for the training steps of ``model``: the BLAS threads their forward passes run
-    with (:func:`train_step` sets the backward pass's).
+    with (an overlapped backward pass runs on one, see :meth:`engine.optim.Optimizer.stepping`).
 
     One BLAS thread when the matmuls are small, or when the optimiser overlaps its update with
     the backward pass and OpenBLAS's idle threads would keep spinning on the core the update
@@ -204,13 +204,13 @@ def step_threads(model: MLP, opt, batch_size: int):
 
 def train_step(model: MLP, opt, xb, yb):
     """One training step on the batch (xb, yb): forward, loss, backward and the optimiser's
-    update (overlapping the backward pass, see :meth:`engine.optim.Optimizer.stepping`, which
-    then runs on one BLAS thread: the update's thread takes the other core).
-    Returns (loss, logits); a non-finite loss skips the update."""
+    update (overlapping the backward pass, on one BLAS thread: see
+    :meth:`engine.optim.Optimizer.stepping`). Returns (loss, logits); a non-finite loss skips
+    the update."""
     logits = model.forward(xb, training=True)
     loss, dlogits = softmax_cross_entropy(logits, yb)
     if math.isfinite(loss):
-        with blas_threads(1 if opt.overlaps(model.layers) else None), opt.stepping(model.layers) as ready:
+        with opt.stepping(model.layers) as ready:
             model.backward(dlogits, on_block=ready)
     return loss, logits
 

@@ -96,22 +96,23 @@ def _execute(kind: str, payload: dict, seconds: float, send: Callable, cancelled
 MALLOC_ARENAS = 2
 
 
+def _glibc(name: str, *args) -> None:
+    """Call glibc's ``name`` (nothing where the C library is not glibc)."""
+    try:
+        getattr(ctypes.CDLL("libc.so.6"), name)(*args)
+    except (OSError, AttributeError):
+        pass
+
+
 def _server_memory() -> None:
     """Malloc settings that let the server hand what a class freed back to the system."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        if "MALLOC_ARENA_MAX" not in os.environ:
-            libc.mallopt(-8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
-    except (OSError, AttributeError):  # not glibc
-        pass
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        _glibc("mallopt", -8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
 
 
 def _trim() -> None:
     """Hand the memory a finished job freed back to the system (glibc keeps it otherwise)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    _glibc("malloc_trim", 0)
 
 
 def _rss_mb() -> float:
@@ -267,8 +268,7 @@ class _Pool:
                     return
         except (EOFError, OSError):
             pass
-        w.close()  # dead or stuck: replace it
-        self.free.put(_Worker(self._ctx))
+        self._replace(w)  # dead or stuck
 
     def run(self, kind, payload, seconds, progress: Progress, on_epoch, waiting):
         with self.worker(waiting) as w:
@@ -295,7 +295,7 @@ class _Pool:
 
 
 _pool = _Pool(WORKERS) if WORKERS else None
-_trimming = False
+_upkeep_started = False
 _local = threading.BoundedSemaphore(1)
 
 
@@ -304,16 +304,16 @@ def start() -> None:
     per process, set the server's malloc arenas (:data:`MALLOC_ARENAS`) and start a thread that
     hands its freed memory back to the system every 30 s and replaces workers idle for
     :data:`IDLE_REFRESH_S`."""
-    global _trimming
+    global _upkeep_started
     if _pool is not None:
         _pool.start()
-    if not _trimming:
-        _trimming = True
+    if not _upkeep_started:
+        _upkeep_started = True
         _server_memory()
-        threading.Thread(target=_trim_forever, name="malloc-trim", daemon=True).start()
+        threading.Thread(target=_upkeep, name="compute-upkeep", daemon=True).start()
 
 
-def _trim_forever() -> None:
+def _upkeep() -> None:
     for tick in itertools.count(1):
         time.sleep(10)
         if _pool is not None:

@@ -29,6 +29,7 @@ SEED_MAX = 999
 #: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
 RUN_PARAM = "run"
 
+
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     """Configure the page, draw the shared sidebar and the title; return the seed.
 

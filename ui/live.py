@@ -19,7 +19,7 @@ from engine import budget
 from engine.experiments.recipe import markers as run_markers
 from engine.train import History, TrainConfig
 from ui import charts, compute
-from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Progress, remember, show_chart
+from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Progress, remember, show_chart, worker_lost
 
 #: The kind under which finished live runs are remembered (``ui.runner.known(LIVE, config.to_dict())``).
 LIVE = "live"
@@ -110,7 +110,7 @@ def train_live(
         h = _train_cached(json.dumps(config.to_dict(), sort_keys=True), _live=live)
         remember(LIVE, config.to_dict())
     except compute.WorkerLost as e:
-        st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
+        worker_lost(e)
         return None
     except compute.Capped as capped:
         h = capped.result

@@ -119,6 +119,11 @@ def run_on_demand(name: str, label: str, key: str | None = None, what: str = "th
     return run(name, label, heavy=gate, **shown), shown
 
 
+def worker_lost(e: compute.WorkerLost) -> None:
+    """Say that the process computing a run died (it has been replaced)."""
+    st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
+
+
 def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params) -> Result | None:
     """Run (or fetch from the cache) experiment ``name`` with ``params``.
 
@@ -145,7 +150,7 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
         st.error(f"Can't run this: {e}")
         return None
     except compute.WorkerLost as e:
-        st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
+        worker_lost(e)
         return None
     finally:
         progress.bar.empty()
