@@ -81,9 +81,23 @@ MEMO_ENTRIES = 256
 _memo = LRU(MEMO_ENTRIES)
 
 
+#: Frames never modified in place, keyed by :func:`memo` by identity (id -> frame, held so that
+#: the id is not reused): the tables of cached results, which every session shares.
+_shared = LRU(4 * MEMO_ENTRIES)
+
+
+def share(frames) -> None:
+    """Declare ``frames`` shared and never modified in place (see :data:`_shared`)."""
+    for f in frames:
+        _shared[id(f)] = f
+
+
 def _arg_key(v):
-    """A hashable key for a builder argument: frames by content, charts by identity."""
+    """A hashable key for a builder argument: frames by content (shared ones by identity),
+    charts by identity."""
     if isinstance(v, pd.DataFrame):
+        if _shared.get(id(v)) is v:
+            return ("shared df", id(v))
         # The pickle holds columns, dtypes, index and values: equal bytes mean an equal frame (an
         # equal frame laid out differently in memory only misses). 5x faster than pandas' hashing.
         return ("df", hashlib.blake2b(pickle.dumps(v, protocol=5), digest_size=16).digest())

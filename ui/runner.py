@@ -25,7 +25,7 @@ CACHE_TTL = 6 * 3600
 class _Progress:
     """Progress callback for experiments: draws a bar (the time cap is ``ui.compute``'s).
 
-    The bar is drawn in the context captured outside the cached function, so ``st.cache_data``
+    The bar is drawn in the context captured outside the cached function, so Streamlit's cache
     does not record it for replay (a replayed progress bar would point at a stale placeholder).
     """
 
@@ -42,7 +42,14 @@ class _Progress:
         self(0.0, "(queued behind other runs on this server)")
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
+# Results are cached as objects (st.cache_resource), not as pickles (st.cache_data): every
+# session showing a result gets the same object, so a rerun skips unpickling its tables, and
+# ui.charts.memo keys them by identity instead of hashing their content (together a sixth of a
+# cached rerun's CPU). Results are small (5-65 kB pickled) and never modified in place: pages
+# derive new frames from them (tests/app/test_shared_results.py checks this on every page).
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
     """Run experiment ``name`` in a compute worker; keyed by name and the JSON of its parameters
     (seed included). A run cut by the time cap raises ``compute.Capped`` out of the cache, so it
@@ -50,7 +57,7 @@ def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
     return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting)
 
 
-@st.cache_data(max_entries=4 * CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
+@st.cache_resource(max_entries=4 * CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _cached_light(name: str, params_json: str, _progress: _Progress) -> Result:
     """As :func:`_cached`, for light runs (well under a second): computed here rather than queued
     behind other students' training, and cached apart so that they never push training results
@@ -140,6 +147,7 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
             remember(name, params)
         else:
             result = _cached_light(name, json.dumps(params, sort_keys=True), _progress=progress)
+        charts.share(result.tables.values())  # the cache's own objects, shared by every session
     except compute.Capped as capped:
         result = capped.result
         st.warning(
