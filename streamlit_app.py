@@ -64,7 +64,7 @@ with right:
                 title="10 hidden layers on handwritten digits", y_title="validation accuracy",
             )
         )
-        m = st.columns(3)
+        m = controls.metric_row(3)
         m[0].metric("Classic recipe", f"{s['classic_val_acc']:.0%}", help="Final validation accuracy.")
         m[1].metric("Modern recipe", f"{s['modern_val_acc']:.0%}", help="Final validation accuracy.")
         m[2].metric("Random guessing", f"{s['chance_acc']:.0%}")

@@ -49,7 +49,7 @@ c2.caption(
 prod = runner.run("derivative_product", "Multiplying derivatives…", depth=n_layers, seed=seed)
 if prod is not None:
     s = prod.summary
-    m = st.columns(4)
+    m = controls.metric_row(4)
     m[0].metric(f"Product after {n_layers} layers", f"{s['product']:.3g}", help="The seeded product of σ'(z).")
     m[1].metric(f"Upper bound 0.25^{n_layers}", f"{s['bound']:.3g}", help="Every factor at its maximum 0.25.")
     m[2].metric(
@@ -164,7 +164,7 @@ if res is not None:
     layers, runs, markers = res.tables["layers"], res.tables["runs"], res.tables["markers"]
     color, dash = ("activation", "init") if len(acts) > 1 and len(inits) > 1 else ("run", None)
     _overflow_warnings(runs)
-    m = st.columns(max(1, min(len(runs), 4)))
+    m = controls.metric_row(len(runs))
     for i, r in enumerate(runs.itertuples()):
         ratio = r.ratio_first_last
         m[i % len(m)].metric(
@@ -291,7 +291,7 @@ if res2 is not None:
                 y_title="norm of the backward signal",
             )
         )
-    m = st.columns(max(1, len(runs2)))
+    m = controls.metric_row(len(runs2))
     for i, r in enumerate(runs2.itertuples()):
         ratio = r.ratio_first_last
         m[i].metric(

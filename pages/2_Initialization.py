@@ -45,7 +45,7 @@ art_params = dict(strategies=("small", "large", "he"), depth=20, width=64, activ
 art = runner.run("init_forward", "Pushing data through 20 layers…", **art_params)
 if art is not None:
     final = art.tables["final"]
-    c = st.columns(len(final))
+    c = controls.metric_row(len(final))
     for col, r in zip(c, final.itertuples()):
         col.metric(
             f"{r.strategy}: std after 20 layers",
@@ -246,7 +246,7 @@ if tr is not None:
                 f"**{r.run}**: the loss became inf/NaN in epoch {r.diverged_epoch}; training stopped there "
                 "(dashed marker)."
             )
-    c = st.columns(max(1, len(summ)))
+    c = controls.metric_row(len(summ))
     for col, r in zip(c, summ.itertuples()):
         col.metric(
             f"{r.run}: val accuracy",

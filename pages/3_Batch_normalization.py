@@ -31,7 +31,7 @@ if art is not None:
         "A batch of **32 samples × 64 units** drawn with mean 3 and standard deviation 5 goes "
         "through a fresh BN layer (γ = 1, β = 0)."
     )
-    m = st.columns(4)
+    m = controls.metric_row(4)
     m[0].metric("Mean before", f"{s['before_mean']:.2f}", help="Mean over all 32 × 64 values.")
     m[1].metric("Std before", f"{s['before_std']:.2f}")
     m[2].metric("Mean after", f"{abs(s['after_mean']):.4f}", help=f"Zero up to rounding (here {s['after_mean']:.1e}).")
@@ -116,7 +116,7 @@ with tab_lr:
         s = sweep.summary
         for msg in s.get("warnings", []):
             st.warning(msg)
-        m = st.columns(4)
+        m = controls.metric_row(4)
         m[0].metric("Best lr with BN", f"{s['with BN: best lr']:g}" if s["with BN: best lr"] else "–",
                     help="The learning rate with the highest final validation accuracy.")
         m[1].metric("Best lr without BN", f"{s['no BN: best lr']:g}" if s["no BN: best lr"] else "–")
@@ -156,7 +156,7 @@ with tab_noise:
     )
     if noise is not None:
         s = noise.summary
-        m = st.columns(3)
+        m = controls.metric_row(3)
         for col, b in zip(m, (4, 32, 256)):
             v = s.get(f"normalised value RMS error at batch {b}")
             col.metric(f"Error of a normalised value, batch {b}", f"{v:.2f}" if v is not None else "–",
@@ -204,7 +204,7 @@ with tab_modes:
     )
     if modes is not None:
         gap = modes.tables["gap"]
-        m = st.columns(len(gap))
+        m = controls.metric_row(len(gap))
         for col, r in zip(m, gap.itertuples()):
             col.metric(
                 f"Batch {r.batch_size}: eval mode", f"{r.eval_mode_acc:.1%}",

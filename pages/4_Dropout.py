@@ -45,7 +45,7 @@ if art is not None:
     runner.show_chart(
         charts.dropout_mask_chart(art.tables["mask_cells"], title=f"Four dropout samples of [1 … 8] at p = {rate:g}")
     )
-    m = st.columns(len(s["sample_means"]) + 1)
+    m = controls.metric_row(len(s["sample_means"]) + 1)
     m[0].metric("Original mean", f"{s['original_mean']:.2f}")
     for i, (col, mean, active) in enumerate(zip(m[1:], s["sample_means"], s["sample_active"])):
         col.metric(f"Sample {i + 1} mean", f"{mean:.2f}", help=f"{active} of 8 units active.")
@@ -60,7 +60,7 @@ if art is not None:
             title="Running average of the dropped vector's mean (shaded: original mean ± 2 standard errors)",
         )
     )
-    m = st.columns(3)
+    m = controls.metric_row(3)
     m[0].metric(f"Average over {masks:,} masks (inverted)", f"{s['mc_mean_inverted']:.3f}",
                 help="Should approach the original mean 4.5.")
     m[1].metric("Same masks, no rescaling", f"{s['mc_mean_unscaled']:.3f}",
@@ -121,7 +121,7 @@ res, params = runner.run_on_demand(
 )
 if res is not None:
     table = res.tables["summary"]
-    m = st.columns(len(table))
+    m = controls.metric_row(len(table))
     for col, r in zip(m, table.itertuples()):
         col.metric(
             f"{r.run}: validation accuracy", f"{r.final_val_acc:.1%}", delta=f"gap {100 * r.gap:.1f} points",

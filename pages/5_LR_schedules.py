@@ -151,7 +151,7 @@ else:
             )
         ok = final.dropna(subset=["final_val_acc"])
         if len(ok):
-            m = st.columns(min(len(ok), 5))
+            m = controls.metric_row(len(ok))
             best = ok["final_val_acc"].max()
             for i, r in enumerate(ok.itertuples()):
                 m[i % len(m)].metric(

@@ -32,7 +32,7 @@ st.markdown(
 art = runner.run("early_stopping_article", "Computing the article's curve…")
 if art is not None:
     a = art.summary
-    m = st.columns(5)
+    m = controls.metric_row(5)
     m[0].metric("Best epoch", a["best_epoch"], help="Epoch (0-based) with the lowest validation loss.")
     m[1].metric("Val. loss at best", f"{a['best_val_loss']:.4f}")
     m[2].metric("Train loss at best", f"{a['train_loss_at_best']:.4f}")
@@ -132,7 +132,7 @@ else:
     best, stop = int(row["best_epoch"]), (int(row["stop_epoch"]) if stops else None)
     n_epochs = s["epochs_run"]
 
-    m = top.columns(3)
+    m = top.columns(3)  # two rows of three: columns keep them aligned as a grid
     m[0].metric(
         "Best epoch before the stop", best, help="Lowest validation loss seen before stopping: the weights restored."
     )
@@ -144,7 +144,7 @@ else:
         "Epochs saved", f"{int(row['epochs_saved'])} of {n_epochs}",
         help="Epochs after the stop that never have to run.",
     )
-    m = top.columns(3)
+    m = top.columns(3)  # two rows of three: columns keep them aligned as a grid
     m[0].metric(
         f"Val. accuracy, restored best (epoch {best})", f"{row['val_acc_kept']:.1%}",
         help="Accuracy of the weights of the best epoch, which restore_best puts back.",

@@ -169,7 +169,7 @@ if run is not None:
     s = run.summary
     for note in run.notes:
         (st.warning if "infinite" in note else st.info)(note)
-    m = st.columns(5)
+    m = controls.metric_row(5)
     m[0].metric("Final val accuracy", f"{s['final_val_acc']:.1%}" if s["final_val_acc"] is not None else "—",
                 help="Accuracy on held-out data, with the weights the run keeps.")
     m[1].metric("Final train accuracy", f"{s['final_train_acc']:.1%}" if s["final_train_acc"] is not None else "—")
@@ -236,7 +236,7 @@ with tabs[1]:
         )
         if cmp is not None:
             cs = cmp.summary
-            m = st.columns(3)
+            m = controls.metric_row(3)
             m[0].metric("Classic: final val accuracy", f"{cs['classic_val_acc']:.1%}")
             m[1].metric("Modern: final val accuracy", f"{cs['modern_val_acc']:.1%}")
             m[2].metric("Chance level", f"{cs['chance_acc']:.0%}", help="Accuracy of guessing at random.")

@@ -62,6 +62,16 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     return int(seed)
 
 
+def metric_row(n: int, where=None) -> list:
+    """``n`` slots for a row of metrics, to fill in order: ``m = metric_row(3); m[0].metric(...)``.
+
+    The slots are one horizontal container, so the row costs one block on the page where
+    ``st.columns(n)`` costs ``n + 1`` (every element is a message to every student's browser).
+    """
+    row = (where if where is not None else st).container(horizontal=True, gap="medium")
+    return [row] * max(1, n)
+
+
 def _forget_if(key, invalid) -> None:
     """Drop ``key``'s carried-over value when ``invalid(value)``, so the widget starts at its default.
 

@@ -191,9 +191,9 @@ def _csv(df: pd.DataFrame) -> bytes:
 def downloads(name: str, result: Result, params: dict, key: str | None = None) -> None:
     """CSV download of every table and the reproduce-in-Python snippet, in one expander."""
     with st.expander("Data and code: download CSV, reproduce in Python"):
-        cols = st.columns(max(1, len(result.tables)))
-        for col, (tname, df) in zip(cols, result.tables.items()):
-            col.download_button(
+        row = st.container(horizontal=True)  # one block for the row (columns would be one per button)
+        for tname, df in result.tables.items():
+            row.download_button(
                 f"⬇ {tname}.csv",
                 functools.partial(_csv, df),  # written when clicked, not on every rerun
                 file_name=f"{name}_{tname}.csv",
