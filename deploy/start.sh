@@ -10,6 +10,8 @@
 #   RUN_DIR                  pids, logs, nginx.conf, cookie secret (/tmp/training-explorer)
 #   STREAMLIT_COOKIE_SECRET  shared cookie secret; else generated once into $RUN_DIR/cookie_secret
 #   PYTHON, NGINX            interpreters/binaries to use (python3, nginx)
+#   JEMALLOC                 allocator library the replicas preload (default: Debian's
+#                            libjemalloc.so.2 when installed; JEMALLOC= keeps glibc's malloc)
 #   FOREGROUND=1             keep nginx in the foreground (stop with Ctrl-C, then deploy/stop.sh)
 set -euo pipefail
 
@@ -31,6 +33,11 @@ PYTHON=${PYTHON:-python3}
 NGINX=${NGINX:-nginx}
 
 [[ -f $ROOT/$APP ]] || { echo "no $ROOT/$APP" >&2; exit 1; }
+# jemalloc hands memory back to the system after a class; glibc's malloc keeps much of what the
+# sessions fragmented (docs/deploy.md, "Memory"). Debian package: libjemalloc2.
+if [[ -z ${JEMALLOC+set} ]]; then
+    JEMALLOC=$(compgen -G "/usr/lib/*/libjemalloc.so.2" | head -n 1 || true)
+fi
 mkdir -p "$RUN_DIR/nginx-tmp"
 chmod 711 "$RUN_DIR" # nginx workers (user nobody) must reach nginx-tmp/ and reopen logs
 if compgen -G "$RUN_DIR/*.pid" >/dev/null; then
@@ -86,6 +93,10 @@ for ((i = 0; i < N; i++)); do
         export STREAMLIT_SERVER_COOKIE_SECRET=$STREAMLIT_COOKIE_SECRET
         # compute workers per replica (ui/compute.py): together about one per core
         export TRAINING_EXPLORER_WORKERS=${TRAINING_EXPLORER_WORKERS:-$(((${CORES:-$(nproc)} + N - 1) / N))}
+        if [[ -n $JEMALLOC ]]; then # the replica and its compute workers; purge freed pages within 5 s
+            export LD_PRELOAD=$JEMALLOC${LD_PRELOAD:+:$LD_PRELOAD}
+            export MALLOC_CONF=${MALLOC_CONF:-background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0}
+        fi
         exec nohup "$PYTHON" -m streamlit run "$APP" \
             --server.address 127.0.0.1 --server.port "$port" --server.headless true
     ) >"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
@@ -103,7 +114,7 @@ for ((i = 0; i < N; i++)); do
     done
     healthy "http://127.0.0.1:$port" && kill -0 "$pid" 2>/dev/null ||
         fail "replica $port not healthy; see $RUN_DIR/replica-$port.log"
-    echo "replica 127.0.0.1:$port ok (pid $pid)"
+    echo "replica 127.0.0.1:$port ok (pid $pid${JEMALLOC:+, jemalloc})"
     # Warm start: open every page once so the default views are cached before students arrive.
     (cd "$ROOT" && exec "$PYTHON" -m ui.warm "http://127.0.0.1:$port") >>"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
 done

@@ -1,7 +1,7 @@
 """Warm start: the first request to a server process opens every page once in the background.
 
 The default view of each page, its training sections included (``?run=1``), is then computed
-once and shared through ``st.cache_data``, so students see its real training results at once
+once and shared through the result cache (``ui.runner``), so students see its real training results at once
 instead of a "Train" button. The warm-up is a
 small Streamlit websocket client talking to this same process over loopback: it runs each
 page script exactly as a browser would, so it warms exactly the calls the default view makes.
