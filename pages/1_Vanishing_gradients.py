@@ -167,7 +167,7 @@ if res is not None:
     m = controls.metric_row(len(runs))
     for i, r in enumerate(runs.itertuples()):
         ratio = r.ratio_first_last
-        m[i % len(m)].metric(
+        m[i].metric(
             f"{r.run}: first / last layer",
             f"{ratio:.2g}" if pd.notna(ratio) else "n/a",
             help="Gradient norm of the first (input) layer divided by that of the last (output) layer. "

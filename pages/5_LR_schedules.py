@@ -154,7 +154,7 @@ else:
             m = controls.metric_row(len(ok))
             best = ok["final_val_acc"].max()
             for i, r in enumerate(ok.itertuples()):
-                m[i % len(m)].metric(
+                m[i].metric(
                     LABELS[r.schedule],
                     f"{r.final_val_acc:.1%}",
                     delta=None if r.final_val_acc == best else f"{(r.final_val_acc - best) * 100:+.1f} pts vs best",
