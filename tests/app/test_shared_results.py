@@ -45,8 +45,8 @@ def test_pages_leave_the_shared_results_as_they_got_them(page, monkeypatch):
 
 def test_a_shared_frame_is_keyed_by_identity_and_a_copy_by_content():
     df = pd.DataFrame({"x": [1.0, 2.0], "run": ["a", "b"]})
-    copy = df.copy()
+    twin = df.copy()
     charts.share([df])
     assert charts._arg_key(df) == ("shared df", id(df))
-    assert charts._arg_key(copy)[0] == "df"
-    assert charts._arg_key(copy) == charts._arg_key(df.copy())  # equal content, equal key
+    assert charts._arg_key(twin)[0] == "df"
+    assert charts._arg_key(twin) == charts._arg_key(df.copy())  # equal content, equal key
