@@ -663,9 +663,14 @@ def rss_by_role(pids: list[int]) -> dict[str, float]:
             for role, group in (("servers", pids), ("workers", workers))}
 
 
+def total_mb(by_role: dict[str, float]) -> float | None:
+    """The summed RSS of :func:`rss_by_role`'s figures in MB, or None when no process was found."""
+    return sum(by_role.values()) or None
+
+
 def total_rss_mb(pids: list[int]) -> float | None:
     """Summed RSS of the server processes and their workers in MB, or None without pids."""
-    return sum(rss_by_role(pids).values()) or None
+    return total_mb(rss_by_role(pids))
 
 
 async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -> None:
@@ -722,7 +727,7 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
     """Warm up, run all students, and sample memory before, during and after."""
     warmup = await warm_up(settings) if warm else {}
     before_by_role = rss_by_role(pids)
-    before = sum(before_by_role.values()) or None
+    before = total_mb(before_by_role)
     cpu_before = cpu_seconds(pids)
     client_before = time.process_time()
     load_before = load_average()
@@ -758,7 +763,7 @@ async def measure(settings: Settings, pids: list[int], settle: float, warm: bool
     result["memory_mb"] = {
         "before": before,
         "peak": peak[0] if pids else None,
-        "after": sum(after_by_role.values()) or None,
+        "after": total_mb(after_by_role),
         "after_delay_s": settle,
         "by_role": {"before": before_by_role, "after": after_by_role},
         "pids": pids,

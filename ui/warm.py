@@ -1,10 +1,10 @@
 """Warm start: the first request to a server process opens every page once in the background.
 
 The default view of each page, its training sections included (``?run=1``), is then computed
-once and shared through the result cache (``ui.runner``), so students see its real training results at once
-instead of a "Train" button. The warm-up is a
-small Streamlit websocket client talking to this same process over loopback: it runs each
-page script exactly as a browser would, so it warms exactly the calls the default view makes.
+once and shared through the result cache (``ui.runner``), so students see its real training
+results at once instead of a "Train" button. The warm-up is a small Streamlit websocket client
+talking to this same process over loopback: it runs each page script exactly as a browser would,
+so it warms exactly the calls the default view makes.
 
 ``python -m ui.warm http://127.0.0.1:8501`` warms a running server from outside (deploy/start.sh
 does this for each replica right after it is healthy). Set ``TRAINING_EXPLORER_WARM=0`` to
