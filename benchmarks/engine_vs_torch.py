@@ -24,7 +24,9 @@ with a pure NumPy loop doing exactly those matmuls (float32, 2 BLAS threads, out
 preallocated), timed interleaved with the steps in the same process, and again in a process
 with OpenBLAS's default spin (``OPENBLAS_THREAD_TIMEOUT`` 28; the engine shortens it, see
 ``engine.BLAS_SPIN``, which suits its step but slows a bare matmul loop a little): the limit is
-the faster of the two loops.
+the faster of the two loops. For scale, the same is reported for PyTorch's own training step
+(forward, loss, ``zero_grad``, backward, ``Adam.step`` on the same batches), timed in blocks
+that alternate with the engine's.
 
     python benchmarks/engine_vs_torch.py                      # all configurations
     python benchmarks/engine_vs_torch.py --rounds 9 --json /tmp/bench.json
@@ -193,10 +195,29 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks, steps=True):
     return {"step": statistics.median(step_t) if steps else None, "matmul": statistics.median(mm_t)}
 
 
+def _torch_model(depth, width):
+    """The benchmark's MLP in PyTorch, seeded, with its Adam optimiser."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    layers, fan_in = [], N_IN
+    for _ in range(depth):
+        lin = nn.Linear(fan_in, width, bias=False)
+        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")  # std sqrt(2/fan_in), as "he"
+        layers += [lin, nn.BatchNorm1d(width), nn.ReLU()]
+        fan_in = width
+    out = nn.Linear(fan_in, N_OUT)
+    nn.init.kaiming_normal_(out.weight, nonlinearity="relu")
+    nn.init.zeros_(out.bias)
+    model = nn.Sequential(*layers, out)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
 def _torch_worker():
+    import numpy as np
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
     torch.set_num_threads(THREADS)
     split = _load_data()
@@ -205,21 +226,34 @@ def _torch_worker():
     Xva = torch.from_numpy(split.X_val.astype("float32"))
     yva = torch.from_numpy(split.y_val)
     _send({"torch": torch.__version__, "threads": torch.get_num_threads()})
+
+    def step(model, opt, xb, yb):
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss, logits
+
     for msg in _receive():
         depth, width, bs, epochs = msg["depth"], msg["width"], msg["batch"], msg["epochs"]
+        if msg.get("cmd") == "steps":  # PyTorch's own training step, timed as the engine's is
+            model, opt = _torch_model(depth, width)
+            model.train()
+            order = np.random.default_rng(0).permutation(len(ytr))
+            batches = [torch.from_numpy(order[s : s + bs]) for s in _batch_starts(len(ytr), bs)
+                       if len(order[s : s + bs]) == bs]
+            times = []
+            for block in range(msg["blocks"] + 1):  # the first block warms up
+                t0 = time.perf_counter()
+                for idx in batches:
+                    step(model, opt, Xtr[idx], ytr[idx])
+                if block:
+                    times.append((time.perf_counter() - t0) / len(batches))
+            _send({"step": statistics.median(times)})
+            continue
         t0 = time.perf_counter()
-        torch.manual_seed(0)
-        layers, fan_in = [], N_IN
-        for _ in range(depth):
-            lin = nn.Linear(fan_in, width, bias=False)
-            nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")  # std sqrt(2/fan_in), as "he"
-            layers += [lin, nn.BatchNorm1d(width), nn.ReLU()]
-            fan_in = width
-        out = nn.Linear(fan_in, N_OUT)
-        nn.init.kaiming_normal_(out.weight, nonlinearity="relu")
-        nn.init.zeros_(out.bias)
-        model = nn.Sequential(*layers, out)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model, opt = _torch_model(depth, width)
         gen = torch.Generator().manual_seed(1)
         n = len(ytr)
         starts = _batch_starts(n, bs)
@@ -230,11 +264,7 @@ def _torch_worker():
             for s in starts:
                 idx = order[s : s + bs]
                 xb, yb = Xtr[idx], ytr[idx]
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss, logits = step(model, opt, xb, yb)
                 loss_sum += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(idx)
@@ -387,7 +417,11 @@ def main(argv=None):
                 if args.verbose:
                     print(f"  round {r}: engine {e['seconds']:.3f} s (background {e['background']:.2f}), "
                           f"torch {t['seconds']:.3f} s (background {t['background']:.2f})", flush=True)
-            st = eng.ask_quiet(**quiet, cmd="steps", blocks=args.blocks, **msg)
+            # the engine's step (beside its matmul loop) and PyTorch's, in alternating blocks
+            pairs = [(eng.ask_quiet(**quiet, cmd="steps", blocks=1, **msg),
+                      tor.ask_quiet(**quiet, cmd="steps", blocks=1, **msg)) for _ in range(args.blocks)]
+            st = {k: statistics.median(e[k] for e, _ in pairs) for k in ("step", "matmul")}
+            torch_step = statistics.median(t["step"] for _, t in pairs)
             loop = mm.ask_quiet(**quiet, cmd="steps", steps=False, blocks=args.blocks, **msg)
             st["matmul"] = min(st["matmul"], loop["matmul"])
             flops = step_flops(depth, width, bs)
@@ -399,6 +433,8 @@ def main(argv=None):
                 "step_ms": 1e3 * st["step"], "matmul_step_ms": 1e3 * st["matmul"],
                 "step_gflops": flops / st["step"] / 1e9, "matmul_gflops": flops / st["matmul"] / 1e9,
                 "pct_of_matmul": 100.0 * st["matmul"] / st["step"],
+                "torch_step_ms": 1e3 * torch_step, "torch_step_gflops": flops / torch_step / 1e9,
+                "torch_pct_of_matmul": 100.0 * st["matmul"] / torch_step,
                 "background_cores": statistics.median(background) if background else None,
                 "val_acc_engine": e["val_acc"], "val_acc_torch": t["val_acc"],
             }
@@ -408,8 +444,10 @@ def main(argv=None):
                 f"{row['torch_s_per_epoch']:.3f} s/epoch, ratio {row['ratio']:.2f} "
                 f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); step {row['step_ms']:.2f} ms = "
                 f"{row['step_gflops']:.1f} GFLOP/s, {row['pct_of_matmul']:.0f}% of the matmul loop "
-                f"({row['matmul_gflops']:.1f} GFLOP/s); val acc engine {e['val_acc']:.3f} torch "
-                f"{t['val_acc']:.3f}; background {row['background_cores']:.2f} cores",
+                f"({row['matmul_gflops']:.1f} GFLOP/s); torch step {row['torch_step_ms']:.2f} ms = "
+                f"{row['torch_step_gflops']:.1f} GFLOP/s, {row['torch_pct_of_matmul']:.0f}%; "
+                f"val acc engine {e['val_acc']:.3f} torch {t['val_acc']:.3f}; "
+                f"background {row['background_cores']:.2f} cores",
                 flush=True,
             )
     finally:
@@ -418,13 +456,14 @@ def main(argv=None):
 
     print()
     print("| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | step GFLOP/s | "
-          "matmul loop GFLOP/s | % of matmul limit | background cores |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "matmul loop GFLOP/s | % of matmul limit | torch step GFLOP/s (% of limit) | background cores |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
         print(
             f"| {row['config']} | {row['engine_s_per_epoch']:.3f} | {row['torch_s_per_epoch']:.3f} | "
             f"{row['ratio']:.2f} | {row['step_gflops']:.1f} | {row['matmul_gflops']:.1f} | "
-            f"{row['pct_of_matmul']:.0f}% | {row['background_cores']:.2f} |"
+            f"{row['pct_of_matmul']:.0f}% | {row['torch_step_gflops']:.1f} ({row['torch_pct_of_matmul']:.0f}%) | "
+            f"{row['background_cores']:.2f} |"
         )
     if args.json:
         meta = {"engine": eng.info, "torch": tor.info, "cpu": _cpu_name(), "argv": sys.argv[1:]}
