@@ -75,6 +75,15 @@ def _batch_starts(n, bs):
     return starts
 
 
+def _step_batches(n, bs):
+    """Index arrays of the full batches of one shuffled epoch: the batches both sides' training
+    steps are timed on."""
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(n)
+    return [order[s : s + bs] for s in _batch_starts(n, bs) if len(order[s : s + bs]) == bs]
+
+
 def _linear_shapes(depth, width):
     sizes = [N_IN] + [width] * depth + [N_OUT]
     return list(zip(sizes[:-1], sizes[1:]))
@@ -153,8 +162,7 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks, steps=True):
     cfg = _config(depth, width, bs, 1)
     model, opt = build_model(cfg, N_IN, N_OUT), make_optimizer(cfg)
     X, y = split.X_train.astype(np.float32), split.y_train
-    order = np.random.default_rng(0).permutation(len(X))
-    batches = [order[s : s + bs] for s in _batch_starts(len(X), bs) if len(order[s : s + bs]) == bs]
+    batches = _step_batches(len(X), bs)
 
     def train_steps():
         with step_threads(model, opt, bs):
@@ -215,7 +223,6 @@ def _torch_model(depth, width):
 
 
 def _torch_worker():
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
@@ -240,9 +247,7 @@ def _torch_worker():
         if msg.get("cmd") == "steps":  # PyTorch's own training step, timed as the engine's is
             model, opt = _torch_model(depth, width)
             model.train()
-            order = np.random.default_rng(0).permutation(len(ytr))
-            batches = [torch.from_numpy(order[s : s + bs]) for s in _batch_starts(len(ytr), bs)
-                       if len(order[s : s + bs]) == bs]
+            batches = [torch.from_numpy(idx) for idx in _step_batches(len(ytr), bs)]
             times = []
             for block in range(msg["blocks"] + 1):  # the first block warms up
                 t0 = time.perf_counter()

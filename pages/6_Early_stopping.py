@@ -144,7 +144,7 @@ else:
         "Epochs saved", f"{int(row['epochs_saved'])} of {n_epochs}",
         help="Epochs after the stop that never have to run.",
     )
-    m = top.columns(3)  # two rows of three: columns keep them aligned as a grid
+    m = top.columns(3)
     m[0].metric(
         f"Val. accuracy, restored best (epoch {best})", f"{row['val_acc_kept']:.1%}",
         help="Accuracy of the weights of the best epoch, which restore_best puts back.",
