@@ -17,26 +17,36 @@ seed = controls.page_setup(
 
 # (failure mode, what you see, the fix, pages that show it)
 FAILURES = [
-    ("Vanishing or exploding gradients",
-     "The first layers get gradients near 0 (or huge): they stop learning, or training blows up.",
-     "ReLU, He/Xavier init, batch norm, skip connections",
-     ["Vanishing & exploding gradients", "Full recipe"]),
-    ("Signal collapse at initialization",
-     "Activations shrink to 0 or blow up layer after layer before training even starts.",
-     "He / Xavier initialization",
-     ["Initialization"]),
-    ("Distribution drift",
-     "Each layer's inputs keep changing scale while the layers below learn: training is slow and fragile.",
-     "Batch normalization",
-     ["Batch normalization"]),
-    ("Overfitting",
-     "Training accuracy keeps rising while validation accuracy stalls or falls.",
-     "Dropout, early stopping, weight decay",
-     ["Dropout", "Early stopping"]),
-    ("Bad step sizes",
-     "Too big and the loss diverges, too small and nothing moves.",
-     "Learning-rate schedules (warmup + cosine), Adam",
-     ["Learning-rate schedules", "Full recipe"]),
+    (
+        "Vanishing or exploding gradients",
+        "The first layers get gradients near 0 (or huge): they stop learning, or training blows up.",
+        "ReLU, He/Xavier init, batch norm, skip connections",
+        ["Vanishing & exploding gradients", "Full recipe"],
+    ),
+    (
+        "Signal collapse at initialization",
+        "Activations shrink to 0 or blow up layer after layer before training even starts.",
+        "He / Xavier initialization",
+        ["Initialization"],
+    ),
+    (
+        "Distribution drift",
+        "Each layer's inputs keep changing scale while the layers below learn: training is slow and fragile.",
+        "Batch normalization",
+        ["Batch normalization"],
+    ),
+    (
+        "Overfitting",
+        "Training accuracy keeps rising while validation accuracy stalls or falls.",
+        "Dropout, early stopping, weight decay",
+        ["Dropout", "Early stopping"],
+    ),
+    (
+        "Bad step sizes",
+        "Too big and the loss diverges, too small and nothing moves.",
+        "Learning-rate schedules (warmup + cosine), Adam",
+        ["Learning-rate schedules", "Full recipe"],
+    ),
 ]
 
 left, right = st.columns([1, 1], gap="large")
@@ -53,15 +63,23 @@ with right:
     st.subheader("The headline: the same network, two recipes")
     params = dict(depth=10, width=64, dataset="digits", epochs=20, seed=seed)
     res, params = runner.run_on_demand(
-        "recipe_compare", "Training the classic and the modern recipe…",
-        what="the classic and the modern recipe", **params,
+        "recipe_compare",
+        "Training the classic and the modern recipe…",
+        what="the classic and the modern recipe",
+        **params,
     )
     if res is not None:
         s = res.summary
         runner.show_chart(
             charts.line_chart(
-                res.tables["curves"], "epoch", "val_acc", "run", points=True, height=380,
-                title="10 hidden layers on handwritten digits", y_title="validation accuracy",
+                res.tables["curves"],
+                "epoch",
+                "val_acc",
+                "run",
+                points=True,
+                height=380,
+                title="10 hidden layers on handwritten digits",
+                y_title="validation accuracy",
             )
         )
         m = controls.metric_row(3)

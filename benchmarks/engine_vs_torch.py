@@ -98,8 +98,17 @@ def _config(depth, width, bs, epochs):
     from engine.train import TrainConfig
 
     return TrainConfig(
-        depth=depth, width=width, batch_size=bs, epochs=epochs, activation="relu", init="he",
-        batch_norm=True, optimizer="adam", lr=1e-3, schedule="constant", seed=0,
+        depth=depth,
+        width=width,
+        batch_size=bs,
+        epochs=epochs,
+        activation="relu",
+        init="he",
+        batch_norm=True,
+        optimizer="adam",
+        lr=1e-3,
+        schedule="constant",
+        seed=0,
     )
 
 
@@ -110,6 +119,7 @@ def _engine_worker():
     # isort: off
     import engine  # noqa: F401 - first: it sets OpenBLAS's spin before NumPy loads it
     import numpy as np
+
     # isort: on
     from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -124,8 +134,14 @@ def _engine_worker():
     ]
     from engine import optim
 
-    _send({"numpy": np.__version__, "blas": info, "env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-           "optimizer_threads": getattr(optim, "THREADS", 1)})
+    _send(
+        {
+            "numpy": np.__version__,
+            "blas": info,
+            "env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+            "optimizer_threads": getattr(optim, "THREADS", 1),
+        }
+    )
     for msg in _receive():
         depth, width, bs, epochs = msg["depth"], msg["width"], msg["batch"], msg["epochs"]
         if msg["cmd"] == "train":
@@ -309,7 +325,11 @@ class Worker:
     def __init__(self, kind, env, engine_from=str(ROOT)):
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", kind, "--engine-from", engine_from],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
         )
         self.info = self._read()
 
@@ -368,14 +388,23 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per configuration")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
     ap.add_argument("--blocks", type=int, default=5, help="alternating blocks of steps / matmul loops")
-    ap.add_argument("--max-background", type=float, default=0.3,
-                    help="repeat a run when other processes used more cores than this meanwhile")
+    ap.add_argument(
+        "--max-background",
+        type=float,
+        default=0.3,
+        help="repeat a run when other processes used more cores than this meanwhile",
+    )
     ap.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
     ap.add_argument("--engine-from", default=str(ROOT), help="directory holding the engine package to time (A/B)")
-    ap.add_argument("--engine-env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment variable for the engine worker only (repeatable)")
+    ap.add_argument(
+        "--engine-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment variable for the engine worker only (repeatable)",
+    )
     args = ap.parse_args(argv)
     if args.worker:
         sys.path.insert(0, args.engine_from)
@@ -395,15 +424,24 @@ def main(argv=None):
     try:
         blas = eng.info["blas"]
         print(f"CPU: {_cpu_name()}, {os.cpu_count()} logical CPUs")
-        print(f"numpy {eng.info['numpy']}, BLAS: " + "; ".join(
-            f"{b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']}" for b in blas
-        ))
-        print(f"engine optimizer threads={eng.info['optimizer_threads']}; torch {tor.info['torch']}, "
-              f"threads={tor.info['threads']}")
+        print(
+            f"numpy {eng.info['numpy']}, BLAS: "
+            + "; ".join(
+                f"{b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']}"
+                for b in blas
+            )
+        )
+        print(
+            f"engine optimizer threads={eng.info['optimizer_threads']}; torch {tor.info['torch']}, "
+            f"threads={tor.info['threads']}"
+        )
         if args.engine_env:
             print(f"engine worker environment: {' '.join(args.engine_env)}")
-        print("OpenBLAS env: " + ", ".join(f"{k}={v!r}" if v is not None else f"{k} unset"
-                                           for k, v in eng.info["env"].items()), flush=True)
+        print(
+            "OpenBLAS env: "
+            + ", ".join(f"{k}={v!r}" if v is not None else f"{k} unset" for k, v in eng.info["env"].items()),
+            flush=True,
+        )
         for depth, width, bs in configs:
             msg = {"depth": depth, "width": width, "batch": bs, "epochs": args.epochs}
             eng.ask(cmd="train", **dict(msg, epochs=1))  # warm-up: caches, BLAS threads, lazy imports
@@ -420,11 +458,19 @@ def main(argv=None):
                 ratios.append(e["seconds"] / t["seconds"])
                 background += [x["background"] for x in (e, t) if x["background"] is not None]
                 if args.verbose:
-                    print(f"  round {r}: engine {e['seconds']:.3f} s (background {e['background']:.2f}), "
-                          f"torch {t['seconds']:.3f} s (background {t['background']:.2f})", flush=True)
+                    print(
+                        f"  round {r}: engine {e['seconds']:.3f} s (background {e['background']:.2f}), "
+                        f"torch {t['seconds']:.3f} s (background {t['background']:.2f})",
+                        flush=True,
+                    )
             # the engine's step (beside its matmul loop) and PyTorch's, in alternating blocks
-            pairs = [(eng.ask_quiet(**quiet, cmd="steps", blocks=1, **msg),
-                      tor.ask_quiet(**quiet, cmd="steps", blocks=1, **msg)) for _ in range(args.blocks)]
+            pairs = [
+                (
+                    eng.ask_quiet(**quiet, cmd="steps", blocks=1, **msg),
+                    tor.ask_quiet(**quiet, cmd="steps", blocks=1, **msg),
+                )
+                for _ in range(args.blocks)
+            ]
             st = {k: statistics.median(e[k] for e, _ in pairs) for k in ("step", "matmul")}
             torch_step = statistics.median(t["step"] for _, t in pairs)
             loop = mm.ask_quiet(**quiet, cmd="steps", steps=False, blocks=args.blocks, **msg)
@@ -432,16 +478,24 @@ def main(argv=None):
             flops = step_flops(depth, width, bs)
             row = {
                 "config": f"depth {depth} width {width} batch {bs}",
-                "depth": depth, "width": width, "batch": bs,
-                "engine_s_per_epoch": statistics.median(e_s), "torch_s_per_epoch": statistics.median(t_s),
-                "ratio": statistics.median(ratios), "ratios": ratios,
-                "step_ms": 1e3 * st["step"], "matmul_step_ms": 1e3 * st["matmul"],
-                "step_gflops": flops / st["step"] / 1e9, "matmul_gflops": flops / st["matmul"] / 1e9,
+                "depth": depth,
+                "width": width,
+                "batch": bs,
+                "engine_s_per_epoch": statistics.median(e_s),
+                "torch_s_per_epoch": statistics.median(t_s),
+                "ratio": statistics.median(ratios),
+                "ratios": ratios,
+                "step_ms": 1e3 * st["step"],
+                "matmul_step_ms": 1e3 * st["matmul"],
+                "step_gflops": flops / st["step"] / 1e9,
+                "matmul_gflops": flops / st["matmul"] / 1e9,
                 "pct_of_matmul": 100.0 * st["matmul"] / st["step"],
-                "torch_step_ms": 1e3 * torch_step, "torch_step_gflops": flops / torch_step / 1e9,
+                "torch_step_ms": 1e3 * torch_step,
+                "torch_step_gflops": flops / torch_step / 1e9,
                 "torch_pct_of_matmul": 100.0 * st["matmul"] / torch_step,
                 "background_cores": statistics.median(background) if background else None,
-                "val_acc_engine": e["val_acc"], "val_acc_torch": t["val_acc"],
+                "val_acc_engine": e["val_acc"],
+                "val_acc_torch": t["val_acc"],
             }
             results.append(row)
             print(
@@ -460,8 +514,10 @@ def main(argv=None):
             worker.close()
 
     print()
-    print("| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | step GFLOP/s | "
-          "matmul loop GFLOP/s | % of matmul limit | torch step GFLOP/s (% of limit) | background cores |")
+    print(
+        "| configuration | engine s/epoch | torch s/epoch | engine/torch (median) | step GFLOP/s | "
+        "matmul loop GFLOP/s | % of matmul limit | torch step GFLOP/s (% of limit) | background cores |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in results:
         print(

@@ -477,8 +477,12 @@ class Tab:
                 name = element.WhichOneof("type")
                 if name == "exception":
                     self._fail("exception", kind, f"{element.exception.type}: {element.exception.message}")
-                elif name == "alert" and element.alert.format == Alert.ERROR and element.alert.body.startswith(
-                        REFUSAL_PREFIXES) and "budget" in element.alert.body:
+                elif (
+                    name == "alert"
+                    and element.alert.format == Alert.ERROR
+                    and element.alert.body.startswith(REFUSAL_PREFIXES)
+                    and "budget" in element.alert.body
+                ):
                     self.stats.refused += 1
                 elif name == "alert" and element.alert.format == Alert.ERROR:
                     self._fail("st.error", kind, element.alert.body)
@@ -659,8 +663,10 @@ def with_descendants(pids: list[int]) -> list[int]:
 def rss_by_role(pids: list[int]) -> dict[str, float]:
     """RSS in MB of the server processes and, apart, of their compute workers."""
     workers = [p for p in with_descendants(pids) if p not in pids]
-    return {role: sum(v for v in (rss_kb(p) for p in group) if v is not None) / 1024
-            for role, group in (("servers", pids), ("workers", workers))}
+    return {
+        role: sum(v for v in (rss_kb(p) for p in group) if v is not None) / 1024
+        for role, group in (("servers", pids), ("workers", workers))
+    }
 
 
 def total_mb(by_role: dict[str, float]) -> float | None:
@@ -858,8 +864,14 @@ def print_table(results: dict) -> None:
     for key in ("before", "peak", "after"):
         rows.append((f"RSS {key} MB", lambda r, k=key: fmt(r["memory_mb"][k], digits=0)))
         if key != "peak":
-            rows.append((f"  servers/workers {key}", lambda r, k=key: "/".join(
-                fmt(r["memory_mb"]["by_role"][k][role], digits=0) for role in ("servers", "workers"))))
+            rows.append(
+                (
+                    f"  servers/workers {key}",
+                    lambda r, k=key: "/".join(
+                        fmt(r["memory_mb"]["by_role"][k][role], digits=0) for role in ("servers", "workers")
+                    ),
+                )
+            )
     width = max(len(label) for label, _ in rows) + 2
     print("".join([" " * width] + [f"{n:>14}" for n in names]))
     for label, get in rows:

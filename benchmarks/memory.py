@@ -80,8 +80,11 @@ def _measure(config_kwargs):
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     n_params = sum(p.size for layer in hist.model.layers for p in layer.params.values())
-    print(json.dumps({"baseline_rss": base, "peak_rss": rss, "traced_peak": peak, "params": n_params,
-                      "seconds": hist.seconds}))
+    print(
+        json.dumps(
+            {"baseline_rss": base, "peak_rss": rss, "traced_peak": peak, "params": n_params, "seconds": hist.seconds}
+        )
+    )
 
 
 def measure(config_kwargs):
@@ -89,7 +92,12 @@ def measure(config_kwargs):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     out = subprocess.run(
         [sys.executable, __file__, "--child", json.dumps(config_kwargs)],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=True, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=900,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -117,8 +125,10 @@ def main(argv=None):
     if args.quick:
         runs = [max(runs, key=lambda r: r[1]["depth"] * r[1]["width"] ** 2)]
     print(f"budget.MAX_FLOPS = {budget.MAX_FLOPS:.3g}; every run: {HUNGRY}")
-    print("| regime | depth x width | parameters | FLOPs | peak RSS | baseline RSS | NumPy peak (tracemalloc) | "
-          "estimate | <= 1 GiB |")
+    print(
+        "| regime | depth x width | parameters | FLOPs | peak RSS | baseline RSS | NumPy peak (tracemalloc) | "
+        "estimate | <= 1 GiB |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     results = []
     for label, kwargs, flops, estimate in runs:

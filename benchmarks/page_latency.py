@@ -63,8 +63,11 @@ def _child(page, trained, reruns):
 
 
 def run_child(page, trained=False, reruns=5):
-    env = dict(os.environ, TRAINING_EXPLORER_WARM="0",  # no background warm-up client
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        TRAINING_EXPLORER_WARM="0",  # no background warm-up client
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     cmd = [sys.executable, __file__, "--child", page, "--reruns", str(reruns)] + (["--trained"] if trained else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     lines = out.stdout.strip().splitlines()
@@ -88,8 +91,10 @@ def main(argv=None):
 
     pages = args.pages.split(",") if args.pages else discover()
     print(f"targets: cold <= {COLD_TARGET} s, warm <= {WARM_TARGET} s; {args.repeat} fresh process(es) per page")
-    print("| page | cold (first run, fresh process) | trained (first run with ?run=1) | warm (rerun, trained) "
-          "| charts | ok |")
+    print(
+        "| page | cold (first run, fresh process) | trained (first run with ?run=1) | warm (rerun, trained) "
+        "| charts | ok |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     results, ok_all = [], True
     for page in pages:
@@ -107,8 +112,11 @@ def main(argv=None):
         ok_all &= row["ok"]
         results.append(row)
         note = "yes" if row["ok"] else "NO" + (f" ({'; '.join(row['errors'])})" if row["errors"] else "")
-        print(f"| {page} | {row['cold']:.2f} s | {row['trained']:.2f} s | {row['warm']:.3f} s | {row['charts']} | "
-              f"{note} |", flush=True)
+        print(
+            f"| {page} | {row['cold']:.2f} s | {row['trained']:.2f} s | {row['warm']:.3f} s | {row['charts']} | "
+            f"{note} |",
+            flush=True,
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0 if ok_all else 1

@@ -65,8 +65,10 @@ def main(argv=None) -> int:
     for tok in it:
         key = tok.lstrip("-").replace("-", "_")
         if not tok.startswith("--") or key not in defaults:
-            parser.error(f"unknown parameter {tok!r}; {args.experiment} takes: "
-                         + ", ".join(f"--{k.replace('_', '-')}" for k in defaults))
+            parser.error(
+                f"unknown parameter {tok!r}; {args.experiment} takes: "
+                + ", ".join(f"--{k.replace('_', '-')}" for k in defaults)
+            )
         try:
             params[key] = _parse_value(next(it), defaults[key])
         except StopIteration:

@@ -22,6 +22,7 @@ def max_seconds() -> float:
         return MAX_SECONDS
     return value if 0 < value <= 3600 else MAX_SECONDS
 
+
 #: Peak resident memory one run may use (the hosted demo runs several at once).
 MAX_BYTES = 2**30
 

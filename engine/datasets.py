@@ -155,7 +155,7 @@ def load(name="digits", seed=0, n_train=None):
     tr, va = stratified_split(y, VAL_FRACTION, rng)
     if n_train is not None and n_train < len(tr):
         sub, _ = stratified_split(y[tr], 1 - n_train / len(tr), rng)
-        tr = tr[np.sort(sub)][: n_train]
+        tr = tr[np.sort(sub)][:n_train]
     mean = X[tr].mean(axis=0)
     std = X[tr].std(axis=0)
     std[std < 1e-8] = 1.0

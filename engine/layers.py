@@ -123,9 +123,7 @@ class BatchNorm(Layer):
             return y
         n = x.shape[0]
         if n < 2:
-            raise ValueError(
-                f"BatchNorm needs a training batch of at least 2 samples; got batch size {n}"
-            )
+            raise ValueError(f"BatchNorm needs a training batch of at least 2 samples; got batch size {n}")
         mean = _batch_sum(x) / n
         xc = x - mean
         var = np.einsum("ij,ij->j", xc, xc) / n

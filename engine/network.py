@@ -78,9 +78,7 @@ class MLP:
         self.layers, self.blocks = [], []
         for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
             start = len(self.layers)
-            self.layers.append(
-                Linear(fan_in, fan_out, init=init, bias=not batch_norm, rng=rng, dtype=dtype)
-            )
+            self.layers.append(Linear(fan_in, fan_out, init=init, bias=not batch_norm, rng=rng, dtype=dtype))
             if batch_norm:
                 self.layers.append(BatchNorm(fan_out, dtype=dtype))
             self.layers.append(Activation(activation))

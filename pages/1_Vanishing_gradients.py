@@ -157,8 +157,11 @@ params = dict(
     seed=seed,
 )
 res, params = runner.run_on_demand(
-    "gradients", "Backpropagating…", what="the networks for the chosen number of steps",
-    gate=steps > 0, **params,  # at initialisation the measurement is one pass: instant
+    "gradients",
+    "Backpropagating…",
+    what="the networks for the chosen number of steps",
+    gate=steps > 0,
+    **params,  # at initialisation the measurement is one pass: instant
 )
 if res is not None:
     layers, runs, markers = res.tables["layers"], res.tables["runs"], res.tables["markers"]
@@ -254,9 +257,7 @@ st.markdown(
     "grows towards the input. Push the depth past about 50 and float32 overflows to inf."
 )
 big = dict(params, activations=("tanh", "relu"), inits=("large",))  # the settings the section above shows
-res2 = None if res is None else runner.run(
-    "gradients", "Backpropagating with large weights…", heavy=steps > 0, **big
-)
+res2 = None if res is None else runner.run("gradients", "Backpropagating with large weights…", heavy=steps > 0, **big)
 if res is None and steps > 0:
     st.info("Press **▶ Train** above: this section measures after the same training steps.")
 if res2 is not None:

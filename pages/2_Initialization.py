@@ -235,8 +235,10 @@ train_params = dict(
     seed=seed,
 )
 tr, train_params = runner.run_on_demand(
-    "init_training", "Training one network per initialisation…",
-    what="one network per initialisation", **train_params,
+    "init_training",
+    "Training one network per initialisation…",
+    what="one network per initialisation",
+    **train_params,
 )
 if tr is not None:
     summ, markers = tr.tables["summary"], tr.tables["markers"]
@@ -275,7 +277,5 @@ if tr is not None:
         "do about as well as he, and large no longer overflows (tanh is bounded) but stays far behind with its "
         "saturated units."
     )
-    runner.show_table(
-        summ[["run", "first_val_acc", "final_val_acc", "best_epoch", "best_val_loss", "diverged_epoch"]]
-    )
+    runner.show_table(summ[["run", "first_val_acc", "final_val_acc", "best_epoch", "best_val_loss", "diverged_epoch"]])
     runner.downloads("init_training", tr, train_params)

@@ -96,32 +96,54 @@ with tab_lr:
     )
     c = st.columns(3)
     opt = controls.select(
-        "Optimizer", "opt", ("sgd", "adam"), "sgd", container=c[0],
+        "Optimizer",
+        "opt",
+        ("sgd", "adam"),
+        "sgd",
+        container=c[0],
         help="Plain SGD shows the learning-rate sensitivity most clearly; Adam adapts its steps per weight.",
     )
     depth = controls.slider(
-        "Depth (hidden layers)", "depth", 2, 16, 10, container=c[1],
+        "Depth (hidden layers)",
+        "depth",
+        2,
+        16,
+        10,
+        container=c[1],
         help="Hidden layers of 64 units. Deeper networks are more fragile without BN.",
     )
     epochs = controls.slider(
-        "Epochs per run", "epochs", 2, 12, 6, container=c[2],
+        "Epochs per run",
+        "epochs",
+        2,
+        12,
+        6,
+        container=c[2],
         help="Every learning rate is trained this long, with and without BN (two runs per rate).",
     )
     lr_params = {"optimizer": opt, "depth": depth, "epochs": epochs, "seed": seed}
     sweep, lr_params = runner.run_on_demand(
-        "batchnorm_lr", "Training one network per learning rate…",
-        what="one network per learning rate, with and without BN", **lr_params,
+        "batchnorm_lr",
+        "Training one network per learning rate…",
+        what="one network per learning rate, with and without BN",
+        **lr_params,
     )
     if sweep is not None:
         s = sweep.summary
         for msg in s.get("warnings", []):
             st.warning(msg)
         m = controls.metric_row(4)
-        m[0].metric("Best lr with BN", f"{s['with BN: best lr']:g}" if s["with BN: best lr"] else "–",
-                    help="The learning rate with the highest final validation accuracy.")
+        m[0].metric(
+            "Best lr with BN",
+            f"{s['with BN: best lr']:g}" if s["with BN: best lr"] else "–",
+            help="The learning rate with the highest final validation accuracy.",
+        )
         m[1].metric("Best lr without BN", f"{s['no BN: best lr']:g}" if s["no BN: best lr"] else "–")
-        m[2].metric("Rates reaching 90 % with BN", f"{s['with BN: lrs with val_acc >= 0.9']} of {s['n_lrs']}",
-                    help="How wide the range of good learning rates is.")
+        m[2].metric(
+            "Rates reaching 90 % with BN",
+            f"{s['with BN: lrs with val_acc >= 0.9']} of {s['n_lrs']}",
+            help="How wide the range of good learning rates is.",
+        )
         m[3].metric("Rates reaching 90 % without BN", f"{s['no BN: lrs with val_acc >= 0.9']} of {s['n_lrs']}")
         runner.show_chart(
             charts.batchnorm_lr_chart(
@@ -146,27 +168,45 @@ with tab_noise:
         "300 random batches of each size and compare their statistics with the full data's."
     )
     layer = controls.slider(
-        "BN layer to inspect", "layer", 1, 4, 2, container=st.columns(2)[0],
+        "BN layer to inspect",
+        "layer",
+        1,
+        4,
+        2,
+        container=st.columns(2)[0],
         help="Which of the 4 hidden layers' batch-norm inputs to measure.",
     )
     noise_params = {"layer": layer, "seed": seed}
     noise, noise_params = runner.run_on_demand(
-        "batchnorm_noise", "Measuring batch statistics…",
-        what="a network and measure its batch statistics", **noise_params,
+        "batchnorm_noise",
+        "Measuring batch statistics…",
+        what="a network and measure its batch statistics",
+        **noise_params,
     )
     if noise is not None:
         s = noise.summary
         m = controls.metric_row(3)
         for col, b in zip(m, (4, 32, 256)):
             v = s.get(f"normalised value RMS error at batch {b}")
-            col.metric(f"Error of a normalised value, batch {b}", f"{v:.2f}" if v is not None else "–",
-                       help="Typical difference (in units of std) between a sample's value normalised with "
-                       "its batch's statistics and with the whole data's.")
+            col.metric(
+                f"Error of a normalised value, batch {b}",
+                f"{v:.2f}" if v is not None else "–",
+                help="Typical difference (in units of std) between a sample's value normalised with "
+                "its batch's statistics and with the whole data's.",
+            )
         runner.show_chart(
             charts.line_chart(
-                noise.tables["noise"], "batch_size", "value", "measure", dash="kind", points=True,
-                log_x=True, log_y=True, title="How far batch statistics stray from the full data's (log-log)",
-                x_title="batch size B (log)", y_title="typical error (log)",
+                noise.tables["noise"],
+                "batch_size",
+                "value",
+                "measure",
+                dash="kind",
+                points=True,
+                log_x=True,
+                log_y=True,
+                title="How far batch statistics stray from the full data's (log-log)",
+                x_title="batch size B (log)",
+                y_title="typical error (log)",
             )
         )
         st.markdown(
@@ -188,27 +228,42 @@ with tab_modes:
     )
     c = st.columns(2)
     batch_sizes = controls.multiselect(
-        "Training batch sizes", "bs", (4, 8, 16, 32, 64, 128, 256), (8, 32, 256), container=c[0],
+        "Training batch sizes",
+        "bs",
+        (4, 8, 16, 32, 64, 128, 256),
+        (8, 32, 256),
+        container=c[0],
         help="One network per batch size (Adam, lr 0.001, 4 hidden layers of 64). Small batches take longer.",
     )
     mepochs = controls.slider(
-        "Epochs", "mep", 1, 8, 4, container=c[1], help="Epochs per network; both modes are measured after each one.",
+        "Epochs",
+        "mep",
+        1,
+        8,
+        4,
+        container=c[1],
+        help="Epochs per network; both modes are measured after each one.",
     )
     if not batch_sizes:
         st.warning("Pick at least one batch size; showing 8, 32 and 256.")
         batch_sizes = [8, 32, 256]
     modes_params = {"batch_sizes": tuple(sorted(batch_sizes)), "epochs": mepochs, "seed": seed}
     modes, modes_params = runner.run_on_demand(
-        "batchnorm_modes", "Training one network per batch size…",
-        what="one network per batch size", **modes_params,
+        "batchnorm_modes",
+        "Training one network per batch size…",
+        what="one network per batch size",
+        **modes_params,
     )
     if modes is not None:
         gap = modes.tables["gap"]
         m = controls.metric_row(len(gap))
         for col, r in zip(m, gap.itertuples()):
             col.metric(
-                f"Batch {r.batch_size}: eval mode", f"{r.eval_mode_acc:.1%}",
-                delta=f"{100 * r.gap:+.1f} points vs train mode", delta_color="off", delta_arrow="off",
+                f"Batch {r.batch_size}: eval mode",
+                f"{r.eval_mode_acc:.1%}",
+                delta=f"{100 * r.gap:+.1f} points vs train mode",
+                delta_color="off",
+                delta_arrow="off",
                 help="Validation accuracy with running statistics after the last epoch, and its difference "
                 "to the same weights evaluated with batch statistics.",
             )

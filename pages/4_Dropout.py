@@ -26,11 +26,21 @@ st.latex(
 )
 c = st.columns(2)
 rate = controls.slider(
-    "Dropout rate p", "rate", 0.0, 0.9, 0.5, step=0.05, container=c[0],
+    "Dropout rate p",
+    "rate",
+    0.0,
+    0.9,
+    0.5,
+    step=0.05,
+    container=c[0],
     help="Probability that a unit is switched off. At the article's 0.5 the samples below are its numbers.",
 )
 masks = controls.select_slider(
-    "Masks for the average", "masks", (100, 1000, 10000, 100000), 10000, container=c[1],
+    "Masks for the average",
+    "masks",
+    (100, 1000, 10000, 100000),
+    10000,
+    container=c[1],
     help="How many random masks the running average below uses.",
 )
 art_params = {"rate": rate, "mc_samples": masks}
@@ -39,8 +49,11 @@ if art is not None:
     s = art.summary
     st.caption(
         "Drawn with the article's seed 42 (whatever the sidebar seed)"
-        + (": at p = 0.5 these are exactly the article's four samples." if rate == 0.5 else
-           ". Set p = 0.5 to see the article's own four samples.")
+        + (
+            ": at p = 0.5 these are exactly the article's four samples."
+            if rate == 0.5
+            else ". Set p = 0.5 to see the article's own four samples."
+        )
     )
     runner.show_chart(
         charts.dropout_mask_chart(art.tables["mask_cells"], title=f"Four dropout samples of [1 … 8] at p = {rate:g}")
@@ -56,17 +69,25 @@ if art is not None:
     )
     runner.show_chart(
         charts.dropout_mc_chart(
-            art.tables["monte_carlo"], art.tables["mc_band"],
+            art.tables["monte_carlo"],
+            art.tables["mc_band"],
             title="Running average of the dropped vector's mean (shaded: original mean ± 2 standard errors)",
         )
     )
     m = controls.metric_row(3)
-    m[0].metric(f"Average over {masks:,} masks (inverted)", f"{s['mc_mean_inverted']:.3f}",
-                help="Should approach the original mean 4.5.")
-    m[1].metric("Same masks, no rescaling", f"{s['mc_mean_unscaled']:.3f}",
-                help=f"Approaches (1 − p) × 4.5 = {s['expected_unscaled']:.3f}: too small by the fraction dropped.")
-    m[2].metric("Fraction of units kept", f"{s['mc_kept_fraction']:.3f}",
-                help=f"Should approach 1 − p = {1 - rate:.2f}.")
+    m[0].metric(
+        f"Average over {masks:,} masks (inverted)",
+        f"{s['mc_mean_inverted']:.3f}",
+        help="Should approach the original mean 4.5.",
+    )
+    m[1].metric(
+        "Same masks, no rescaling",
+        f"{s['mc_mean_unscaled']:.3f}",
+        help=f"Approaches (1 − p) × 4.5 = {s['expected_unscaled']:.3f}: too small by the fraction dropped.",
+    )
+    m[2].metric(
+        "Fraction of units kept", f"{s['mc_kept_fraction']:.3f}", help=f"Should approach 1 − p = {1 - rate:.2f}."
+    )
     st.markdown(
         "Without the division by 1 − p the next layer would receive inputs that are on average "
         f"**{rate:.0%} too small** during training, and the right size at test time. With it, nothing "
@@ -96,54 +117,110 @@ st.markdown(
 )
 c = st.columns([2, 1.2, 1, 1, 1.2])
 rates = controls.multiselect(
-    "Dropout rates", "rates", (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), (0.0, 0.3, 0.5), container=c[0],
-    help="One network per rate, dropout after every hidden layer. 0 = no dropout.", format_func=lambda r: f"{r:g}",
+    "Dropout rates",
+    "rates",
+    (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+    (0.0, 0.3, 0.5),
+    container=c[0],
+    help="One network per rate, dropout after every hidden layer. 0 = no dropout.",
+    format_func=lambda r: f"{r:g}",
 )
 n_train = controls.slider(
-    "Training images", "ntrain", 50, 1000, 200, step=10, container=c[1],
+    "Training images",
+    "ntrain",
+    50,
+    1000,
+    200,
+    step=10,
+    container=c[1],
     help="A stratified subset of the 1437 training images. Fewer images = easier to memorise.",
 )
 width = controls.select_slider(
-    "Width", "width", (64, 128, 256, 512), 256, container=c[2], help="Units per hidden layer.",
+    "Width",
+    "width",
+    (64, 128, 256, 512),
+    256,
+    container=c[2],
+    help="Units per hidden layer.",
 )
 depth = controls.slider("Hidden layers", "depth", 1, 4, 2, container=c[3], help="Number of hidden layers.")
 epochs = controls.slider(
-    "Epochs", "epochs", 10, 200, 50, step=10, container=c[4], help="Long enough to reach 100 % training accuracy.",
+    "Epochs",
+    "epochs",
+    10,
+    200,
+    50,
+    step=10,
+    container=c[4],
+    help="Long enough to reach 100 % training accuracy.",
 )
 if not rates:
     st.warning("Pick at least one dropout rate; showing 0, 0.3 and 0.5.")
     rates = [0.0, 0.3, 0.5]
-params = {"rates": tuple(sorted(rates)), "n_train": n_train, "width": width, "depth": depth, "epochs": epochs,
-          "seed": seed}
+params = {
+    "rates": tuple(sorted(rates)),
+    "n_train": n_train,
+    "width": width,
+    "depth": depth,
+    "epochs": epochs,
+    "seed": seed,
+}
 res, params = runner.run_on_demand(
-    "dropout", "Training one network per dropout rate…",
-    what="one network per dropout rate", **params,
+    "dropout",
+    "Training one network per dropout rate…",
+    what="one network per dropout rate",
+    **params,
 )
 if res is not None:
     table = res.tables["summary"]
     m = controls.metric_row(len(table))
     for col, r in zip(m, table.itertuples()):
         col.metric(
-            f"{r.run}: validation accuracy", f"{r.final_val_acc:.1%}", delta=f"gap {100 * r.gap:.1f} points",
-            delta_color="off", delta_arrow="off",
+            f"{r.run}: validation accuracy",
+            f"{r.final_val_acc:.1%}",
+            delta=f"gap {100 * r.gap:.1f} points",
+            delta_color="off",
+            delta_arrow="off",
             help="Final validation accuracy; the gap is training accuracy minus validation accuracy.",
         )
     curves, long = res.tables["curves"], res.tables["curves_long"]
     t_acc, t_loss, t_gap = st.tabs(["Accuracy", "Loss", "Train − validation gap"])
     with t_acc:
         runner.show_chart(
-            charts.line_chart(long, "epoch", "acc", "run", dash="split", y_title="accuracy",
-                              title="Accuracy (solid: train, dashed: validation)")
+            charts.line_chart(
+                long,
+                "epoch",
+                "acc",
+                "run",
+                dash="split",
+                y_title="accuracy",
+                title="Accuracy (solid: train, dashed: validation)",
+            )
         )
     with t_loss:
         runner.show_chart(
-            charts.line_chart(long, "epoch", "loss", "run", dash="split", log_y=True, y_title="loss (log)",
-                              title="Cross-entropy loss, log scale (solid: train, dashed: validation)")
+            charts.line_chart(
+                long,
+                "epoch",
+                "loss",
+                "run",
+                dash="split",
+                log_y=True,
+                y_title="loss (log)",
+                title="Cross-entropy loss, log scale (solid: train, dashed: validation)",
+            )
         )
     with t_gap:
         runner.show_chart(
-            charts.line_chart(curves, "epoch", "gap", "run", title="Training accuracy minus validation accuracy",
-                              y_title="accuracy gap", hline=0.0)
+            charts.line_chart(
+                curves,
+                "epoch",
+                "gap",
+                "run",
+                title="Training accuracy minus validation accuracy",
+                y_title="accuracy gap",
+                hline=0.0,
+            )
         )
     st.markdown(
         "Without dropout the training loss dives towards zero: the network has **memorised** the "

@@ -43,23 +43,42 @@ st.latex(
 )
 c = st.columns(5)
 lr0 = controls.select_slider(
-    "Initial learning rate η₀", "lr0", LRS, 1e-3, help="Where every schedule starts. The article uses 0.001.",
-    container=c[0], format_func=lambda v: f"{float(v):g}",
+    "Initial learning rate η₀",
+    "lr0",
+    LRS,
+    1e-3,
+    help="Where every schedule starts. The article uses 0.001.",
+    container=c[0],
+    format_func=lambda v: f"{float(v):g}",
 )
 total = controls.slider(
     "Total epochs T", "epochs", 20, 300, 100, step=10, help="Length of training. The article uses 100.", container=c[1]
 )
 warm = controls.slider(
-    "Warmup epochs w", "warm", 0, 19, 10, help="Length of the linear ramp of warmup + cosine. The article uses 10.",
+    "Warmup epochs w",
+    "warm",
+    0,
+    19,
+    10,
+    help="Length of the linear ramp of warmup + cosine. The article uses 10.",
     container=c[2],
 )
 step_size = controls.slider(
-    "Step size s", "step", 1, 100, 30, help="Step decay drops the rate every s epochs. The article uses 30.",
+    "Step size s",
+    "step",
+    1,
+    100,
+    30,
+    help="Step decay drops the rate every s epochs. The article uses 30.",
     container=c[3],
 )
 decay = controls.select_slider(
-    "Decay factor γ", "decay", (0.1, 0.2, 0.25, 0.5, 0.75, 0.9), 0.5,
-    help="Step decay multiplies the rate by γ at every drop. The article uses 0.5.", container=c[4],
+    "Decay factor γ",
+    "decay",
+    (0.1, 0.2, 0.25, 0.5, 0.75, 0.9),
+    0.5,
+    help="Step decay multiplies the rate by γ at every drop. The article uses 0.5.",
+    container=c[4],
 )
 curve_params = dict(initial_lr=lr0, epochs=total, warmup_epochs=warm, step_size=step_size, decay=decay)
 cur = runner.run("schedule_curves", "Computing schedules…", **curve_params)
@@ -113,25 +132,40 @@ st.markdown(
     "epoch w − 1. The *learning rate used* tab shows the rates the optimiser really got."
 )
 picked = controls.multiselect(
-    "Schedules", "sched", tuple(SCHEDULES), tuple(SCHEDULES),
-    help="One training run per schedule, all from the same initial weights. " + "; ".join(
-        f"{k}: {v}" for k, v in SCHEDULES.items()
-    ),
+    "Schedules",
+    "sched",
+    tuple(SCHEDULES),
+    tuple(SCHEDULES),
+    help="One training run per schedule, all from the same initial weights. "
+    + "; ".join(f"{k}: {v}" for k, v in SCHEDULES.items()),
 )
 c = st.columns(4)
 lr = controls.select_slider(
-    "Peak learning rate", "lr", LRS, 1e-2,
+    "Peak learning rate",
+    "lr",
+    LRS,
+    1e-2,
     help="The rate every schedule starts from (or ramps up to). Try 0.3 to see what warmup is for: without "
-    "it, the first huge steps wreck the network.", container=c[0], format_func=lambda v: f"{float(v):g}",
+    "it, the first huge steps wreck the network.",
+    container=c[0],
+    format_func=lambda v: f"{float(v):g}",
 )
 opt = controls.select(
-    "Optimiser", "opt", ("adam", "momentum", "sgd"), "adam",
+    "Optimiser",
+    "opt",
+    ("adam", "momentum", "sgd"),
+    "adam",
     help="adam: Adam. momentum: SGD with momentum 0.9. sgd: plain SGD (needs a much larger rate, e.g. 0.1-1).",
     container=c[1],
 )
 t_epochs = controls.slider("Epochs", "tepochs", 10, 60, 20, step=5, help="Epochs of every run.", container=c[2])
 t_warm = controls.slider(
-    "Warmup epochs", "twarm", 0, 9, 3, help="Warmup length of warmup + cosine (other schedules ignore it).",
+    "Warmup epochs",
+    "twarm",
+    0,
+    9,
+    3,
+    help="Warmup length of warmup + cosine (other schedules ignore it).",
     container=c[3],
 )
 if not picked:
@@ -139,8 +173,10 @@ if not picked:
 else:
     params = dict(schedules=tuple(picked), lr=lr, optimizer=opt, epochs=t_epochs, warmup_epochs=t_warm, seed=seed)
     res, params = runner.run_on_demand(
-        "schedules", "Training one network per schedule…",
-        what="one network per schedule", **params,
+        "schedules",
+        "Training one network per schedule…",
+        what="one network per schedule",
+        **params,
     )
     if res is not None:
         per_epoch, final, diverged = res.tables["curves"], res.tables["final"], res.tables["diverged"]
@@ -165,8 +201,15 @@ else:
         with t[0]:
             runner.show_chart(
                 charts.line_chart(
-                    per_epoch, "epoch", "val_loss", "schedule", log_y=True, rules=rules, points=t_epochs <= 30,
-                    title="Validation loss per epoch (log scale)", y_title="validation loss",
+                    per_epoch,
+                    "epoch",
+                    "val_loss",
+                    "schedule",
+                    log_y=True,
+                    rules=rules,
+                    points=t_epochs <= 30,
+                    title="Validation loss per epoch (log scale)",
+                    y_title="validation loss",
                 )
             )
             st.markdown(
@@ -177,8 +220,14 @@ else:
         with t[1]:
             runner.show_chart(
                 charts.line_chart(
-                    per_epoch, "epoch", "val_acc", "schedule", rules=rules, points=t_epochs <= 30,
-                    title="Validation accuracy per epoch", y_title="validation accuracy",
+                    per_epoch,
+                    "epoch",
+                    "val_acc",
+                    "schedule",
+                    rules=rules,
+                    points=t_epochs <= 30,
+                    title="Validation accuracy per epoch",
+                    y_title="validation accuracy",
                 )
             )
             st.markdown(
@@ -188,7 +237,13 @@ else:
         with t[2]:
             runner.show_chart(
                 charts.line_chart(
-                    per_epoch, "epoch", "lr", "schedule", log_y=True, rules=rules, points=t_epochs <= 30,
+                    per_epoch,
+                    "epoch",
+                    "lr",
+                    "schedule",
+                    log_y=True,
+                    rules=rules,
+                    points=t_epochs <= 30,
                     title="Learning rate the optimiser actually used (History.lr, log scale)",
                     y_title="learning rate",
                 )
@@ -215,7 +270,5 @@ else:
                     f" After the first epoch, warmup + cosine is at {s['val_acc_epoch_0_warmup_cosine']:.1%} "
                     f"and the constant rate at {s['val_acc_epoch_0_constant']:.1%}."
                 )
-            st.markdown(
-                text + " One seed, one dataset: change the sidebar seed to see how much of the gap is luck."
-            )
+            st.markdown(text + " One seed, one dataset: change the sidebar seed to see how much of the gap is luck.")
         runner.downloads("schedules", res, params)

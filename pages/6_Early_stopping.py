@@ -37,12 +37,14 @@ if art is not None:
     m[1].metric("Val. loss at best", f"{a['best_val_loss']:.4f}")
     m[2].metric("Train loss at best", f"{a['train_loss_at_best']:.4f}")
     m[3].metric(
-        f"Stop (patience {a['patience']})", a["stop_epoch"],
+        f"Stop (patience {a['patience']})",
+        a["stop_epoch"],
         help="Replaying the engine's EarlyStopping over the article's curve. The article estimates "
         "best epoch + patience, which agrees.",
     )
     m[4].metric(
-        "Epochs saved (article)", a["article_epochs_saved"],
+        "Epochs saved (article)",
+        a["article_epochs_saved"],
         help="The article counts 200 − best − patience.",
     )
     st.caption(
@@ -68,33 +70,56 @@ st.markdown(
 )
 c = st.columns(4)
 n_train = controls.select_slider(
-    "Training images", "n", (100, 150, 200, 250, 300, 400, 500), 200,
+    "Training images",
+    "n",
+    (100, 150, 200, 250, 300, 400, 500),
+    200,
     help="Size of the training subset of the digits (the validation set stays the same 359 images). "
-    "Fewer images: stronger overfitting.", container=c[0],
+    "Fewer images: stronger overfitting.",
+    container=c[0],
 )
 depth = controls.slider(
     "Hidden layers", "depth", 2, 10, 8, help="Depth of the plain MLP (128 units each).", container=c[1]
 )
 epochs = controls.slider(
-    "Epochs (no stopping)", "epochs", 20, 150, 60, step=10, help="The run always trains this many epochs.",
+    "Epochs (no stopping)",
+    "epochs",
+    20,
+    150,
+    60,
+    step=10,
+    help="The run always trains this many epochs.",
     container=c[2],
 )
 lr = controls.select_slider(
-    "Learning rate", "lr", (1e-4, 3e-4, 1e-3, 3e-3), 3e-4, help="Adam, constant rate.", container=c[3],
+    "Learning rate",
+    "lr",
+    (1e-4, 3e-4, 1e-3, 3e-3),
+    3e-4,
+    help="Adam, constant rate.",
+    container=c[3],
     format_func=lambda v: f"{float(v):g}",
 )
 c = st.columns([2, 1])
 patience = controls.slider(
-    "Patience", "patience", 1, MAX_PATIENCE, 10,
+    "Patience",
+    "patience",
+    1,
+    MAX_PATIENCE,
+    10,
     help="Stop after this many epochs in a row without a new best validation loss. Replayed over the "
-    "recorded curve: moving it does not retrain.", container=c[0],
+    "recorded curve: moving it does not retrain.",
+    container=c[0],
 )
 min_delta = controls.select_slider(
-    "min_delta", "delta", MIN_DELTAS, 0.0,
+    "min_delta",
+    "delta",
+    MIN_DELTAS,
+    0.0,
     help="An epoch only counts as an improvement if the validation loss drops by more than this.",
-    container=c[1], format_func=lambda v: f"{float(v):g}",
+    container=c[1],
+    format_func=lambda v: f"{float(v):g}",
 )
-
 
 
 def markers(r) -> pd.DataFrame:
@@ -107,8 +132,10 @@ def markers(r) -> pd.DataFrame:
 
 params = dict(n_train=n_train, depth=depth, lr=lr, epochs=epochs, seed=seed)
 res, params = runner.run_on_demand(
-    "early_stopping", "Training until the end, without stopping…",
-    what="the network to the last epoch", **params,
+    "early_stopping",
+    "Training until the end, without stopping…",
+    what="the network to the last epoch",
+    **params,
 )
 top = st.container()  # the real run's figures, above both curves
 left, right = st.columns(2)
@@ -119,8 +146,14 @@ if art is not None:  # the article's curve shows with or without a real run
         st.markdown("**The article's simulated curve**: a formula, not a training run")
         runner.show_chart(
             charts.early_stopping_curve_chart(
-                art.tables["curves"], "epoch", "loss", "run", dash="split", rules=markers(art_row),
-                title="Article (simulated): train and validation loss", y_title="loss (article, simulated)",
+                art.tables["curves"],
+                "epoch",
+                "loss",
+                "run",
+                dash="split",
+                rules=markers(art_row),
+                title="Article (simulated): train and validation loss",
+                y_title="loss (article, simulated)",
             )
         )
 if res is None or not len(res.tables["replay"]):
@@ -137,24 +170,29 @@ else:
         "Best epoch before the stop", best, help="Lowest validation loss seen before stopping: the weights restored."
     )
     m[1].metric(
-        f"Stops at epoch (patience {patience})", stop if stops else "never",
+        f"Stops at epoch (patience {patience})",
+        stop if stops else "never",
         help="0-based epoch at which patience runs out.",
     )
     m[2].metric(
-        "Epochs saved", f"{int(row['epochs_saved'])} of {n_epochs}",
+        "Epochs saved",
+        f"{int(row['epochs_saved'])} of {n_epochs}",
         help="Epochs after the stop that never have to run.",
     )
     m = top.columns(3)
     m[0].metric(
-        f"Val. accuracy, restored best (epoch {best})", f"{row['val_acc_kept']:.1%}",
+        f"Val. accuracy, restored best (epoch {best})",
+        f"{row['val_acc_kept']:.1%}",
         help="Accuracy of the weights of the best epoch, which restore_best puts back.",
     )
     m[1].metric(
-        "Val. accuracy, weights at the stop", f"{row['val_acc_at_stop']:.1%}",
+        "Val. accuracy, weights at the stop",
+        f"{row['val_acc_at_stop']:.1%}",
         help="What you would keep if you stopped but did not restore the best weights.",
     )
     m[2].metric(
-        f"Val. accuracy, last weights (epoch {n_epochs - 1})", f"{s['val_acc_last']:.1%}",
+        f"Val. accuracy, last weights (epoch {n_epochs - 1})",
+        f"{s['val_acc_last']:.1%}",
         help="No early stopping at all: the weights after the whole run.",
     )
 
@@ -170,15 +208,27 @@ else:
         with t[0]:
             runner.show_chart(
                 charts.early_stopping_curve_chart(
-                    val, "epoch", "val_loss", "split", rules=rules, y_domain=s["zoom_val_loss"],
-                    title="Validation loss, zoomed on its minimum", y_title="validation loss",
+                    val,
+                    "epoch",
+                    "val_loss",
+                    "split",
+                    rules=rules,
+                    y_domain=s["zoom_val_loss"],
+                    title="Validation loss, zoomed on its minimum",
+                    y_title="validation loss",
                 )
             )
         with t[1]:
             runner.show_chart(
                 charts.line_chart(
-                    loss, "epoch", "loss", "split", log_y=True, rules=rules,
-                    title="Train and validation loss (log scale)", y_title="cross-entropy loss",
+                    loss,
+                    "epoch",
+                    "loss",
+                    "split",
+                    log_y=True,
+                    rules=rules,
+                    title="Train and validation loss (log scale)",
+                    y_title="cross-entropy loss",
                 )
             )
         with t[2]:

@@ -30,8 +30,10 @@ st.markdown("The article ends with a checklist in four groups. In our words, wit
 
 CHECKLIST = {
     "Architecture": [
-        ("**ReLU** in hidden layers: its slope is 1, so gradients don't shrink layer after layer.",
-         "Vanishing & exploding gradients"),
+        (
+            "**ReLU** in hidden layers: its slope is 1, so gradients don't shrink layer after layer.",
+            "Vanishing & exploding gradients",
+        ),
         ("**He init**, std √(2/fan_in): the signal keeps its size through depth.", "Initialization"),
         ("**Batch norm** between the linear layer and the activation.", "Batch normalization"),
     ],
@@ -72,11 +74,18 @@ art = runner.run("recipe_article", "Computing the article's curve…")
 sim_col, real_col = st.columns(2)
 if art is not None:
     a = art.summary
-    runner.show_chart(where=sim_col, chart=
-        charts.line_chart(
-            art.tables["curves"], "epoch", "loss", "split", log_y=True, rules=art.tables["markers"],
-            title="article (simulated): formulas, not training", y_title="loss (log scale)",
-        )
+    runner.show_chart(
+        where=sim_col,
+        chart=charts.line_chart(
+            art.tables["curves"],
+            "epoch",
+            "loss",
+            "split",
+            log_y=True,
+            rules=art.tables["markers"],
+            title="article (simulated): formulas, not training",
+            y_title="loss (log scale)",
+        ),
     )
     m = sim_col.columns(2) + sim_col.columns(2)
     m[0].metric("Best epoch", a["best_epoch"], help="Lowest validation loss of the article's curve.")
@@ -92,14 +101,34 @@ st.markdown(
 )
 
 #: Every control of the live run at its default, as URL values: a preset link sets all of them.
-DEFAULTS = dict(depth="10", width="64", epochs="20", data="digits", act="relu", init="he", opt="adam", lr="0.001",
-                bn="true", skips="false", drop="0.0", sched="warmup_cosine", patience="0", wd="0")
+DEFAULTS = dict(
+    depth="10",
+    width="64",
+    epochs="20",
+    data="digits",
+    act="relu",
+    init="he",
+    opt="adam",
+    lr="0.001",
+    bn="true",
+    skips="false",
+    drop="0.0",
+    sched="warmup_cosine",
+    patience="0",
+    wd="0",
+)
 PRESETS = {
     "Modern recipe": DEFAULTS,
-    "Classic recipe (1990s)": {**DEFAULTS, "act": "sigmoid", "init": "small", "bn": "false", "opt": "sgd",
-                               "lr": "0.1", "sched": "constant"},
-    "Article's settings": {**DEFAULTS, "depth": "3", "width": "128", "drop": "0.3", "patience": "15",
-                           "epochs": "200"},
+    "Classic recipe (1990s)": {
+        **DEFAULTS,
+        "act": "sigmoid",
+        "init": "small",
+        "bn": "false",
+        "opt": "sgd",
+        "lr": "0.1",
+        "sched": "constant",
+    },
+    "Article's settings": {**DEFAULTS, "depth": "3", "width": "128", "drop": "0.3", "patience": "15", "epochs": "200"},
     "50 layers with skips": {**DEFAULTS, "depth": "50", "skips": "true"},
 }
 for col, (name, query) in zip(st.columns(len(PRESETS)), PRESETS.items()):
@@ -107,62 +136,149 @@ for col, (name, query) in zip(st.columns(len(PRESETS)), PRESETS.items()):
 
 c = st.columns(4)
 depth = controls.slider(
-    "Hidden layers (depth)", "depth", 1, recipe.DEPTH_SKIP_MAX, 10, container=c[0],
+    "Hidden layers (depth)",
+    "depth",
+    1,
+    recipe.DEPTH_SKIP_MAX,
+    10,
+    container=c[0],
     help=f"Up to {recipe.DEPTH_PLAIN_MAX} without skip connections, {recipe.DEPTH_SKIP_MAX} with them.",
 )
 width = controls.select_slider(
-    "Units per layer (width)", "width", (16, 32, 64, 128, 256), 64, container=c[1],
+    "Units per layer (width)",
+    "width",
+    (16, 32, 64, 128, 256),
+    64,
+    container=c[1],
     help="Neurons in every hidden layer. Cost grows with width².",
 )
 epochs = controls.select_slider(
-    "Epochs", "epochs", (5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200), 20, container=c[2],
+    "Epochs",
+    "epochs",
+    (5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200),
+    20,
+    container=c[2],
     help="Passes over the training set (early stopping may end sooner).",
 )
 dataset = controls.select(
-    "Dataset", "data", DATASETS, "digits", container=c[3],
+    "Dataset",
+    "data",
+    DATASETS,
+    "digits",
+    container=c[3],
     help="  \n".join(f"**{k}**: {v}" for k, v in DATASETS.items()),
 )
 
 c = st.columns(4)
-activation = controls.select("Activation", "act", ACTIVATIONS, "relu", container=c[0],
-                             help="ReLU is the modern choice; sigmoid is the classic one.")
-init = controls.select("Initialization", "init", STRATEGIES, "he", container=c[1],
-                       help="he: std √(2/fan_in), made for ReLU. small: 0.01·N(0,1), the classic choice.")
-optimizer = controls.select("Optimizer", "opt", OPTIMIZERS, "adam", container=c[2],
-                            help="adam adapts the step size of every weight; sgd takes plain gradient steps.")
+activation = controls.select(
+    "Activation",
+    "act",
+    ACTIVATIONS,
+    "relu",
+    container=c[0],
+    help="ReLU is the modern choice; sigmoid is the classic one.",
+)
+init = controls.select(
+    "Initialization",
+    "init",
+    STRATEGIES,
+    "he",
+    container=c[1],
+    help="he: std √(2/fan_in), made for ReLU. small: 0.01·N(0,1), the classic choice.",
+)
+optimizer = controls.select(
+    "Optimizer",
+    "opt",
+    OPTIMIZERS,
+    "adam",
+    container=c[2],
+    help="adam adapts the step size of every weight; sgd takes plain gradient steps.",
+)
 lr = controls.select_slider(
-    "Learning rate", "lr", (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), 1e-3, container=c[3],
-    format_func=lambda v: f"{float(v):g}", help="Peak learning rate. Adam likes ~1e-3, plain SGD ~0.1.",
+    "Learning rate",
+    "lr",
+    (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
+    1e-3,
+    container=c[3],
+    format_func=lambda v: f"{float(v):g}",
+    help="Peak learning rate. Adam likes ~1e-3, plain SGD ~0.1.",
 )
 
 c = st.columns([1.3, 1, 1, 1, 1])
-bn = controls.toggle("Batch norm", "bn", True, container=c[0],
-                     help="Normalise every hidden layer's pre-activations over the mini-batch.")
-skips = controls.toggle("Skip connections", "skips", False, container=c[0],
-                        help="Residual connections: each hidden block adds its input to its output.")
-dropout = controls.select_slider("Dropout rate", "drop", (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), 0.0, container=c[2],
-                                 help="Fraction of hidden units zeroed at random during training (0 = off).")
-schedule = controls.select("LR schedule", "sched", SCHEDULES, "warmup_cosine", container=c[1],
-                           help="How the learning rate changes over the epochs.  \n"
-                           + "  \n".join(f"**{k}**: {v}" for k, v in SCHEDULES.items()))
-patience = controls.slider("Early-stopping patience", "patience", 0, 50, 0, container=c[4],
-                           help="Stop after this many epochs without a better validation loss (0 = off).")
-weight_decay = controls.select_slider("Weight decay", "wd", (0.0, 1e-4, 1e-3, 1e-2, 1e-1), 0.0, container=c[3],
-                                      format_func=lambda v: f"{float(v):g}",
-                                      help="L2 penalty pulling every weight towards 0 at each step (0 = off).")
+bn = controls.toggle(
+    "Batch norm", "bn", True, container=c[0], help="Normalise every hidden layer's pre-activations over the mini-batch."
+)
+skips = controls.toggle(
+    "Skip connections",
+    "skips",
+    False,
+    container=c[0],
+    help="Residual connections: each hidden block adds its input to its output.",
+)
+dropout = controls.select_slider(
+    "Dropout rate",
+    "drop",
+    (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+    0.0,
+    container=c[2],
+    help="Fraction of hidden units zeroed at random during training (0 = off).",
+)
+schedule = controls.select(
+    "LR schedule",
+    "sched",
+    SCHEDULES,
+    "warmup_cosine",
+    container=c[1],
+    help="How the learning rate changes over the epochs.  \n"
+    + "  \n".join(f"**{k}**: {v}" for k, v in SCHEDULES.items()),
+)
+patience = controls.slider(
+    "Early-stopping patience",
+    "patience",
+    0,
+    50,
+    0,
+    container=c[4],
+    help="Stop after this many epochs without a better validation loss (0 = off).",
+)
+weight_decay = controls.select_slider(
+    "Weight decay",
+    "wd",
+    (0.0, 1e-4, 1e-3, 1e-2, 1e-1),
+    0.0,
+    container=c[3],
+    format_func=lambda v: f"{float(v):g}",
+    help="L2 penalty pulling every weight towards 0 at each step (0 = off).",
+)
 
 depth, depth_msg = recipe.clamp_depth(depth, skips)
 if depth_msg:
     st.warning(depth_msg)
-params = dict(depth=depth, width=width, dataset=dataset, activation=activation, init=init, batch_norm=bn,
-              dropout=dropout, residual=skips, optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule,
-              epochs=epochs, patience=patience, seed=seed)
+params = dict(
+    depth=depth,
+    width=width,
+    dataset=dataset,
+    activation=activation,
+    init=init,
+    batch_norm=bn,
+    dropout=dropout,
+    residual=skips,
+    optimizer=optimizer,
+    lr=lr,
+    weight_decay=weight_decay,
+    schedule=schedule,
+    epochs=epochs,
+    patience=patience,
+    seed=seed,
+)
 config = recipe.make_config(**params)
 
 st.subheader("Live training")
 live_cfg = runner.on_demand("live", live.LIVE, config.to_dict(), what="this network")
-hist = None if live_cfg is None else live.train_live(
-    TrainConfig(**live_cfg), label=f"Training {depth} hidden layers × {width} units…"
+hist = (
+    None
+    if live_cfg is None
+    else live.train_live(TrainConfig(**live_cfg), label=f"Training {depth} hidden layers × {width} units…")
 )
 run = recipe.history_tables(hist) if hist is not None else None
 if run is not None:
@@ -170,17 +286,28 @@ if run is not None:
     for note in run.notes:
         (st.warning if "infinite" in note else st.info)(note)
     m = controls.metric_row(5)
-    m[0].metric("Final val accuracy", f"{s['final_val_acc']:.1%}" if s["final_val_acc"] is not None else "—",
-                help="Accuracy on held-out data, with the weights the run keeps.")
+    m[0].metric(
+        "Final val accuracy",
+        f"{s['final_val_acc']:.1%}" if s["final_val_acc"] is not None else "—",
+        help="Accuracy on held-out data, with the weights the run keeps.",
+    )
     m[1].metric("Final train accuracy", f"{s['final_train_acc']:.1%}" if s["final_train_acc"] is not None else "—")
     m[2].metric("Best epoch", s["best_epoch"], help="Epoch with the lowest validation loss.")
     m[3].metric("Epochs run", f"{s['epochs_run']} of {epochs}")
     m[4].metric("Seconds per epoch", s["seconds_per_epoch"], help="Measured when this run was first computed.")
-    runner.show_chart(where=real_col, chart=
-        charts.line_chart(run.tables["curves"], "epoch", "loss", "split", log_y=True, rules=run.tables["markers"],
-                          title=f"real run: depth {depth}{' + skips' if skips else ''}, {activation}, {init} init, "
-                          f"{optimizer}{', BN' if bn else ''}",
-                          y_title="loss (log scale)")
+    runner.show_chart(
+        where=real_col,
+        chart=charts.line_chart(
+            run.tables["curves"],
+            "epoch",
+            "loss",
+            "split",
+            log_y=True,
+            rules=run.tables["markers"],
+            title=f"real run: depth {depth}{' + skips' if skips else ''}, {activation}, {init} init, "
+            f"{optimizer}{', BN' if bn else ''}",
+            y_title="loss (log scale)",
+        ),
     )
     real_col.caption(
         "The real curve is noisier, flattens out instead of decaying forever, and its validation loss "
@@ -204,22 +331,58 @@ with tabs[0]:
         )
         lay = run.tables["layers"]
         shown = lay[lay["layer"].isin(recipe.key_layers(s["n_layers"]))].rename(
-            columns={"layer": "layer_no", "layer_name": "layer"})
-        c1, c2 = st.columns(2)
-        runner.show_chart(where=c1, chart=charts.line_chart(shown, "epoch", "act_std", "layer", log_y=True,
-                                          title="Activation std per layer", y_title="activation std (log)"))
-        runner.show_chart(where=c2, chart=charts.line_chart(shown, "epoch", "grad_norm", "layer", log_y=True,
-                                          title="Gradient norm per layer", y_title="‖∂L/∂W‖ (log)"))
+            columns={"layer": "layer_no", "layer_name": "layer"}
+        )
         c1, c2 = st.columns(2)
         runner.show_chart(
-            where=c1, chart=charts.line_chart(shown, "epoch", "update_ratio", "layer", log_y=True, hline=1e-3,
-                                          hline_label="1e-3 rule of thumb", title="Update:data ratio per layer",
-                                          y_title="std(ΔW) / std(W) (log)"))
+            where=c1,
+            chart=charts.line_chart(
+                shown,
+                "epoch",
+                "act_std",
+                "layer",
+                log_y=True,
+                title="Activation std per layer",
+                y_title="activation std (log)",
+            ),
+        )
         runner.show_chart(
-            where=c2, chart=charts.recipe_layer_heatmap(lay, "grad_norm", title="Gradient norm, every layer",
-                                                    value_title="grad norm"))
-        st.caption(f"Lines show layers {', '.join(map(str, recipe.key_layers(s['n_layers'])))} "
-                   f"of {s['n_layers']} (the last one is the output layer); the heatmap shows all of them.")
+            where=c2,
+            chart=charts.line_chart(
+                shown,
+                "epoch",
+                "grad_norm",
+                "layer",
+                log_y=True,
+                title="Gradient norm per layer",
+                y_title="‖∂L/∂W‖ (log)",
+            ),
+        )
+        c1, c2 = st.columns(2)
+        runner.show_chart(
+            where=c1,
+            chart=charts.line_chart(
+                shown,
+                "epoch",
+                "update_ratio",
+                "layer",
+                log_y=True,
+                hline=1e-3,
+                hline_label="1e-3 rule of thumb",
+                title="Update:data ratio per layer",
+                y_title="std(ΔW) / std(W) (log)",
+            ),
+        )
+        runner.show_chart(
+            where=c2,
+            chart=charts.recipe_layer_heatmap(
+                lay, "grad_norm", title="Gradient norm, every layer", value_title="grad norm"
+            ),
+        )
+        st.caption(
+            f"Lines show layers {', '.join(map(str, recipe.key_layers(s['n_layers'])))} "
+            f"of {s['n_layers']} (the last one is the output layer); the heatmap shows all of them."
+        )
 
 with tabs[1]:
     if tabs[1].open is not False:
@@ -231,8 +394,10 @@ with tabs[1]:
         )
         cparams = dict(depth=cd, width=width, dataset=dataset, epochs=epochs, seed=seed)
         cmp, cparams = runner.run_on_demand(
-            "recipe_compare", "Training the classic and the modern recipe…",
-            what="the classic and the modern recipe", **cparams,
+            "recipe_compare",
+            "Training the classic and the modern recipe…",
+            what="the classic and the modern recipe",
+            **cparams,
         )
         if cmp is not None:
             cs = cmp.summary
@@ -241,11 +406,29 @@ with tabs[1]:
             m[1].metric("Modern: final val accuracy", f"{cs['modern_val_acc']:.1%}")
             m[2].metric("Chance level", f"{cs['chance_acc']:.0%}", help="Accuracy of guessing at random.")
             c1, c2 = st.columns(2)
-            runner.show_chart(where=c1, chart=charts.line_chart(cmp.tables["curves"], "epoch", "val_acc", "run",
-                                              title="Validation accuracy", y_title="validation accuracy"))
             runner.show_chart(
-                where=c2, chart=charts.line_chart(cmp.tables["curves"], "epoch", "val_loss", "run", log_y=True,
-                                              title="Validation loss", y_title="validation loss (log)"))
+                where=c1,
+                chart=charts.line_chart(
+                    cmp.tables["curves"],
+                    "epoch",
+                    "val_acc",
+                    "run",
+                    title="Validation accuracy",
+                    y_title="validation accuracy",
+                ),
+            )
+            runner.show_chart(
+                where=c2,
+                chart=charts.line_chart(
+                    cmp.tables["curves"],
+                    "epoch",
+                    "val_loss",
+                    "run",
+                    log_y=True,
+                    title="Validation loss",
+                    y_title="validation loss (log)",
+                ),
+            )
             runner.downloads("recipe_compare", cmp, cparams)
 
 with tabs[2]:
@@ -256,17 +439,35 @@ with tabs[2]:
             "**remove one technique at a time** and train again. The bigger the drop, the more that technique "
             "matters for this network. SGD gets learning rate 0.1, since Adam's 10⁻³ would be unfair to it."
         )
-        aparams = dict(depth=ad, width=width, dataset=dataset, epochs=epochs, dropout=dropout, patience=patience,
-                       residual=skips, seed=seed)
+        aparams = dict(
+            depth=ad,
+            width=width,
+            dataset=dataset,
+            epochs=epochs,
+            dropout=dropout,
+            patience=patience,
+            residual=skips,
+            seed=seed,
+        )
         abl, aparams = runner.run_on_demand(
-            "ablation", "Training the recipe minus one technique at a time…",
-            what="the recipe minus one technique at a time", **aparams,
+            "ablation",
+            "Training the recipe minus one technique at a time…",
+            what="the recipe minus one technique at a time",
+            **aparams,
         )
         if abl is not None:
             acc = abl.tables["accuracy"]
-            runner.show_chart(chart=
-                charts.bar_chart(acc, "variant", "final_val_acc", sort=None, title="Final validation accuracy",
-                                 y_title="final validation accuracy", x_title="", tooltip=["change_vs_full"])
+            runner.show_chart(
+                chart=charts.bar_chart(
+                    acc,
+                    "variant",
+                    "final_val_acc",
+                    sort=None,
+                    title="Final validation accuracy",
+                    y_title="final validation accuracy",
+                    x_title="",
+                    tooltip=["change_vs_full"],
+                )
             )
             runner.show_table(acc)
             runner.downloads("ablation", abl, aparams)
@@ -280,17 +481,31 @@ with tabs[3]:
             "in ResNets). Two real runs of about 20-40 s: they start with the toggle."
         )
         c = st.columns([1, 1, 2])
-        dw = controls.select_slider("Width", "d50w", (32, 64, 128), 64, container=c[0],
-                                    help="Units per layer of both 50-layer networks.")
-        de = controls.select_slider("Epochs", "d50e", (5, 10, 15, 20, 25, 30), 20, container=c[1],
-                                    help="Epochs of each run (depth 50 costs about 5× depth 10).")
-        go = controls.toggle("Run the 50-layer test", "d50", False, container=c[2],
-                             help="Trains two 50-layer networks. Cached: the next visit is instant.")
+        dw = controls.select_slider(
+            "Width", "d50w", (32, 64, 128), 64, container=c[0], help="Units per layer of both 50-layer networks."
+        )
+        de = controls.select_slider(
+            "Epochs",
+            "d50e",
+            (5, 10, 15, 20, 25, 30),
+            20,
+            container=c[1],
+            help="Epochs of each run (depth 50 costs about 5× depth 10).",
+        )
+        go = controls.toggle(
+            "Run the 50-layer test",
+            "d50",
+            False,
+            container=c[2],
+            help="Trains two 50-layer networks. Cached: the next visit is instant.",
+        )
         if go:
             dparams = dict(depth=50, width=dw, dataset=dataset, epochs=de, seed=seed)
             # one call per network, so that each gets the whole time cap
-            parts = [runner.run("deep50", f"Training 50 layers, {r}…", heavy=True, runs=(r,), **dparams)
-                     for r in recipe.DEEP_RUNS]
+            parts = [
+                runner.run("deep50", f"Training 50 layers, {r}…", heavy=True, runs=(r,), **dparams)
+                for r in recipe.DEEP_RUNS
+            ]
             deep = recipe.combine_deep50(parts) if None not in parts else None
             if deep is not None:
                 for note in deep.notes:
@@ -300,13 +515,29 @@ with tabs[3]:
                 m[0].metric("Plain: final val accuracy", f"{ds['plain_val_acc']:.1%}")
                 m[1].metric("With skips: final val accuracy", f"{ds['with_skips_val_acc']:.1%}")
                 c1, c2 = st.columns(2)
-                runner.show_chart(where=c1, chart=charts.line_chart(deep.tables["curves"], "epoch", "val_acc", "run",
-                                                  title="Validation accuracy, depth 50",
-                                                  y_title="validation accuracy"))
                 runner.show_chart(
-                    where=c2, chart=charts.line_chart(deep.tables["first_epoch_layers"], "layer", "grad_norm", "run",
-                                                  log_y=True, title="Gradient norm per layer, first step",
-                                                  y_title="‖∂L/∂W‖ (log)"))
+                    where=c1,
+                    chart=charts.line_chart(
+                        deep.tables["curves"],
+                        "epoch",
+                        "val_acc",
+                        "run",
+                        title="Validation accuracy, depth 50",
+                        y_title="validation accuracy",
+                    ),
+                )
+                runner.show_chart(
+                    where=c2,
+                    chart=charts.line_chart(
+                        deep.tables["first_epoch_layers"],
+                        "layer",
+                        "grad_norm",
+                        "run",
+                        log_y=True,
+                        title="Gradient norm per layer, first step",
+                        y_title="‖∂L/∂W‖ (log)",
+                    ),
+                )
                 st.markdown(
                     "**Why:** look at the right-hand chart. In the plain stack the gradient **grows layer after "
                     "layer** on its way back to the input: batch norm keeps the *forward* signal at a steady "

@@ -31,8 +31,22 @@ def test_batch_starts_drop_a_last_batch_of_one_as_train_does():
 def test_a_tiny_run_reports_consistent_figures(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, str(_PATH), "--configs", "2x16x32", "--rounds", "1", "--epochs", "3",
-           "--blocks", "1", "--retries", "0", "--json", str(out)]
+    cmd = [
+        sys.executable,
+        str(_PATH),
+        "--configs",
+        "2x16x32",
+        "--rounds",
+        "1",
+        "--epochs",
+        "3",
+        "--blocks",
+        "1",
+        "--retries",
+        "0",
+        "--json",
+        str(out),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
     (row,) = json.loads(out.read_text())["results"]
     flops = bench.step_flops(2, 16, 32)

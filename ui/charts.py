@@ -226,19 +226,23 @@ def line_chart(
         layers.append(base.mark_line(point=points, strokeWidth=2).encode(**enc))
     if rules is not None and len(rules):
         r = clean(rules, ["x"])
-        rule = alt.Chart(r).mark_rule(strokeDash=[4, 4], color="#444").encode(
-            x=alt.X("x", type="quantitative"), tooltip=_tooltip(r, list(r.columns))
+        rule = (
+            alt.Chart(r)
+            .mark_rule(strokeDash=[4, 4], color="#444")
+            .encode(x=alt.X("x", type="quantitative"), tooltip=_tooltip(r, list(r.columns)))
         )
-        text = alt.Chart(r).mark_text(align="left", dx=4, dy=-4, baseline="top", color="#444").encode(
-            x=alt.X("x", type="quantitative"), y=alt.value(4), text="label"
+        text = (
+            alt.Chart(r)
+            .mark_text(align="left", dx=4, dy=-4, baseline="top", color="#444")
+            .encode(x=alt.X("x", type="quantitative"), y=alt.value(4), text="label")
         )
         layers += [rule, text]
     if hline is not None and np.isfinite(hline) and (hline > 0 or not log_y):
         h = pd.DataFrame({"y": [hline], "label": [hline_label or f"{hline:g}"]})
         layers.append(
-            alt.Chart(h).mark_rule(strokeDash=[6, 3], color="#444").encode(
-                y=alt.Y("y", type="quantitative"), tooltip=["label"]
-            )
+            alt.Chart(h)
+            .mark_rule(strokeDash=[6, 3], color="#444")
+            .encode(y=alt.Y("y", type="quantitative"), tooltip=["label"])
         )
     return alt.layer(*layers) if len(layers) > 1 else layers[0]
 
@@ -341,14 +345,11 @@ def initialization_histogram_chart(
         )
         .properties(width=width, height=height)
     )
-    return (
-        base.facet(
-            row=alt.Row(row, type="nominal", title=None, sort=list(pd.unique(data[row]))),
-            column=alt.Column(column, type="ordinal", title=f"{column}"),
-            title=title,
-        )
-        .resolve_scale(x="independent", y="independent")
-    )
+    return base.facet(
+        row=alt.Row(row, type="nominal", title=None, sort=list(pd.unique(data[row]))),
+        column=alt.Column(column, type="ordinal", title=f"{column}"),
+        title=title,
+    ).resolve_scale(x="independent", y="independent")
 
 
 @memo
@@ -408,7 +409,9 @@ def batchnorm_lr_chart(df: pd.DataFrame, *, title: str = "", height: int = HEIGH
     line = base.mark_line(strokeWidth=2)
     pts = base.mark_point(size=90, filled=True).encode(
         shape=alt.Shape(
-            "outcome", type="nominal", title="outcome",
+            "outcome",
+            type="nominal",
+            title="outcome",
             scale=alt.Scale(domain=["trained", "diverged"], range=["circle", "cross"]),
         )
     )
@@ -416,8 +419,9 @@ def batchnorm_lr_chart(df: pd.DataFrame, *, title: str = "", height: int = HEIGH
 
 
 @memo
-def batchnorm_modes_chart(df: pd.DataFrame, y: str = "val_acc", *, title: str = "", width: int = 220,
-                          height: int = 220) -> alt.FacetChart:
+def batchnorm_modes_chart(
+    df: pd.DataFrame, y: str = "val_acc", *, title: str = "", width: int = 220, height: int = 220
+) -> alt.FacetChart:
     """``y`` over epochs, one line per ``mode`` (train/eval mode), one panel per ``batch_size``."""
     data = clean(df, ["epoch", y])
     return (
@@ -425,8 +429,12 @@ def batchnorm_modes_chart(df: pd.DataFrame, y: str = "val_acc", *, title: str = 
         .mark_line(point=True, strokeWidth=2)
         .encode(
             x=alt.X("epoch", type="quantitative", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-            y=alt.Y(y, type="quantitative", scale=alt.Scale(zero=False),
-                    title={"val_acc": "validation accuracy", "val_loss": "validation loss"}.get(y, y)),
+            y=alt.Y(
+                y,
+                type="quantitative",
+                scale=alt.Scale(zero=False),
+                title={"val_acc": "validation accuracy", "val_loss": "validation loss"}.get(y, y),
+            ),
             color=alt.Color("mode", type="nominal", scale=color_scale(data["mode"]), title="evaluated in"),
             tooltip=_tooltip(data, ["batch_size", "mode", "epoch", "val_acc", "val_loss"]),
         )
@@ -441,10 +449,14 @@ def dropout_mask_chart(df: pd.DataFrame, *, title: str = "", height: int = 240) 
     cells shaded by their scaled value, with the value written in each cell."""
     data = clean(df, ["output"])
     data = data.assign(label=data["output"].map(lambda v: f"{v:g}"))
-    base = alt.Chart(data).properties(height=height).encode(
-        x=alt.X("unit:O", title="unit (activation a1…a8)", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("sample:O", title="sample"),
-        tooltip=_tooltip(data, ["sample", "unit", "input", "output", "kept"]),
+    base = (
+        alt.Chart(data)
+        .properties(height=height)
+        .encode(
+            x=alt.X("unit:O", title="unit (activation a1…a8)", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("sample:O", title="sample"),
+            tooltip=_tooltip(data, ["sample", "unit", "input", "output", "kept"]),
+        )
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.condition(
@@ -467,12 +479,22 @@ def dropout_mc_chart(mc: pd.DataFrame, band: pd.DataFrame, *, title: str = "", h
     data = clean(clean(mc, ["n_samples"], log=True), ["running_mean"])
     b = clean(clean(band, ["n_samples"], log=True), ["lower", "upper", "original_mean"])
     x = alt.X("n_samples", type="quantitative", scale=alt.Scale(type="log"), title="number of masks averaged (log)")
-    area = alt.Chart(b).properties(height=height).mark_area(opacity=0.15, color="#1f77b4").encode(
-        x=x, y=alt.Y("lower", type="quantitative"), y2="upper",
-        tooltip=_tooltip(b, ["n_samples", "lower", "upper"]),
+    area = (
+        alt.Chart(b)
+        .properties(height=height)
+        .mark_area(opacity=0.15, color="#1f77b4")
+        .encode(
+            x=x,
+            y=alt.Y("lower", type="quantitative"),
+            y2="upper",
+            tooltip=_tooltip(b, ["n_samples", "lower", "upper"]),
+        )
     )
-    mean = alt.Chart(b).properties(height=height).mark_line(strokeDash=[6, 3], color="#444").encode(
-        x=x, y="original_mean", tooltip=[alt.Tooltip("original_mean", title="original mean")]
+    mean = (
+        alt.Chart(b)
+        .properties(height=height)
+        .mark_line(strokeDash=[6, 3], color="#444")
+        .encode(x=x, y="original_mean", tooltip=[alt.Tooltip("original_mean", title="original mean")])
     )
     sel = alt.selection_point(fields=["series"], bind="legend")
     lines = (
@@ -481,8 +503,9 @@ def dropout_mc_chart(mc: pd.DataFrame, band: pd.DataFrame, *, title: str = "", h
         .mark_line(strokeWidth=2)
         .encode(
             x=x,
-            y=alt.Y("running_mean", type="quantitative", title="running average of the mean",
-                    scale=alt.Scale(zero=False)),
+            y=alt.Y(
+                "running_mean", type="quantitative", title="running average of the mean", scale=alt.Scale(zero=False)
+            ),
             color=alt.Color("series", type="nominal", scale=color_scale(data["series"]), title="masks"),
             opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
             tooltip=_tooltip(data, ["series", "n_samples", "running_mean"]),
@@ -551,21 +574,23 @@ def early_stopping_curve_chart(
     if dash:
         enc["strokeDash"] = alt.StrokeDash(dash, type="nominal", title=dash)
     layers = [
-        alt.Chart(data, title=title).mark_line(strokeWidth=2, clip=True).encode(**enc).add_params(sel).properties(
-            height=height
-        )
+        alt.Chart(data, title=title)
+        .mark_line(strokeWidth=2, clip=True)
+        .encode(**enc)
+        .add_params(sel)
+        .properties(height=height)
     ]
     if rules is not None and len(rules):
         r = clean(rules, ["x"]).reset_index(drop=True)
         r["row"] = 4 + 16 * np.arange(len(r))
         layers.append(
-            alt.Chart(r).mark_rule(strokeDash=[4, 4], color="#444").encode(
-                x=alt.X("x", type="quantitative"), tooltip=_tooltip(r, ["label", "x"])
-            )
+            alt.Chart(r)
+            .mark_rule(strokeDash=[4, 4], color="#444")
+            .encode(x=alt.X("x", type="quantitative"), tooltip=_tooltip(r, ["label", "x"]))
         )
         layers.append(
-            alt.Chart(r).mark_text(align="left", dx=4, baseline="top", color="#444").encode(
-                x=alt.X("x", type="quantitative"), y=alt.Y("row", type="quantitative", scale=None), text="label"
-            )
+            alt.Chart(r)
+            .mark_text(align="left", dx=4, baseline="top", color="#444")
+            .encode(x=alt.X("x", type="quantitative"), y=alt.Y("row", type="quantitative", scale=None), text="label")
         )
     return alt.layer(*layers) if len(layers) > 1 else layers[0]

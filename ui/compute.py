@@ -177,8 +177,9 @@ class _Worker:
         self.ctx = ctx
         self.conn, child = ctx.Pipe()
         self.cancel = ctx.Event()
-        self.process = ctx.Process(target=_worker_main, args=(child, self.cancel), daemon=True,
-                                   name="training-explorer-worker")
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, self.cancel), daemon=True, name="training-explorer-worker"
+        )
         with _plain_main():
             self.process.start()
         child.close()

@@ -46,12 +46,11 @@ def draw_curves(h: History) -> None:
     markers, in the current container."""
     df, markers = curve_frame(h), run_markers(h)
     left, right = st.columns(2)
-    show_chart(where=left, chart=
-        charts.line_chart(df, "epoch", "loss", "split", log_y=True, title="Loss (log scale)", rules=markers)
+    show_chart(
+        where=left,
+        chart=charts.line_chart(df, "epoch", "loss", "split", log_y=True, title="Loss (log scale)", rules=markers),
     )
-    show_chart(where=right, chart=
-        charts.line_chart(df, "epoch", "accuracy", "split", title="Accuracy", rules=markers)
-    )
+    show_chart(where=right, chart=charts.line_chart(df, "epoch", "accuracy", "split", title="Accuracy", rules=markers))
 
 
 class _Live(_Progress):

@@ -95,7 +95,9 @@ def on_demand(key: str, kind: str, params: dict, what: str = "these networks", b
     button is pressed. ``session_state`` keeps only the parameters of that last run.
     """
     pressed = st.button(
-        f"▶ {button}", key=f"go_{key}", type="primary",
+        f"▶ {button}",
+        key=f"go_{key}",
+        type="primary",
         help="Train for real with the settings above (a few seconds on a shared server). "
         f"A link with &{RUN_PARAM}=1 added trains as soon as it opens.",
     )
@@ -114,8 +116,15 @@ def on_demand(key: str, kind: str, params: dict, what: str = "these networks", b
     return None
 
 
-def run_on_demand(name: str, label: str, key: str | None = None, what: str = "these networks",
-                  button: str = "Train", gate: bool = True, **params) -> tuple[Result | None, dict]:
+def run_on_demand(
+    name: str,
+    label: str,
+    key: str | None = None,
+    what: str = "these networks",
+    button: str = "Train",
+    gate: bool = True,
+    **params,
+) -> tuple[Result | None, dict]:
     """:func:`on_demand` then :func:`run`: the result to show (or None) and its parameters.
 
     ``gate=False`` runs at once, for settings that compute in a blink (e.g. no training steps).
@@ -179,8 +188,11 @@ def snippet(name: str, **params) -> str:
         "    print(table)\n"
         "print(result.summary)\n"
         f"# or: python -m engine run {name} "
-        + " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                   for k, v in params.items() if k in defaults)
+        + " ".join(
+            f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+            for k, v in params.items()
+            if k in defaults
+        )
     )
 
 

@@ -105,8 +105,9 @@ def batchnorm_article(seed: int = ARTICLE_SEED, layers: int = ARTICLE_LAYERS, pr
     edges = np.arange(np.floor(min(z.min(), z_bn.min())), np.ceil(max(z.max(), z_bn.max())) + 0.5, 0.5)
     histogram = pd.concat(
         [
-            pd.DataFrame({"stage": stage, "bin_start": edges[:-1], "bin_end": edges[1:],
-                          "count": np.histogram(v, edges)[0]})
+            pd.DataFrame(
+                {"stage": stage, "bin_start": edges[:-1], "bin_end": edges[1:], "count": np.histogram(v, edges)[0]}
+            )
             for stage, v in (("before BN", z), ("after BN", z_bn))
         ],
         ignore_index=True,
@@ -165,8 +166,15 @@ def batchnorm_lr(
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     lrs = _floats("lrs", lrs or DEFAULT_LRS[optimizer], *LIMITS["lr"])
     base = TrainConfig(
-        depth=depth, width=width, epochs=epochs, batch_size=batch_size, seed=seed,
-        optimizer=optimizer, schedule="cosine", init="he", activation="relu",
+        depth=depth,
+        width=width,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=optimizer,
+        schedule="cosine",
+        init="he",
+        activation="relu",
     )
     configs = {}
     for lr in lrs:
@@ -179,6 +187,7 @@ def batchnorm_lr(
     total = sum(c.epochs for c in configs.values())
     done, rows, curves = 0, [], []
     for (label, lr), cfg in configs.items():
+
         def cb(epoch, hist, _base=done, _label=label, _lr=lr, _n=cfg.epochs):
             if progress is None:
                 return True
@@ -208,8 +217,14 @@ def batchnorm_lr(
         )
         curves.append(
             pd.DataFrame(
-                {"run": label, "lr": lr, "epoch": h.epoch, "train_loss": h.train_loss,
-                 "val_loss": h.val_loss, "val_acc": h.val_acc}
+                {
+                    "run": label,
+                    "lr": lr,
+                    "epoch": h.epoch,
+                    "train_loss": h.train_loss,
+                    "val_loss": h.val_loss,
+                    "val_acc": h.val_acc,
+                }
             )
         )
         if h.stop_reason == "callback":
@@ -272,8 +287,9 @@ def batchnorm_noise(
     data = load(cfg.dataset, seed)
     n = len(data.X_train)
     batch_sizes = _ints("batch_sizes", batch_sizes, 2, n)
-    h = train(cfg, data=data, on_epoch=(lambda e, _h: progress((e + 1) / (cfg.epochs + 1), "training")
-                                        if progress else True))
+    h = train(
+        cfg, data=data, on_epoch=(lambda e, _h: progress((e + 1) / (cfg.epochs + 1), "training") if progress else True)
+    )
     z = _pre_bn_activations(h.model, data.X_train, layer)  # (n, width): the real inputs of that BN
     mu, sd = z.mean(axis=0), z.std(axis=0)
     keep = sd > 1e-8  # units that never vary carry no information about noise
@@ -293,8 +309,12 @@ def batchnorm_noise(
             "1/√B (theory)": 1.0 / math.sqrt(bs),
         }
         rows += [
-            {"batch_size": int(bs), "measure": k, "kind": "theory" if "theory" in k else "measured",
-             "value": _finite(v)}
+            {
+                "batch_size": int(bs),
+                "measure": k,
+                "kind": "theory" if "theory" in k else "measured",
+                "value": _finite(v),
+            }
             for k, v in measures.items()
         ]
     noise = pd.DataFrame(rows)
@@ -347,8 +367,16 @@ def batchnorm_modes(
 ) -> Result:
     """Validation accuracy of the same weights with batch statistics vs running statistics, per epoch."""
     batch_sizes = _ints("batch_sizes", batch_sizes, *LIMITS["batch_size"], max_len=6)
-    base = TrainConfig(depth=depth, width=width, epochs=epochs, lr=lr, seed=seed, batch_norm=True,
-                       optimizer="adam", schedule="constant")
+    base = TrainConfig(
+        depth=depth,
+        width=width,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        batch_norm=True,
+        optimizer="adam",
+        schedule="constant",
+    )
     configs = {bs: base.replace(batch_size=bs) for bs in batch_sizes}
     for cfg in configs.values():
         check_budget(cfg)
@@ -367,12 +395,20 @@ def batchnorm_modes(
                 (EVAL_MODE, evaluate(model, Xva, yva)),
                 (TRAIN_MODE, _batch_stats_eval(model, Xva, yva, _bs, _rng)),
             ):
-                rows.append({"batch_size": _bs, "epoch": epoch + 1, "mode": mode,
-                             "val_loss": _finite(loss), "val_acc": float(acc)})
+                rows.append(
+                    {
+                        "batch_size": _bs,
+                        "epoch": epoch + 1,
+                        "mode": mode,
+                        "val_loss": _finite(loss),
+                        "val_acc": float(acc),
+                    }
+                )
             if progress is None:
                 return True
-            return progress((_done + weight[_bs] * (epoch + 1) / _n) / total,
-                            f"batch size {_bs}: epoch {epoch + 1}/{_n}")
+            return progress(
+                (_done + weight[_bs] * (epoch + 1) / _n) / total, f"batch size {_bs}: epoch {epoch + 1}/{_n}"
+            )
 
         h = train(cfg, on_epoch=cb, data=data)
         done += weight[bs]

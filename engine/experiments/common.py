@@ -66,8 +66,7 @@ class Result:
     def to_json_dict(self, name: str, params: dict) -> dict:
         """``{"experiment", "params", "tables": {name: records}, "summary"}`` with NaN -> None."""
         tables = {
-            k: df.astype(object).where(pd.notna(df), None).to_dict(orient="records")
-            for k, df in self.tables.items()
+            k: df.astype(object).where(pd.notna(df), None).to_dict(orient="records") for k, df in self.tables.items()
         }
         return {"experiment": name, "params": params, "tables": tables, "summary": self.summary}
 
@@ -102,8 +101,7 @@ CURVE_COLUMNS = ["run", "epoch", "lr", "train_loss", "val_loss", "train_acc", "v
 def curves(histories: dict[str, History]) -> pd.DataFrame:
     """Per-epoch metrics of several runs, one row per (run, epoch)."""
     frames = [
-        pd.DataFrame({"run": label, **{c: getattr(h, c) for c in CURVE_COLUMNS[1:]}})
-        for label, h in histories.items()
+        pd.DataFrame({"run": label, **{c: getattr(h, c) for c in CURVE_COLUMNS[1:]}}) for label, h in histories.items()
     ]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)

@@ -92,8 +92,12 @@ def dropout_article(
         ignore_index=True,
     )
     band = pd.DataFrame(
-        {"n_samples": n, "lower": a.mean() - 2 * se1 / np.sqrt(n), "upper": a.mean() + 2 * se1 / np.sqrt(n),
-         "original_mean": a.mean()}
+        {
+            "n_samples": n,
+            "lower": a.mean() - 2 * se1 / np.sqrt(n),
+            "upper": a.mean() + 2 * se1 / np.sqrt(n),
+            "original_mean": a.mean(),
+        }
     )
     # (c) eval mode: the same layer is the identity
     eval_out = layer.forward(a.copy(), training=False)
@@ -138,8 +142,18 @@ def dropout(
     hi = n_train_available("digits")
     n_train = _int("n_train", n_train, 20, hi)
     base = TrainConfig(
-        n_train=n_train, width=width, depth=depth, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-        batch_norm=False, optimizer="adam", schedule="constant", init="he", activation="relu",
+        n_train=n_train,
+        width=width,
+        depth=depth,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        batch_norm=False,
+        optimizer="adam",
+        schedule="constant",
+        init="he",
+        activation="relu",
     )
     configs = {run_label(r): base.replace(dropout=r) for r in rates}
     for cfg in configs.values():
@@ -208,8 +222,11 @@ def dropout(
     )
     table = pd.DataFrame(rows)
     summary = {
-        f"{r.run}": {"train_acc": round(r.final_train_acc, 4), "val_acc": round(r.final_val_acc, 4),
-                     "gap": round(r.gap, 4)}
+        f"{r.run}": {
+            "train_acc": round(r.final_train_acc, 4),
+            "val_acc": round(r.final_val_acc, 4),
+            "gap": round(r.gap, 4),
+        }
         for r in table.itertuples()
     }
     notes = [

@@ -142,9 +142,7 @@ def history_tables(h: History, label: str = "run") -> Result:
     curve = pd.concat(long, ignore_index=True)[["split", "epoch", "lr", "loss", "accuracy"]]
     layers = pd.DataFrame(h.layers, columns=[c for c in LAYER_COLUMNS if c != "layer_name"])
     n_layers = h.config.depth + 1
-    layers.insert(2, "layer_name", [
-        "output" if n == n_layers else f"layer {n}" for n in layers["layer"]
-    ])
+    layers.insert(2, "layer_name", ["output" if n == n_layers else f"layer {n}" for n in layers["layer"]])
     epochs_run = len(h.epoch)
     summary = {
         "final_val_acc": _acc(h),
@@ -176,9 +174,7 @@ def history_tables(h: History, label: str = "run") -> Result:
         )
     if h.stop_reason == "early_stopping":
         kept = "the best epoch's weights were restored" if h.config.restore_best else "the last weights were kept"
-        notes.append(
-            f"Early stopping ended training at epoch {h.stopped_epoch} (best epoch {h.best_epoch}); {kept}."
-        )
+        notes.append(f"Early stopping ended training at epoch {h.stopped_epoch} (best epoch {h.best_epoch}); {kept}.")
     return Result(tables={"curves": curve, "layers": layers, "markers": markers(h)}, summary=summary, notes=notes)
 
 
@@ -213,10 +209,23 @@ def recipe(
 ) -> Result:
     """One training run with every technique switchable: curves, per-layer diagnostics, summary."""
     cfg = make_config(
-        depth=depth, width=width, dataset=dataset, n_train=n_train, activation=activation, init=init,
-        batch_norm=batch_norm, dropout=dropout, residual=residual, optimizer=optimizer, lr=lr,
-        weight_decay=weight_decay, schedule=schedule, batch_size=batch_size, epochs=epochs,
-        patience=patience, seed=seed,
+        depth=depth,
+        width=width,
+        dataset=dataset,
+        n_train=n_train,
+        activation=activation,
+        init=init,
+        batch_norm=batch_norm,
+        dropout=dropout,
+        residual=residual,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        batch_size=batch_size,
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
     )
     budget.check(cfg)
     return history_tables(train_many({"run": cfg}, progress)["run"])

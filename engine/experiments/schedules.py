@@ -159,7 +159,8 @@ def schedules(
         summary.update(val_acc_epoch_0_constant=c0, val_acc_epoch_0_warmup_cosine=w0)
     if rules:
         notes.append(
-            "Diverged (loss became inf/NaN, training stopped): " + ", ".join(r["label"].split()[0] for r in rules)
+            "Diverged (loss became inf/NaN, training stopped): "
+            + ", ".join(r["label"].split()[0] for r in rules)
             + ". The curves end there; the dashed marker shows where."
         )
     return Result(

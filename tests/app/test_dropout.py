@@ -41,8 +41,15 @@ def test_bad_url_values_for_every_key_are_survived(bad):
 
 
 def test_deep_link_sets_the_widgets():
-    query = {"rate": "0.3", "masks": "1000", "rates": ["0", "0.8"], "ntrain": "100", "width": "128",
-             "depth": "1", "epochs": "20"}
+    query = {
+        "rate": "0.3",
+        "masks": "1000",
+        "rates": ["0", "0.8"],
+        "ntrain": "100",
+        "width": "128",
+        "depth": "1",
+        "epochs": "20",
+    }
     at = run_page(PAGE, query)
     assert not at.exception, errors_text(at)
     assert at.slider(key="rate").value == pytest.approx(0.3)

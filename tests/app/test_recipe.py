@@ -6,8 +6,26 @@ from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_va
 
 PAGE = "pages/7_Full_recipe.py"
 #: URL keys of the main controls, the tab selector and the 50-layer tab's controls.
-KEYS = ["depth", "width", "epochs", "data", "act", "init", "opt", "lr", "bn", "skips", "drop", "sched",
-        "patience", "wd", "view", "d50w", "d50e", "d50"]
+KEYS = [
+    "depth",
+    "width",
+    "epochs",
+    "data",
+    "act",
+    "init",
+    "opt",
+    "lr",
+    "bn",
+    "skips",
+    "drop",
+    "sched",
+    "patience",
+    "wd",
+    "view",
+    "d50w",
+    "d50e",
+    "d50",
+]
 SMALL = {"depth": "2", "width": "16", "epochs": "5", "data": "moons"}
 TABS = ["Per-layer diagnostics", "Classic vs modern", "Leave-one-out ablation", "The 50-layer test"]
 
@@ -42,9 +60,24 @@ def test_bad_url_values_for_every_key_are_survived(bad):
 
 
 def test_deep_link_sets_the_widgets():
-    q = {"seed": "3", "depth": "12", "width": "32", "epochs": "5", "data": "moons", "act": "tanh",
-         "init": "xavier", "opt": "sgd", "lr": "0.01", "bn": "false", "skips": "true", "drop": "0.1",
-         "sched": "cosine", "patience": "3", "wd": "0.001", "view": "Classic vs modern"}
+    q = {
+        "seed": "3",
+        "depth": "12",
+        "width": "32",
+        "epochs": "5",
+        "data": "moons",
+        "act": "tanh",
+        "init": "xavier",
+        "opt": "sgd",
+        "lr": "0.01",
+        "bn": "false",
+        "skips": "true",
+        "drop": "0.1",
+        "sched": "cosine",
+        "patience": "3",
+        "wd": "0.001",
+        "view": "Classic vs modern",
+    }
     at = run_recipe(q)
     assert_ok(at)
     assert at.slider(key="seed").value == 3
@@ -102,8 +135,11 @@ def test_preset_links_carry_only_valid_url_values():
     from urllib.parse import parse_qsl
 
     at = run_recipe(SMALL)
-    presets = [dict(parse_qsl(link.proto.query_string)) for link in at.get("page_link")
-               if link.proto.page == "Full_recipe" and link.proto.query_string]
+    presets = [
+        dict(parse_qsl(link.proto.query_string))
+        for link in at.get("page_link")
+        if link.proto.page == "Full_recipe" and link.proto.query_string
+    ]
     assert len(presets) == 4
     epochs_opts = [str(o) for o in at.select_slider(key="epochs").options]
     width_opts = [str(o) for o in at.select_slider(key="width").options]

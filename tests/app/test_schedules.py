@@ -47,8 +47,17 @@ def test_bad_url_values_for_every_key_are_survived(bad):
 
 def test_deep_link_sets_the_widgets():
     q = {
-        "seed": "2", "lr0": "0.01", "epochs": "200", "warm": "5", "step": "20", "decay": "0.25",
-        "sched": ["step", "warmup_cosine"], "lr": "0.3", "opt": "momentum", "tepochs": "10", "twarm": "2",
+        "seed": "2",
+        "lr0": "0.01",
+        "epochs": "200",
+        "warm": "5",
+        "step": "20",
+        "decay": "0.25",
+        "sched": ["step", "warmup_cosine"],
+        "lr": "0.3",
+        "opt": "momentum",
+        "tepochs": "10",
+        "twarm": "2",
     }
     at = run_page(PAGE, q)
     assert not at.exception, errors_text(at)

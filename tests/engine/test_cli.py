@@ -21,13 +21,26 @@ from engine.experiments.common import params_of
 from tests.conftest import ROOT
 
 #: A cheap run of the "schedules" experiment (the real training experiment of the schedules page).
-CHEAP_SCHEDULES = ["--schedules", "constant,cosine", "--epochs", "3", "--warmup-epochs", "1",
-                   "--depth", "2", "--width", "16", "--n-train", "100"]
+CHEAP_SCHEDULES = [
+    "--schedules",
+    "constant,cosine",
+    "--epochs",
+    "3",
+    "--warmup-epochs",
+    "1",
+    "--depth",
+    "2",
+    "--width",
+    "16",
+    "--n-train",
+    "100",
+]
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _no_nan(token):
@@ -84,14 +97,14 @@ def test_bad_input_is_a_clear_error_without_traceback(args, field):
 # ------------------------------------------------------------------------------------------
 
 
-def _fake(rates: tuple = (0.1, 0.5), n: int = 3, flag: bool = False, lr: float = 0.1, label: str = "a",
-          progress=None) -> Result:
+def _fake(
+    rates: tuple = (0.1, 0.5), n: int = 3, flag: bool = False, lr: float = 0.1, label: str = "a", progress=None
+) -> Result:
     """Fake experiment for the CLI tests."""
     if n < 1:
         raise ValueError(f"n must be an integer >= 1; got {n}")
     df = pd.DataFrame({"rate": list(rates) + [math.nan], "n": [n] * (len(rates) + 1)})
-    return Result(tables={"t": df}, summary={"n": n, "flag": flag, "lr": lr, "label": label},
-                  notes=["a note"])
+    return Result(tables={"t": df}, summary={"n": n, "flag": flag, "lr": lr, "label": label}, notes=["a note"])
 
 
 @pytest.fixture
@@ -101,8 +114,24 @@ def fake(monkeypatch):
 
 
 def test_params_are_parsed_to_the_default_types(fake, capsys):
-    rc = main(["run", fake, "--rates", "0.2,0.3,0.9", "--n", "4", "--flag", "yes", "--lr", "1e-3",
-               "--label", "b", "--format", "json"])
+    rc = main(
+        [
+            "run",
+            fake,
+            "--rates",
+            "0.2,0.3,0.9",
+            "--n",
+            "4",
+            "--flag",
+            "yes",
+            "--lr",
+            "1e-3",
+            "--label",
+            "b",
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out, parse_constant=_no_nan)
     assert data["params"] == {"rates": [0.2, 0.3, 0.9], "n": 4, "flag": True, "lr": 0.001, "label": "b"}
@@ -120,7 +149,7 @@ def test_table_and_csv_formats(fake, capsys):
     lines = out.splitlines()
     assert lines[0] == "# t" and lines[1] == "rate,n"
     assert "# summary" in lines and "n,3" in lines
-    parsed = pd.read_csv(pd.io.common.StringIO("\n".join(lines[1:lines.index("# summary")])))
+    parsed = pd.read_csv(pd.io.common.StringIO("\n".join(lines[1 : lines.index("# summary")])))
     np.testing.assert_allclose(parsed["rate"][:2], [0.1, 0.5])
 
 
@@ -130,8 +159,13 @@ def test_experiment_value_error_exits_2(fake, capsys):
     assert err.startswith("error: n must be")
 
 
-UNPARSEABLE = [(["--n", "x"], "--n"), (["--flag", "maybe"], "--flag"), (["--nope", "1"], "--nope"), (["--n"], "--n"),
-               (["--rates", "a,b"], "--rates")]
+UNPARSEABLE = [
+    (["--n", "x"], "--n"),
+    (["--flag", "maybe"], "--flag"),
+    (["--nope", "1"], "--nope"),
+    (["--n"], "--n"),
+    (["--rates", "a,b"], "--rates"),
+]
 
 
 @pytest.mark.parametrize("args, field", UNPARSEABLE)

@@ -113,7 +113,18 @@ def test_frozen_replace_and_recipes():
         TrainConfig(bogus=1)
     classic, modern = RECIPES["classic"], RECIPES["modern"]
     assert (classic.activation, classic.init, classic.batch_norm, classic.optimizer, classic.lr, classic.schedule) == (
-        "sigmoid", "small", False, "sgd", 0.1, "constant")
+        "sigmoid",
+        "small",
+        False,
+        "sgd",
+        0.1,
+        "constant",
+    )
     assert (modern.activation, modern.init, modern.batch_norm, modern.optimizer, modern.schedule) == (
-        "relu", "he", True, "adam", "warmup_cosine")
+        "relu",
+        "he",
+        True,
+        "adam",
+        "warmup_cosine",
+    )
     assert TrainConfig(**cfg.to_dict()) == cfg

@@ -54,8 +54,12 @@ SMALL = dict(depth=2, width=16, epochs=1, seed=0)
 # --------------------------------------------------------------------------- the article
 def test_before_after_matches_article_print():
     s = batchnorm_article().summary
-    got = (round(s["before_mean"], 2), round(s["before_std"], 2), round(s["after_mean"], 4) + 0.0,
-           round(s["after_std"], 4))
+    got = (
+        round(s["before_mean"], 2),
+        round(s["before_std"], 2),
+        round(s["after_mean"], 4) + 0.0,
+        round(s["after_std"], 4),
+    )
     assert got == ARTICLE_BEFORE_AFTER
 
 
@@ -92,8 +96,9 @@ def test_lr_sweep_matches_direct_training_and_marks_divergence():
     res = batchnorm_lr(lrs=(0.1, 10.0), optimizer="sgd", depth=3, width=32, epochs=2, seed=0)
     sweep = res.tables["sweep"].set_index(["run", "lr"])
     # independent re-run of one cell through the public trainer
-    h = train(TrainConfig(depth=3, width=32, epochs=2, lr=0.1, batch_norm=True, optimizer="sgd",
-                          schedule="cosine", seed=0))
+    h = train(
+        TrainConfig(depth=3, width=32, epochs=2, lr=0.1, batch_norm=True, optimizer="sgd", schedule="cosine", seed=0)
+    )
     assert sweep.loc[(WITH_BN, 0.1), "val_acc"] == pytest.approx(h.val_acc[-1])
     # lr = 10 without BN blows up: marked, explained, and still a finite accuracy near chance
     row = sweep.loc[(NO_BN, 10.0)]
@@ -138,8 +143,19 @@ def test_modes_eval_matches_independent_training():
     # which also shows the train-mode evaluation after epoch 1 left the running statistics intact
     res = batchnorm_modes(batch_sizes=(16,), epochs=2, depth=2, width=16, seed=3)
     curves = res.tables["curves"]
-    h = train(TrainConfig(depth=2, width=16, epochs=2, batch_size=16, seed=3, batch_norm=True,
-                          optimizer="adam", lr=1e-3, schedule="constant"))
+    h = train(
+        TrainConfig(
+            depth=2,
+            width=16,
+            epochs=2,
+            batch_size=16,
+            seed=3,
+            batch_norm=True,
+            optimizer="adam",
+            lr=1e-3,
+            schedule="constant",
+        )
+    )
     data = load("digits", 3)
     _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
     got = curves[(curves.epoch == 2) & (curves["mode"] == EVAL_MODE)].val_acc.item()

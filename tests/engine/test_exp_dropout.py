@@ -78,8 +78,19 @@ def test_real_run_matches_independent_training():
     res = dropout(rates=(0.5, 0.0), **kw)
     table = res.tables["summary"].set_index("run")
     assert list(table.index) == [run_label(0.0), run_label(0.5)]  # sorted by rate
-    cfg = TrainConfig(n_train=60, width=32, depth=1, epochs=3, lr=3e-3, batch_size=32, seed=1,
-                      dropout=0.5, batch_norm=False, optimizer="adam", schedule="constant")
+    cfg = TrainConfig(
+        n_train=60,
+        width=32,
+        depth=1,
+        epochs=3,
+        lr=3e-3,
+        batch_size=32,
+        seed=1,
+        dropout=0.5,
+        batch_norm=False,
+        optimizer="adam",
+        schedule="constant",
+    )
     h = train(cfg)
     data = load("digits", 1, 60)
     _, train_acc = evaluate(h.model, data.X_train.astype(np.float32), data.y_train)

@@ -115,9 +115,19 @@ def _config(**changes):
     """The TrainConfig the experiment builds from SMALL."""
     p = dict(SMALL)
     return TrainConfig(
-        dataset="digits", n_train=p["n_train"], depth=p["depth"], width=p["width"], batch_norm=False, init="he",
-        optimizer="adam", lr=p["lr"], schedule="constant", batch_size=p["batch_size"], epochs=p["epochs"],
-        seed=p["seed"], **changes,
+        dataset="digits",
+        n_train=p["n_train"],
+        depth=p["depth"],
+        width=p["width"],
+        batch_norm=False,
+        init="he",
+        optimizer="adam",
+        lr=p["lr"],
+        schedule="constant",
+        batch_size=p["batch_size"],
+        epochs=p["epochs"],
+        seed=p["seed"],
+        **changes,
     )
 
 

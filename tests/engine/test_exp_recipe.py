@@ -195,8 +195,13 @@ def test_ablation_verdict_reads_the_numbers():
     import pandas as pd
 
     def table(changes, full):
-        return pd.DataFrame({"removed": [f"t{i} (x)" for i in range(len(changes))],
-                             "final_val_acc": [full + c for c in changes], "change_vs_full": changes})
+        return pd.DataFrame(
+            {
+                "removed": [f"t{i} (x)" for i in range(len(changes))],
+                "final_val_acc": [full + c for c in changes],
+                "change_vs_full": changes,
+            }
+        )
 
     # one removal hurts (t1: 0.90 - 0.30 = 0.60), one is noise (+0.002 < 0.005)
     text = rx._ablation_verdict(table([0.002, -0.30], 0.90), 0.90, 0.1, 10)
@@ -208,8 +213,12 @@ def test_ablation_verdict_reads_the_numbers():
 
 
 def test_deep_verdict_reports_the_gradient_ratio():
-    s = {"plain_val_acc": 0.1, "with_skips_val_acc": 0.95,
-         "plain_grad_ratio_first_to_last": 17412.4, "with_skips_grad_ratio_first_to_last": 2.15}
+    s = {
+        "plain_val_acc": 0.1,
+        "with_skips_val_acc": 0.95,
+        "plain_grad_ratio_first_to_last": 17412.4,
+        "with_skips_grad_ratio_first_to_last": 2.15,
+    }
     (text,) = rx._deep_verdict(s, 50)
     assert "plain network ends at 10.0%" in text and "skips at 95.0%" in text
     assert "17,412× the gradient of layer 50" in text and "2.15× with skips" in text

@@ -98,8 +98,17 @@ def test_final_table_matches_a_direct_training_run():
 
     res = run("schedules", schedules=("cosine",), seed=3, **SMALL)
     cfg = TrainConfig(
-        n_train=120, depth=2, width=16, batch_norm=True, init="he", optimizer="adam", lr=0.01, epochs=6,
-        warmup_epochs=2, schedule="cosine", seed=3,
+        n_train=120,
+        depth=2,
+        width=16,
+        batch_norm=True,
+        init="he",
+        optimizer="adam",
+        lr=0.01,
+        epochs=6,
+        warmup_epochs=2,
+        schedule="cosine",
+        seed=3,
     )
     h = train(cfg)
     final = res.tables["final"].iloc[0]
@@ -112,8 +121,16 @@ def test_divergence_is_reported_as_a_marker(monkeypatch):
     def fake_train_many(configs, progress=None):
         out = {}
         for name, cfg in configs.items():
-            h = History(config=cfg, epoch=[0, 1], lr=[cfg.lr] * 2, train_loss=[2.0, 1.5], val_loss=[2.0, 1.4],
-                        train_acc=[0.1, 0.3], val_acc=[0.1, 0.35], final_val_acc=0.35)
+            h = History(
+                config=cfg,
+                epoch=[0, 1],
+                lr=[cfg.lr] * 2,
+                train_loss=[2.0, 1.5],
+                val_loss=[2.0, 1.4],
+                train_acc=[0.1, 0.3],
+                val_acc=[0.1, 0.35],
+                final_val_acc=0.35,
+            )
             if name == "constant":
                 h.diverged_epoch = 2
             out[name] = h

@@ -191,8 +191,11 @@ def check_mlp(model, x, y):
     _fix_dropout(model.layers)
     _, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
     dx = model.backward(dlogits).copy()
-    analytic = [(f"{i}:{type(layer).__name__}.{k}", layer, k, layer.grads[k].copy())
-                for i, layer in enumerate(model.layers) for k in layer.params]
+    analytic = [
+        (f"{i}:{type(layer).__name__}.{k}", layer, k, layer.grads[k].copy())
+        for i, layer in enumerate(model.layers)
+        for k in layer.params
+    ]
     errors = {"input": rel_error(dx, numeric_grad(loss, x))}
     for label, layer, k, g in analytic:
         errors[label] = rel_error(g, numeric_grad(loss, layer.params[k]))

@@ -336,8 +336,16 @@ def test_adamw_decays_before_the_step():
     np.testing.assert_allclose(layer.params["w"], [2.0 * (1 - 0.05)], rtol=1e-14)
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(-1), lambda: SGD(0.1, momentum=1.0), lambda: Adam(float("nan")),
-                                  lambda: Adam(0.1, betas=(1.0, 0.9)), lambda: AdamW(0.1, weight_decay=-1)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(-1),
+        lambda: SGD(0.1, momentum=1.0),
+        lambda: Adam(float("nan")),
+        lambda: Adam(0.1, betas=(1.0, 0.9)),
+        lambda: AdamW(0.1, weight_decay=-1),
+    ],
+)
 def test_optimizers_reject_bad_hyperparameters(make):
     with pytest.raises(ValueError):
         make()

@@ -33,8 +33,14 @@ def threaded(monkeypatch):
 
 def _twins(residual, dropout, dtype=np.float64):
     return [
-        MLP([8, 40, 40, 30, 3], batch_norm=True, residual=residual, dropout=dropout,
-            rng=np.random.default_rng(0), dtype=dtype)
+        MLP(
+            [8, 40, 40, 30, 3],
+            batch_norm=True,
+            residual=residual,
+            dropout=dropout,
+            rng=np.random.default_rng(0),
+            dtype=dtype,
+        )
         for _ in range(2)
     ]
 
@@ -118,10 +124,13 @@ def test_train_step_skips_the_update_on_a_non_finite_loss(threaded):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("cfg", [
-    TrainConfig(n_train=300, depth=3, width=64, epochs=3, batch_size=32, schedule="constant"),
-    TrainConfig(n_train=300, depth=2, width=32, epochs=2, optimizer="momentum", residual=True, dropout=0.1),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(n_train=300, depth=3, width=64, epochs=3, batch_size=32, schedule="constant"),
+        TrainConfig(n_train=300, depth=2, width=32, epochs=2, optimizer="momentum", residual=True, dropout=0.1),
+    ],
+)
 def test_train_is_the_same_with_the_overlap(monkeypatch, cfg):
     data = load("digits", 0, cfg.n_train)
     monkeypatch.setattr(optim, "THREADS", 1)

@@ -29,8 +29,9 @@ RTOL, ATOL = 1e-9, 1e-12
 
 
 def close(actual, expected, rtol=RTOL, atol=ATOL, what=""):
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64),
-                               rtol=rtol, atol=atol, err_msg=what)
+    np.testing.assert_allclose(
+        np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64), rtol=rtol, atol=atol, err_msg=what
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -44,8 +45,14 @@ def engine_batchnorm(x, gamma, beta, dy):
     bn.params["beta"][...] = beta
     y = bn.forward(np.array(x, dtype=np.float64), training=True)
     dx = bn.backward(np.array(dy, dtype=np.float64))
-    return {"y": y, "dx": dx, "dgamma": bn.grads["gamma"], "dbeta": bn.grads["beta"],
-            "running_mean": bn.running_mean, "running_var": bn.running_var}
+    return {
+        "y": y,
+        "dx": dx,
+        "dgamma": bn.grads["gamma"],
+        "dbeta": bn.grads["beta"],
+        "running_mean": bn.running_mean,
+        "running_var": bn.running_var,
+    }
 
 
 def engine_batchnorm_running(batches, gamma, beta, x_eval):
@@ -80,8 +87,15 @@ def engine_optimizer(name, lr, weight_decay, p0, grads):
 
 def engine_mlp(spec):
     """Our MLP with the spec's weights copied in (torch weight (out, in) -> our W (in, out))."""
-    model = MLP(spec["sizes"], activation=spec["activation"], init="he", batch_norm=spec["batch_norm"],
-                residual=spec["residual"], rng=np.random.RandomState(0), dtype=np.float64)
+    model = MLP(
+        spec["sizes"],
+        activation=spec["activation"],
+        init="he",
+        batch_norm=spec["batch_norm"],
+        residual=spec["residual"],
+        rng=np.random.RandomState(0),
+        dtype=np.float64,
+    )
     assert len(model.layers) == len(spec["layers"]), "layer order differs from [Linear, BN?, Act] x hidden, Linear"
     for layer, s in zip(model.layers, spec["layers"]):
         if s["kind"] == "linear":
@@ -145,8 +159,9 @@ def check_dropout(p, ref, n=200_000):
 
 
 def check_init(strategy, fan_in, fan_out, ref):
-    close(init_std(strategy, fan_in, fan_out), ref["formula_std"], rtol=1e-12,
-          what=f"{strategy} vs torch {ref['rule']}")
+    close(
+        init_std(strategy, fan_in, fan_out), ref["formula_std"], rtol=1e-12, what=f"{strategy} vs torch {ref['rule']}"
+    )
     w = init_weights(strategy, fan_in, fan_out, np.random.RandomState(0))
     assert w.shape == (fan_in, fan_out)
     # 40 000 samples: the sample std has a relative standard error of 1/sqrt(2n) = 0.35%
@@ -157,8 +172,11 @@ def check_init(strategy, fan_in, fan_out, ref):
 
 def engine_schedules(total, lr):
     e = np.arange(total)
-    return {"step": step_decay(e, lr, 0.5, 30), "cosine": cosine(e, total, lr, 1e-6),
-            "exponential": exponential(e, lr, 0.95)}
+    return {
+        "step": step_decay(e, lr, 0.5, 30),
+        "cosine": cosine(e, total, lr, 1e-6),
+        "exponential": exponential(e, lr, 0.95),
+    }
 
 
 # ------------------------------------------------------------------------------------------

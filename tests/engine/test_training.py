@@ -21,8 +21,11 @@ def history_numbers(h: History):
         out += [(key, v) for v in d[key]]
     for row in d["layers"]:
         out += [(f"layers.{k}", v) for k, v in row.items() if v is not None]
-    out += [(k, d[k]) for k in ("best_epoch", "stopped_epoch", "diverged_epoch", "final_val_acc", "seconds")
-            if d[k] is not None]
+    out += [
+        (k, d[k])
+        for k in ("best_epoch", "stopped_epoch", "diverged_epoch", "final_val_acc", "seconds")
+        if d[k] is not None
+    ]
     return out
 
 
@@ -85,8 +88,9 @@ def test_same_config_and_seed_give_identical_history():
 # ------------------------------------------------------------------------------------------
 
 #: Small training subset + constant lr: overfits within a few epochs, so early stopping fires.
-OVERFIT = TrainConfig(n_train=100, depth=2, width=64, lr=1e-2, schedule="constant", epochs=80, patience=5,
-                      batch_size=32)
+OVERFIT = TrainConfig(
+    n_train=100, depth=2, width=64, lr=1e-2, schedule="constant", epochs=80, patience=5, batch_size=32
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +161,19 @@ def test_divergence_after_finite_epochs_keeps_only_finite_numbers(monkeypatch):
     seen = _count_losses(monkeypatch)
     for seed in (0, 1, 2):
         seen.clear()
-        h = train(TrainConfig(lr=1.0, init="he", batch_norm=False, optimizer="sgd", depth=3, width=32,
-                              schedule="constant", epochs=10, seed=seed))
+        h = train(
+            TrainConfig(
+                lr=1.0,
+                init="he",
+                batch_norm=False,
+                optimizer="sgd",
+                depth=3,
+                width=32,
+                schedule="constant",
+                epochs=10,
+                seed=seed,
+            )
+        )
         if h.diverged_epoch is None:
             continue
         assert h.stop_reason == "diverged"
@@ -213,8 +228,18 @@ def test_stop_epoch_replay():
     assert stop_epoch([3, 2, 1, 1.5, 1.6], patience=3) == (None, 2)
 
 
-@pytest.mark.parametrize("kwargs", [dict(patience=0), dict(patience=-1), dict(patience=1.5), dict(patience=True),
-                                    dict(min_delta=-0.1), dict(min_delta=math.nan), dict(min_delta=math.inf)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(patience=0),
+        dict(patience=-1),
+        dict(patience=1.5),
+        dict(patience=True),
+        dict(min_delta=-0.1),
+        dict(min_delta=math.nan),
+        dict(min_delta=math.inf),
+    ],
+)
 def test_early_stopping_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         EarlyStopping(**kwargs)

@@ -41,11 +41,15 @@ TORCH_OPTIMIZERS = {
 TORCH_INITS = {
     "small": (lambda init, w: init.normal_(w, 0.0, 0.01), "normal_(std=0.01)"),
     "large": (lambda init, w: init.normal_(w, 0.0, 1.0), "normal_(std=1)"),
-    "xavier": (lambda init, w: init.kaiming_normal_(w, mode="fan_in", nonlinearity="linear"),
-               "kaiming_normal_(fan_in, linear)"),
+    "xavier": (
+        lambda init, w: init.kaiming_normal_(w, mode="fan_in", nonlinearity="linear"),
+        "kaiming_normal_(fan_in, linear)",
+    ),
     "glorot": (lambda init, w: init.xavier_normal_(w), "xavier_normal_"),
-    "he": (lambda init, w: init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"),
-           "kaiming_normal_(fan_in, relu)"),
+    "he": (
+        lambda init, w: init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"),
+        "kaiming_normal_(fan_in, relu)",
+    ),
 }
 
 
@@ -211,17 +215,28 @@ def random_mlp_spec(sizes, activation, batch_norm, residual, rng):
         )
         if batch_norm:
             layers.append(
-                {"kind": "batchnorm", "weight": 1 + 0.2 * rng.standard_normal(fan_out),
-                 "bias": 0.1 * rng.standard_normal(fan_out)}
+                {
+                    "kind": "batchnorm",
+                    "weight": 1 + 0.2 * rng.standard_normal(fan_out),
+                    "bias": 0.1 * rng.standard_normal(fan_out),
+                }
             )
         layers.append({"kind": "activation", "name": activation})
     fan_in, fan_out = sizes[-2], sizes[-1]
     layers.append(
-        {"kind": "linear", "weight": rng.standard_normal((fan_out, fan_in)) * np.sqrt(1.0 / fan_in),
-         "bias": rng.standard_normal(fan_out) * 0.1}
+        {
+            "kind": "linear",
+            "weight": rng.standard_normal((fan_out, fan_in)) * np.sqrt(1.0 / fan_in),
+            "bias": rng.standard_normal(fan_out) * 0.1,
+        }
     )
-    return {"sizes": list(sizes), "activation": activation, "batch_norm": bool(batch_norm),
-            "residual": bool(residual), "layers": layers}
+    return {
+        "sizes": list(sizes),
+        "activation": activation,
+        "batch_norm": bool(batch_norm),
+        "residual": bool(residual),
+        "layers": layers,
+    }
 
 
 def torch_mlp(spec, x, y):
@@ -323,10 +338,14 @@ def build_all():
     batches = [rng.standard_normal((n, 4)) * s + m for n, s, m in ((8, 2.0, 1.0), (5, 0.5, -2.0), (12, 3.0, 4.0))]
     x_eval = rng.standard_normal((6, 4)) * 2
     files["batchnorm"] = {
-        "forward_backward": {"inputs": {"x": x, "gamma": gamma, "beta": beta, "dy": dy},
-                             "torch": torch_batchnorm(x, gamma, beta, dy)},
-        "running": {"inputs": {"batches": batches, "gamma": gamma, "beta": beta, "x_eval": x_eval},
-                    "torch": torch_batchnorm_running(batches, gamma, beta, x_eval)},
+        "forward_backward": {
+            "inputs": {"x": x, "gamma": gamma, "beta": beta, "dy": dy},
+            "torch": torch_batchnorm(x, gamma, beta, dy),
+        },
+        "running": {
+            "inputs": {"batches": batches, "gamma": gamma, "beta": beta, "x_eval": x_eval},
+            "torch": torch_batchnorm_running(batches, gamma, beta, x_eval),
+        },
     }
 
     p0 = rng.standard_normal((3, 4))

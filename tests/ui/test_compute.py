@@ -25,8 +25,12 @@ def _run(pool, kind, payload, seconds=60, progress=None, on_epoch=None):
 
 def test_a_worker_computes_the_same_tables_as_this_process(pool):
     messages = []
-    result, capped = _run(pool, "experiment", {"name": "init_training", "params": {"epochs": 2, "seed": 3}},
-                          progress=lambda f, m="": messages.append(f))
+    result, capped = _run(
+        pool,
+        "experiment",
+        {"name": "init_training", "params": {"epochs": 2, "seed": 3}},
+        progress=lambda f, m="": messages.append(f),
+    )
     here = run("init_training", epochs=2, seed=3)
     assert not capped
     assert result.summary == here.summary
@@ -49,8 +53,12 @@ def test_the_time_cap_stops_a_run_and_returns_what_it_finished(pool):
 
 def test_training_streams_every_epoch_and_returns_the_history_without_weights(pool):
     epochs = []
-    h, capped = _run(pool, "train", {"config": TrainConfig(epochs=3, seed=1).to_dict()},
-                     on_epoch=lambda e, snap: epochs.append((e, len(snap.epoch))))
+    h, capped = _run(
+        pool,
+        "train",
+        {"config": TrainConfig(epochs=3, seed=1).to_dict()},
+        on_epoch=lambda e, snap: epochs.append((e, len(snap.epoch))),
+    )
     assert not capped and h.model is None
     assert epochs == [(0, 1), (1, 2), (2, 3)]
     assert h.epoch == [0, 1, 2] and 0.0 < h.final_val_acc <= 1.0
