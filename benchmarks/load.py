@@ -447,7 +447,7 @@ class Tab:
         self.failed = False
         try:
             await asyncio.wait_for(self._exchange(msg, kind), self.settings.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.stats.error("timeout", f"{kind} {self.page}?{self.query}")
             self.stats.failed[kind] += 1
             raise
@@ -589,7 +589,7 @@ async def student(index: int, settings: Settings, stats: Stats, deadline: float)
                     await tab.train(rng)
                     done += 1
             await pause(settings, rng, deadline)
-        except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+        except (TimeoutError, OSError, websockets.exceptions.WebSocketException) as exc:
             if not isinstance(exc, asyncio.TimeoutError):  # timeouts are counted in rerun()
                 stats.error("websocket", f"student {index}: {type(exc).__name__}: {exc}")
             done += 1
@@ -617,7 +617,7 @@ async def warm_up(settings: Settings) -> dict:
                 await tab.connect()
             await tab.open(page, query)
             cold[url] = round(stats.timeline[-1][2], 3)
-        except asyncio.TimeoutError:  # before OSError: it is one since Python 3.11
+        except TimeoutError:  # before OSError: it is one since Python 3.11
             cold[url] = f"timeout ({settings.timeout:g} s)"
             await tab.close()
         except (OSError, websockets.exceptions.WebSocketException) as exc:
@@ -687,7 +687,7 @@ async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -
             peak[0] = value
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
