@@ -7,6 +7,7 @@ import copy
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -201,6 +202,71 @@ def test_systemd_unit_restarts_a_crashed_replica_on_its_instance_port():
     assert keys["Restart"] == "on-failure"
     assert "training-explorer " in keys["ExecStart"] and "--server.port=%i" in keys["ExecStart"]
     assert keys["User"] != "root"
+
+
+# ---------------------------------------------------------------------------------------------
+# The installed package
+# ---------------------------------------------------------------------------------------------
+
+#: What a wheel is built from (a copy, so the build leaves nothing in the checkout).
+_SOURCES = [
+    "pyproject.toml",
+    "README.md",
+    "streamlit_app.py",
+    ".streamlit",
+    "pages",
+    "engine",
+    "ui",
+    "serve",
+    "classroom",
+]
+_SOURCES += ["training_explorer"]
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_the_engine_cli_and_the_app_for_the_launcher(tmp_path):
+    """Build the wheel, install it in a fresh venv, and use it from a directory outside the repo."""
+    _need("setuptools")
+    src = tmp_path / "src"
+    for name in _SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif (ROOT / name).exists():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    pip = [sys.executable, "-m", "pip", "-q"]
+    run = dict(capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", src], **run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("training_explorer-*.whl")
+
+    venv = tmp_path / "venv"  # the dependencies come from this interpreter's site packages
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
+    py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    out = subprocess.run([py, "-m", "pip", "-q", "install", "--no-deps", wheel], **run)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert any((venv / ("Scripts" if os.name == "nt" else "bin")).glob("training-explorer*"))  # the command
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    listing = subprocess.run([py, "-m", "engine", "list"], cwd=elsewhere, **{**run, "env": env})
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    assert re.search(r"^gradients ", listing.stdout, flags=re.M)
+    code = (
+        "import engine, training_explorer as t; from engine.datasets import load\n"
+        "print(engine.__file__); print(t.app_dir()); print(load('digits').X_train.shape)"
+    )
+    out = subprocess.run([py, "-c", code], cwd=elsewhere, **{**run, "env": env})
+    assert out.returncode == 0, out.stderr[-3000:]
+    engine_file, app, shape = out.stdout.splitlines()
+    assert Path(engine_file).is_relative_to(venv)  # the installed copy, not the checkout
+    app = Path(app)
+    assert app.is_relative_to(venv) and app.name == "training-explorer", app
+    assert (app / "streamlit_app.py").is_file() and (app / ".streamlit" / "config.toml").is_file()
+    assert sorted(p.name for p in (app / "pages").glob("*.py")) == sorted(p.name for p in (ROOT / "pages").glob("*.py"))
+    assert shape == "(1438, 64)"
 
 
 # ---------------------------------------------------------------------------------------------
