@@ -16,41 +16,57 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-#: One colour per technique or setting, the same on every page.
+#: Okabe & Ito's colour-blind-safe palette (2008): distinguishable with every common colour-vision
+#: deficiency. Yellow is left out: it has too little contrast on a white page.
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish green": "#009E73",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "sky blue": "#56B4E9",
+    "black": "#000000",
+    "grey": "#999999",
+}
+_O = OKABE_ITO
+
+#: One colour per technique or setting, the same on every page. Series drawn together on one chart
+#: never rely on a red/green contrast (tests/ui/test_charts.py simulates colour-blind vision), and
+#: line charts back colour up with a dash pattern per series.
 COLORS = {
     # recipes
-    "classic": "#7f7f7f",
-    "modern": "#1f77b4",
+    "classic": _O["grey"],
+    "modern": _O["blue"],
     # initialisation
-    "small": "#9467bd",
-    "large": "#d62728",
-    "xavier": "#ff7f0e",
-    "glorot": "#8c564b",
-    "he": "#2ca02c",
+    "small": _O["reddish purple"],
+    "large": _O["vermillion"],
+    "xavier": _O["orange"],
+    "glorot": _O["sky blue"],
+    "he": _O["bluish green"],
     # batch norm
-    "with BN": "#1f77b4",
-    "no BN": "#d62728",
-    "train mode": "#1f77b4",
-    "eval mode": "#ff7f0e",
+    "with BN": _O["blue"],
+    "no BN": _O["vermillion"],
+    "train mode": _O["blue"],
+    "eval mode": _O["orange"],
     # schedules
-    "constant": "#7f7f7f",
-    "step": "#9467bd",
-    "exponential": "#8c564b",
-    "cosine": "#17becf",
-    "warmup_cosine": "#1f77b4",
+    "constant": _O["black"],
+    "step": _O["reddish purple"],
+    "exponential": _O["orange"],
+    "cosine": _O["sky blue"],
+    "warmup_cosine": _O["blue"],
     # activations
-    "relu": "#2ca02c",
-    "leaky_relu": "#bcbd22",
-    "sigmoid": "#e377c2",
-    "tanh": "#ff7f0e",
+    "relu": _O["bluish green"],
+    "leaky_relu": _O["sky blue"],
+    "sigmoid": _O["reddish purple"],
+    "tanh": _O["orange"],
     # generic
-    "train": "#1f77b4",
-    "validation": "#ff7f0e",
-    "plain": "#d62728",
-    "with skips": "#2ca02c",
+    "train": _O["blue"],
+    "validation": _O["orange"],
+    "plain": _O["vermillion"],
+    "with skips": _O["blue"],
     "article (simulated)": "#aaaaaa",
 }
-_FALLBACK = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+_FALLBACK = [_O[c] for c in ("blue", "orange", "bluish green", "reddish purple", "sky blue", "vermillion", "black")]
 
 HEIGHT = 320
 
@@ -219,8 +235,9 @@ def line_chart(
         enc["color"] = alt.Color(color, type="nominal", scale=color_scale(data[color]), title=color)
         enc["opacity"] = alt.condition(sel, alt.value(1.0), alt.value(0.15))
         line = base.mark_line(point=points, strokeWidth=2).encode(**enc)
-        if dash:
-            line = line.encode(strokeDash=alt.StrokeDash(dash, type="nominal", title=dash))
+        # a dash pattern per series backs up its colour (one merged legend when both use ``color``)
+        dash_field = dash or color
+        line = line.encode(strokeDash=alt.StrokeDash(dash_field, type="nominal", title=dash_field))
         layers.append(line.add_params(sel))
     else:
         layers.append(base.mark_line(point=points, strokeWidth=2).encode(**enc))
@@ -594,3 +611,50 @@ def early_stopping_curve_chart(
             .encode(x=alt.X("x", type="quantitative"), y=alt.Y("row", type="quantitative", scale=None), text="label")
         )
     return alt.layer(*layers) if len(layers) > 1 else layers[0]
+
+
+_MARK_NAMES = {
+    "line": "Line chart",
+    "bar": "Bar chart",
+    "rect": "Heatmap",
+    "point": "Scatter plot",
+    "area": "Area chart",
+}
+
+
+def _title_text(t) -> str:
+    t = t.get("text", "") if isinstance(t, dict) else t
+    return " ".join(t) if isinstance(t, list) else str(t or "")
+
+
+def _channel_title(ch) -> str:
+    if not isinstance(ch, dict):
+        return ""
+    return _title_text(ch.get("title")) or str(ch.get("field", "")) or str(ch.get("aggregate", ""))
+
+
+def describe(spec: dict) -> str:
+    """A one-sentence text description of a Vega-Lite ``spec`` (its accessible label).
+
+    Built from the spec itself: the chart's kind, what is plotted against what, and what tells
+    the series apart, e.g. "Line chart: validation accuracy against epoch, one series per run."
+    """
+    views = [spec]
+    for key in ("layer", "hconcat", "vconcat", "concat"):
+        views += spec.get(key, [])
+    if "spec" in spec:
+        views.append(spec["spec"])
+    for v in views:
+        enc = v.get("encoding", {})
+        if "x" in enc and "y" in enc:
+            mark = v.get("mark", "")
+            mark = mark.get("type", "") if isinstance(mark, dict) else mark
+            text = f"{_MARK_NAMES.get(mark, 'Chart')}: {_channel_title(enc['y'])} against {_channel_title(enc['x'])}"
+            series = _channel_title(enc.get("color"))
+            if series:
+                text += f", one series per {series}"
+            break
+    else:
+        text = "Chart"
+    title = _title_text(spec.get("title")) or next((_title_text(v.get("title")) for v in views if v.get("title")), "")
+    return f"{title}. {text}." if title else f"{text}."

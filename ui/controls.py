@@ -29,6 +29,21 @@ SEED_MAX = 999
 #: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
 RUN_PARAM = "run"
 
+#: Makes every scrollable display formula keyboard-focusable (WCAG 2.1.1; axe's
+#: ``scrollable-region-focusable``): a wide formula scrolls sideways on a phone, and a keyboard
+#: user must be able to reach it. KaTeX draws formulas after the script runs, hence the observer.
+_FOCUSABLE_FORMULAS = """<script>
+(() => {
+  const mark = () => document.querySelectorAll(".katex-display:not([tabindex])")
+    .forEach((e) => { e.tabIndex = 0; });
+  mark();
+  if (!window.teFormulaObserver) {
+    window.teFormulaObserver = new MutationObserver(mark);
+    window.teFormulaObserver.observe(document.body, { childList: true, subtree: true });
+  }
+})();
+</script>"""
+
 
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     """Configure the page, draw the shared sidebar and the title; return the seed.
@@ -57,6 +72,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
                 "shared link to train them as soon as it opens.\n"
                 "- Each chart has a CSV download and a *Reproduce in Python* snippet below it."
             )
+        st.html(_FOCUSABLE_FORMULAS, unsafe_allow_javascript=True)
     st.title(title)
     st.markdown(intro)
     return int(seed)

@@ -238,6 +238,7 @@ def _spec(chart) -> dict:
     if hit is not None and hit[0] is chart:
         return hit[1]
     spec = _altair_to_vega_lite(chart)
+    spec.setdefault("description", charts.describe(spec))  # the chart's accessible label
     _specs[id(chart)] = (chart, spec)  # holding the chart keeps its id from being reused
     return spec
 

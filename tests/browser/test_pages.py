@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
@@ -16,6 +17,18 @@ PATHS = list(zip(page_names(), (title for _, title in PAGES)))
 # Deep links first (the home page last), so the first request of the fresh server is a subpage.
 ORDER = PATHS[1:] + PATHS[:1]
 LOAD_TIMEOUT_MS = 180_000
+#: WCAG 2.0/2.1 level A and AA rules of axe-core; a serious or critical violation fails the page.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical WCAG 2 A/AA violations on ``page``, one line each."""
+    found = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}}).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes'][:3]]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def wait_idle(page) -> None:
@@ -49,6 +62,13 @@ def test_deep_link(server, page, path, title):
     drawn = page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg")
     drawn.first.wait_for(timeout=30_000)
     assert drawn.count() >= 1
+    # every drawn chart (tabs draw theirs when opened) has a text description as its accessible
+    # label, and axe-core finds no serious WCAG 2 A/AA violation
+    labels = page.locator("[data-testid=stVegaLiteChart]:has(svg, canvas)").evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label'))"
+    )
+    assert labels and all(labels), labels
+    assert serious_violations(page) == []
     heading = "Training Explorer" if not path else title.split()[0]
     assert heading.lower() in page.locator("h1").first.inner_text().lower()
 
