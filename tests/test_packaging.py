@@ -15,9 +15,11 @@ import textwrap
 import time
 import tomllib
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.conftest import in_ci
 
@@ -53,14 +55,15 @@ def _requirements(path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_requirements_and_pyproject_declare_the_same_runtime():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {_name(d): d.replace(" ", "") for d in project["dependencies"]}
-    listed = {k: v.replace(" ", "") for k, v in _requirements(ROOT / "requirements.txt").items()}
-    assert declared == listed
-    assert project["requires-python"] == ">=3.11"  # Streamlit 1.67's floor
+def test_pyproject_takes_its_dependencies_from_requirements():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["dynamic"] == ["dependencies"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["dependencies"] == {"file": ["requirements.txt"]}
+    assert pyproject["project"]["requires-python"] == ">=3.11"  # Streamlit 1.67's floor
+    listed = _requirements(ROOT / "requirements.txt")
     for heavy in ("scikit-learn", "scipy", "torch"):  # test-only
         assert heavy not in listed
+    assert not [ln for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln.startswith("-")]
 
 
 def test_every_module_the_app_imports_is_declared():
@@ -209,18 +212,8 @@ def test_systemd_unit_restarts_a_crashed_replica_on_its_instance_port():
 # ---------------------------------------------------------------------------------------------
 
 #: What a wheel is built from (a copy, so the build leaves nothing in the checkout).
-_SOURCES = [
-    "pyproject.toml",
-    "README.md",
-    "streamlit_app.py",
-    ".streamlit",
-    "pages",
-    "engine",
-    "ui",
-    "serve",
-    "classroom",
-]
-_SOURCES += ["training_explorer"]
+_SOURCES = ["pyproject.toml", "README.md", "requirements.txt", "streamlit_app.py", ".streamlit", "pages"]
+_SOURCES += ["engine", "ui", "serve", "classroom", "training_explorer"]
 
 
 @pytest.mark.slow
@@ -240,6 +233,10 @@ def test_the_wheel_installs_the_engine_cli_and_the_app_for_the_launcher(tmp_path
     out = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", src], **run)
     assert out.returncode == 0, out.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("training_explorer-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    requires = {Requirement(ln.split(":", 1)[1]) for ln in meta.splitlines() if ln.startswith("Requires-Dist:")}
+    assert requires == {Requirement(r) for r in _requirements(ROOT / "requirements.txt").values()}
 
     venv = tmp_path / "venv"  # the dependencies come from this interpreter's site packages
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
