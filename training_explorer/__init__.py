@@ -41,7 +41,7 @@ def app_dir() -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):
-        print(__doc__.strip())
+        print(__doc__.replace("``", "").strip())
         print("\nstreamlit run options: streamlit run --help")
         return 0
     try:
