@@ -66,8 +66,10 @@ def pg_server():
     if bindir is None:
         _missing("no initdb/pg_ctl (install Debian's postgresql: apt-get install -y postgresql)")
     prefix: list[str] = []
-    tmp = Path(tempfile.mkdtemp(prefix="te-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL will not run as root
+    as_root = os.geteuid() == 0
+    # As root, under /tmp: the postgres user must reach the directory (TMPDIR may be root's own).
+    tmp = Path(tempfile.mkdtemp(prefix="te-pg-", dir="/tmp" if as_root else None))
+    if as_root:  # PostgreSQL will not run as root
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:

@@ -459,3 +459,16 @@ def test_default_url_from_environment(monkeypatch, tmp_path):
     store = Store(questions=QUESTIONS)  # created on first use, with its directory
     assert (tmp_path / "data" / "training-explorer" / "classroom.db").is_file()
     store.dispose()
+
+
+def test_missing_postgresql_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    from tests.classroom.conftest import _missing, pg_bindir
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true requires PostgreSQL"):
+        _missing("no initdb")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        _missing("no initdb")
+    found = pg_bindir()
+    assert found is None or (found / "initdb").is_file()
