@@ -33,11 +33,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENV_URL = "TRAINING_EXPLORER_DB_URL"
 
@@ -294,7 +297,10 @@ class Store:
         self._clock = clock
         registry = _default_questions() if questions is None else questions
         self._options = {str(qid): _options_of(q) for qid, q in registry.items()}
-        self._url = sa.make_url(url or default_url())
+        try:
+            self._url = sa.make_url(url or default_url())
+        except (exc.ArgumentError, TypeError) as e:
+            raise ValueError(f"class store URL (or {ENV_URL}) is not a database URL: {e}") from None
         self._engine = self._make_engine(self._url)
         self._dialect = self._engine.dialect.name
         self._insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
@@ -309,7 +315,12 @@ class Store:
         if backend == "sqlite":
             if url.database in (None, "", ":memory:") or str(url.database).startswith("file::memory:"):
                 raise ValueError("the SQLite class store needs a file (an in-memory database is lost on restart)")
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreUnavailable(
+                    f"class store unavailable: cannot create the folder of {url.database}: {e}"
+                ) from e
             engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
             @event.listens_for(engine, "connect")
@@ -332,6 +343,10 @@ class Store:
 
             return engine
         if backend == "postgresql":
+            if url.get_driver_name() != "psycopg":
+                raise ValueError(
+                    f"PostgreSQL URLs use the psycopg 3 driver: postgresql+psycopg://...; got {url.drivername!r}"
+                )
             return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
         raise ValueError(f"class store URL must be sqlite:///FILE or postgresql+psycopg://...; got backend {backend!r}")
 
@@ -530,6 +545,8 @@ class Store:
                 .order_by(answers.c.first_at, answers.c.question, answers.c.session)
             ).all()
             shown = dict(conn.execute(sa.select(reveals.c.question, reveals.c.at).where(reveals.c.room == code)).all())
+        import pandas as pd  # here: a student process (and each spawned test worker) never needs it
+
         number: dict[str, int] = {}
         for r in rows:
             number.setdefault(r.session, len(number) + 1)

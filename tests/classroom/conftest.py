@@ -92,10 +92,7 @@ def pg_server():
     started = None
     for _ in range(3):  # a free port can be taken between the probe and the start
         port = _free_port()
-        opts = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={tmp} "
-            "-c fsync=off -c max_connections=200"
-        )
+        opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={tmp} -c max_connections=200"
         started = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start")
         if started.returncode == 0:
             break
