@@ -16,8 +16,9 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class PgCluster:
+    """The test cluster: its admin URL, and stop/start for outage tests."""
+
+    url: str
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
 @pytest.fixture(scope="session")
-def pg_server():
-    """A running throwaway PostgreSQL; yields its admin URL (database ``postgres``)."""
+def pg_cluster():
+    """A running throwaway PostgreSQL cluster (see the module docstring)."""
     bindir = pg_bindir()
     if bindir is None:
         _missing("no initdb/pg_ctl (install Debian's postgresql: apt-get install -y postgresql)")
@@ -89,29 +99,49 @@ def pg_server():
     if init.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         _missing(f"initdb failed: {init.stderr.strip()[-500:]}")
+
+    def pg_ctl(*args: str) -> subprocess.CompletedProcess:
+        return run(str(bindir / "pg_ctl"), "-D", str(data), *args)
+
+    def options(port: int) -> str:
+        return f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={tmp} -c max_connections=200"
+
     started = None
     for _ in range(3):  # a free port can be taken between the probe and the start
         port = _free_port()
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={tmp} -c max_connections=200"
-        started = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start")
+        started = pg_ctl("-l", str(log), "-o", options(port), "-w", "-t", "60", "start")
         if started.returncode == 0:
             break
     if started is None or started.returncode != 0:
         text = log.read_text(errors="replace")[-800:] if log.exists() else started.stderr
         shutil.rmtree(tmp, ignore_errors=True)
         _missing(f"pg_ctl start failed: {text}")
+
+    def stop() -> None:
+        assert pg_ctl("-m", "fast", "-w", "stop").returncode == 0
+
+    def start() -> None:
+        done = pg_ctl("-l", str(log), "-o", options(port), "-w", "-t", "60", "start")
+        assert done.returncode == 0, done.stderr
+
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield PgCluster(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop, start)
     finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        pg_ctl("-m", "immediate", "-w", "stop")
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_cluster) -> str:
+    """The test cluster's admin URL (database ``postgres``)."""
+    return pg_cluster.url
 
 
 @contextmanager
 def new_pg_database(admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database on the test server, dropped afterwards; yields its URL."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # the name is ours, not input
     try:

@@ -531,3 +531,29 @@ os.kill(os.getpid(), signal.SIGKILL)
             "explodes": 2,
         }, url
         store.dispose()
+
+
+def test_postgresql_outage_is_storeunavailable_then_recovers(pg_cluster, pg_url):
+    """The database goes down mid-class: calls raise StoreUnavailable (the page says the poll is
+    offline); once it is back, the same Store works again and nothing committed was lost."""
+    store = Store(pg_url, questions=QUESTIONS)
+    room, s = store.create_room(), new_session_id()
+    store.answer(room.code, "init_depth", s, "explodes")
+    pg_cluster.stop()
+    try:
+        for call in (
+            lambda: store.answer(room.code, "init_depth", new_session_id(), "explodes"),
+            lambda: store.revealed(room.code, "init_depth"),
+            lambda: store.tally(room.code, "init_depth", room.teacher_key),
+        ):
+            with pytest.raises(StoreUnavailable, match="unavailable"):
+                call()
+    finally:
+        pg_cluster.start()
+    store.answer(room.code, "init_depth", new_session_id(), "stays near 1")
+    assert store.tally(room.code, "init_depth", room.teacher_key) == {
+        "shrinks to ~0": 0,
+        "stays near 1": 1,
+        "explodes": 1,
+    }
+    store.dispose()
