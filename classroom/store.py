@@ -42,6 +42,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "MIGRATIONS",
+    "Follow",
+    "JoinLimiter",
+    "Migration",
+    "Room",
+    "RoomStatus",
+    "Store",
+    "StoreUnavailable",
+    "default_url",
+    "new_session_id",
+    "normalise_code",
+]
+
 ENV_URL = "TRAINING_EXPLORER_DB_URL"
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud and typed on phones
@@ -278,6 +292,8 @@ def _default_questions() -> Mapping[str, object]:
 
 class Store:
     """Rooms, answers and reveals in one database (see the module docstring).
+
+    Thread-safe: keep one per process (e.g. ``st.cache_resource``); it holds a connection pool.
 
     ``questions`` maps question id -> its options (a sequence of strings, or an object with
     ``.options``); by default ``classroom.questions.QUESTIONS``. ``clock`` returns Unix seconds.
