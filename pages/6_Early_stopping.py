@@ -276,7 +276,10 @@ else:
     finds = at_delta[at_delta["best_epoch"] == s["best_epoch"]]
     rises = (
         f"Its training loss went up from one epoch to the next {s['train_loss_rises']} time(s) in "
-        f"{s['train_loss_steps']}: mini-batch noise, against the article's smooth formula. "
+        f"{s['train_loss_steps']}: mini-batch noise, which the article's smooth formula does not have. "
+        if s["train_loss_rises"]
+        else f"Its training loss fell at every one of the {s['train_loss_steps']} epoch-to-epoch steps here: "
+        "single mini-batch steps wobble, but an epoch averages many of them. "
     )
     if len(finds) and int(finds["patience"].iloc[0]) > 1:
         p_min = int(finds["patience"].iloc[0])
