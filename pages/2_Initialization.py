@@ -84,8 +84,7 @@ st.markdown(
 )
 st.latex(
     r"\begin{aligned} z_j &= \textstyle\sum_{i=1}^{\text{fan}_\text{in}} a_i W_{ij} \\"
-    r" \operatorname{Var}(z_j) &= \textstyle\sum_i \operatorname{Var}(a_i W_{ij})"
-    r" = \sum_i \mathbb E[a_i^2]\,\operatorname{Var}(W_{ij}) \\"
+    r" \operatorname{Var}(z_j) &= \textstyle\sum_i \mathbb E[a_i^2]\,\operatorname{Var}(W_{ij}) \\"
     r" &= \text{fan}_\text{in}\cdot\operatorname{Var}(W)\cdot\mathbb E[a^2] \end{aligned}"
 )
 st.markdown(

@@ -276,7 +276,7 @@ if res is not None:
         verdict = "Add the rate 0 to compare with no dropout at all."
     st.markdown(
         "Without dropout a network this size can **memorise** its small training set: the training loss dives "
-        "and the validation loss stops following. Dropout keeps the training loss higher for longer. "
+        "and the validation loss stops following. "
         + verdict
         + " Dropout is a regulariser, not a cure; it is often combined with early stopping and weight decay."
     )
@@ -305,11 +305,11 @@ if res is not None:
                 lines,
                 "K",
                 "accuracy",
-                "run",
-                dash="pass",
+                "pass",
+                dash="run",
                 log_x=True,
                 points=True,
-                title="Validation accuracy: average of K masked passes (solid) vs the eval-mode pass (dashed)",
+                title="Validation accuracy: average of K masked passes vs the single eval-mode pass",
                 x_title="K, masked passes averaged (log scale)",
                 y_title="validation accuracy",
             )
@@ -331,11 +331,20 @@ if res is not None:
                 f"({near} than the eval pass, out of {n}; the two predict the same class for "
                 f"{v['ensemble_agree_kmax']:.1%} of the images)."
             )
+        runs = [v for v in res.summary.values() if "ensemble_acc_eval" in v]
+        weaker = all(v["ensemble_acc_k1"] < v["ensemble_acc_eval"] for v in runs)
+        closer = all(v["ensemble_agree_kmax"] > v["ensemble_agree_k1"] for v in runs)
         st.markdown(
             "\n".join(f"- {w}" for w in words)
-            + "\n\nA single masked pass is a weaker network; averaging many of them lands close to the one "
-            "eval-mode pass, which gets the same effect in one pass. One seed: a difference of a few images "
-            "is within the run-to-run variation."
+            + "\n\n"
+            + ("Here a single masked pass is less accurate than the eval pass. " if weaker else "")
+            + (
+                "Averaging more masked passes agrees with the eval pass on more images: the one eval-mode pass "
+                "stands in for the average of many sub-networks."
+                if closer
+                else "Here averaging more masked passes does not bring the prediction closer to the eval pass."
+            )
+            + " One seed: a few images either way may be run-to-run variation."
         )
         runner.show_table(ens)
     runner.downloads("dropout", res, params)

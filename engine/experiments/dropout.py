@@ -325,6 +325,7 @@ def dropout(
             ensemble_acc_kmax=float(top.acc_mc),
             ensemble_kmax=int(top.K),
             ensemble_agree_kmax=float(top.agree_with_eval),
+            ensemble_agree_k1=float(one.agree_with_eval),
         )
     notes = [
         f"{r.run} diverged in epoch {int(r.diverged_epoch)}; its curves stop there."

@@ -254,11 +254,13 @@ def _verdicts(summary_df: pd.DataFrame) -> tuple[dict, list[str]]:
     n_seeds = int(summary_df["seeds"].max()) if len(summary_df) else 0
     out = {"status": status, "n_seeds": n_seeds}
     words = []
+    of_seeds = f"{n_seeds} seeds" if n_seeds != 1 else "1 seed"
     diverged = [k for k, v in status.items() if v == "diverged"]
     chance = [k for k, v in status.items() if v == "chance"]
     learned = summary_df[summary_df["run"].map(status) == "learned"].sort_values("final_val_acc", ascending=False)
-    if diverged:
-        words.append(f"**{', '.join(diverged)}**: the loss became inf/NaN, training stopped (in at least one seed).")
+    seeds_of = dict(zip(summary_df["run"], summary_df["diverged_seeds"]))
+    for k in diverged:
+        words.append(f"**{k}**: the loss became inf/NaN in {seeds_of[k]} of {n_seeds} seeds; training stopped there.")
     if chance:
         words.append(f"**{', '.join(chance)}**: stayed near chance (below {CHANCE_BAND:.0%} validation accuracy).")
     if len(learned):
@@ -268,7 +270,7 @@ def _verdicts(summary_df: pd.DataFrame) -> tuple[dict, list[str]]:
             nxt = learned.iloc[1]
             beyond = bool(top.final_val_acc_min > nxt.final_val_acc_max)
             out["best_beyond_noise"] = beyond
-            lead = f"**{top.run}** ends best ({top.final_val_acc:.1%} on average over {n_seeds} seed(s))"
+            lead = f"**{top.run}** ends best ({top.final_val_acc:.1%} on average over {of_seeds})"
             if n_seeds < 2:
                 words.append(f"{lead}; with one seed, its lead over {nxt.run} cannot be told from noise.")
             elif beyond:
@@ -279,7 +281,7 @@ def _verdicts(summary_df: pd.DataFrame) -> tuple[dict, list[str]]:
                     f"{nxt.final_val_acc_max:.1%}): within the seed spread."
                 )
         else:
-            words.append(f"Only **{top.run}** learns ({top.final_val_acc:.1%} on average over {n_seeds} seed(s)).")
+            words.append(f"Only **{top.run}** learns ({top.final_val_acc:.1%} on average over {of_seeds}).")
     return out, words
 
 

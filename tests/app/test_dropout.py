@@ -86,6 +86,7 @@ def test_mean_kept_variance_not_and_the_ensemble_view(default_page):
     assert "The mean is kept, the variance is not." in text
     assert "Dropout as an ensemble" in [h.value for h in default_page.subheader]
     assert "one masked pass" in text and "the eval pass" in text
+    assert "stands in for the average of many sub-networks" in text  # computed: agreement grows with K
 
 
 def test_non_default_settings_show_computed_verdicts_only():
