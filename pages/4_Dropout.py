@@ -327,7 +327,7 @@ if res is not None:
             )
             words.append(
                 f"**{run_name}**: one masked pass {v['ensemble_acc_k1']:.1%}, the average of "
-                f"{v['ensemble_kmax']} {v['ensemble_acc_kmax']:.1%}, the eval pass {v['ensemble_acc_eval']:.1%} "
+                f"{v['ensemble_kmax']} passes {v['ensemble_acc_kmax']:.1%}, the eval pass {v['ensemble_acc_eval']:.1%} "
                 f"({near} than the eval pass, out of {n}; the two predict the same class for "
                 f"{v['ensemble_agree_kmax']:.1%} of the images)."
             )

@@ -36,10 +36,8 @@ st.markdown(
     "largest steps before it has found a sensible region of the loss landscape. A common guideline is a "
     "warmup of **5–10 % of training** (the article: 10 of 100 epochs)."
 )
-st.latex(
-    r"\eta_{step}(t) = \eta_0\,\gamma^{\lfloor t/s \rfloor} \qquad\qquad "
-    r"\eta_{cos}(t) = \eta_{min} + \tfrac12(\eta_0-\eta_{min})\Bigl(1+\cos\frac{\pi t}{T}\Bigr)"
-)
+st.latex(r"\eta_{step}(t) = \eta_0\,\gamma^{\lfloor t/s \rfloor}")
+st.latex(r"\eta_{cos}(t) = \eta_{min} + \tfrac12(\eta_0-\eta_{min})\Bigl(1+\cos\frac{\pi t}{T}\Bigr)")
 st.latex(
     r"\eta_{warm}(t) = \begin{cases}\eta_0\, t/w & t < w \\[2pt] "
     r"\eta_{cos}(t-w) \text{ with } T-w \text{ in place of } T & t \ge w\end{cases}"
@@ -173,8 +171,8 @@ t_warm = controls.slider(
     "twarm",
     0,
     9,
-    3,
-    help="Warmup length of warmup + cosine (other schedules ignore it).",
+    2,
+    help="Warmup length of warmup + cosine (other schedules ignore it). 2 of the default 20 epochs is 10 %.",
     container=c[3],
 )
 if not picked:
