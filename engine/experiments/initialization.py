@@ -382,7 +382,7 @@ def init_training(
         notes.append(f"Stopped early: {len(hist)} of {len(configs)} runs finished.")
     summary = {
         r.run: {
-            "final_val_acc": r.final_val_acc,
+            "final_val_acc": None if pd.isna(r.final_val_acc) else float(r.final_val_acc),
             "diverged_epoch": None if pd.isna(r.diverged_epoch) else int(r.diverged_epoch),
         }
         for r in summary_df.itertuples()
