@@ -267,11 +267,20 @@ if fwd is not None:
                 fwd.tables["histograms"], title="Activation values at the chosen layers (each panel has its own axes)"
             )
         )
+        h = fwd.tables["histograms"]
+        zeros = (
+            float((h.groupby(["strategy", "layer"])["zeros_left_out"].first() / (100 * width)).mean()) if len(h) else 0
+        )
         st.caption(
-            "Read the numbers on each x axis: the shapes can look alike while the scales differ by "
-            "dozens of orders of magnitude. ReLU outputs exactly 0 for roughly half of the values; those zeros "
-            "are left out of the bars (hover a bar to see how many) so the rest of the distribution stays visible. "
-            "With ReLU, small, large and he give the same shape at different scales: only the axis numbers change."
+            "Read the numbers on each x axis: the shapes can look alike while the scales differ by many orders of "
+            "magnitude. Exact zeros are left out of the bars (hover a bar to see how many)"
+            + (f": here {zeros:.0%} of the values on average." if zeros > 0 else "; here there are none.")
+            + (
+                " With ReLU and no bias, small, large and he give the same shape at different scales: ReLU ignores "
+                "a positive factor, so only the axis numbers change."
+                if act == "relu"
+                else ""
+            )
         )
     with t[2]:
         show(

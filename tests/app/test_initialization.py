@@ -72,6 +72,7 @@ def test_text_teaches_the_rule_not_the_coincidence():
     assert "exactly 1 for he" not in text and "on average" in text
     assert "fan}_\\text{in}\\cdot\\operatorname{Var}(W)\\cdot\\mathbb E[a^2]" in " ".join(x.value for x in at.latex)
     assert "Sigmoid: no." in text
+    assert "ReLU ignores a positive factor" in text  # the ReLU-only caption, at ReLU
     metrics = {m.label: m.value for m in at.metric}
     # tanh + xavier sags, tanh + xavier×5/3 stays: both computed (layer 1 -> 20)
     first, last = (float(v) for v in metrics["tanh + xavier: std, layer 1 → 20"].split(" → "))
@@ -88,6 +89,7 @@ def test_training_verdict_at_non_default_settings_is_computed():
     assert "With the defaults" not in text
     assert "infinite loss" not in text and "inf/NaN" not in text
     assert "he**, made for ReLU, learns fastest" not in text
+    assert "ReLU ignores" not in text and "ReLU outputs exactly 0" not in text  # tanh on screen, not ReLU
     assert not any("diverged" in w.value for w in at.warning)
     assert all(m.value != "diverged" for m in at.metric if m.label.endswith("val accuracy"))
     assert any(("ends best" in m.value or "Only" in m.value) for m in at.markdown)
