@@ -251,7 +251,7 @@ else:
                     + (
                         ": the decaying rate settles."
                         if jit[calm] < jit["constant"]
-                        else ": here the constant rate is not the one that jumps most."
+                        else ": here the constant rate moves least."
                     )
                 )
         with t[1]:
