@@ -185,7 +185,7 @@ def test_sigmoid_xavier_does_not_preserve_the_signal():
 
 
 def test_tanh_gain_keeps_the_signal_where_xavier_sags():
-    # The measurement: xavier sags about 0.62 -> 0.135 over 20 tanh layers; 5/3 keeps it.
+    # Measured: xavier sags about 0.62 -> 0.135 over 20 tanh layers of 64 (seed 0); 5/3 keeps about 0.75 -> 0.64.
     for seed in (0, 1, 2):
         res = run("init_forward", strategies=("xavier",), activation="tanh", tanh_gain=True, seed=seed)
         x, g = res.summary["xavier"], res.summary[TANH_GAIN]

@@ -194,7 +194,7 @@ def test_seeds_average_lone_runs_and_judge_the_lead_against_the_spread():
 
 
 def test_warmup_lowers_the_first_loss_at_a_high_rate_not_at_a_low_one():
-    # The page's "look at the start", as orderings over 3 seeds (the issue measured 55 vs 781 at lr 0.3).
+    # The page's "look at the start", as orderings over 3 seeds.
     hi = run("schedules", schedules=("constant", "warmup_cosine"), lr=0.3, epochs=10, seeds=3).summary
     ws = hi["warmup_start"]
     assert ws["without"] == "constant" and ws["seeds"] == 3 and ws["lower_with_warmup_in"] == 3
