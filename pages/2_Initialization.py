@@ -140,8 +140,8 @@ if chk is not None and chk_tanh is not None:
     st.markdown(
         f"**Sigmoid: no.** Its outputs sit around {sg['mean']:.2f} with a slope of at most 1/4, so what the next "
         f"layer sees is mostly that constant: the mean makes up **{share:.0%}** of $\\mathbb E[a^2]$ at layer 20, "
-        f"and the part that differs between inputs has a std of only {sg['std']:.2f}. The variance rule is "
-        "satisfied by a signal that carries almost no information. "
+        f"and the part that differs between inputs has a std of only {sg['std']:.2f}. xavier keeps "
+        "$\\operatorname{Var}(z)$ steady only because that constant feeds it; it does not keep the signal. "
         f"**tanh: only near zero.** With xavier the spread sags from {tx['first_std']:.2f} to {tx['std']:.3f} "
         f"over 20 layers, because tanh flattens away from zero; with the gain 5/3 it goes from "
         f"{tg['first_std']:.2f} to {tg['std']:.3f}" + (", about flat." if tg["std"] > 0.5 * tg["first_std"] else ".")
