@@ -145,7 +145,6 @@ if not acts or not inits:
     st.warning("Pick at least one activation and one initialisation.")
     acts, inits = acts or ["sigmoid", "relu"], inits or ["xavier"]
 
-VERDICT_ICON = {"vanishing": "📉", "healthy": "✅", "exploding": "💥"}
 THRESHOLDS = (
     f"Exploding: signal ratio above {SIGNAL_EXPLODING:g}, a weight gradient above {GRAD_EXPLODING:g}, or an "
     f"overflow. Vanishing: signal ratio below {SIGNAL_VANISHING:g}, or a loss within {COLLAPSE_TOL:g} of ln C. "
@@ -178,7 +177,7 @@ def _verdicts(runs, ln_c, n_classes, when, suffix=""):
         ratio = r.signal_ratio
         m[i].metric(
             f"{r.run}{suffix}: backward signal",
-            f"{VERDICT_ICON[r.verdict]} {r.verdict}",
+            r.verdict,
             delta=f"‖δ₁‖/‖δ_N‖ = {ratio:.2g}" if pd.notna(ratio) else "‖δ₁‖/‖δ_N‖: not finite",
             delta_color="off",
             delta_arrow="off",
@@ -319,19 +318,23 @@ for d in (20, 50):
                 )
 if len(bn_rows) == 8:
     bnt = pd.DataFrame(bn_rows).set_index(["run", "batch norm", "depth"])
+    cell = {
+        (act, b, d): f"{bnt.loc[(act, b, d), 'verdict']} ({bnt.loc[(act, b, d), 'ratio']:.2g})"
+        if pd.notna(bnt.loc[(act, b, d), "ratio"])
+        else f"{bnt.loc[(act, b, d), 'verdict']} (not finite)"
+        for act in ("sigmoid", "relu")
+        for b in (False, True)
+        for d in (20, 50)
+    }
     table = pd.DataFrame(
-        {
-            f"{act}, {'with' if b else 'no'} BN": [
-                f"{VERDICT_ICON[bnt.loc[(act, b, d), 'verdict']]} {bnt.loc[(act, b, d), 'ratio']:.2g}"
-                if pd.notna(bnt.loc[(act, b, d), "ratio"])
-                else f"{VERDICT_ICON[bnt.loc[(act, b, d), 'verdict']]} not finite"
-                for d in (20, 50)
-            ]
+        {"depth": [20, 50]}
+        | {
+            f"{act}, {'with' if b else 'no'} BN": [cell[(act, b, d)] for d in (20, 50)]
             for act in ("sigmoid", "relu")
             for b in (False, True)
-        },
-        index=pd.Index(["depth 20", "depth 50"], name="signal ratio ‖δ₁‖/‖δ_N‖"),
+        }
     )
+    st.caption("Each cell: the verdict and the signal ratio ‖δ₁‖/‖δ_N‖ of that network.")
     runner.show_table(table)
     sig = [bnt.loc[("sigmoid", True, d), "verdict"] for d in (20, 50)]
     relu = [bnt.loc[("relu", True, d), "ratio"] for d in (20, 50)]
@@ -354,13 +357,13 @@ if len(bn_rows) == 8:
                 "skip connections."
             )
     st.markdown(" ".join(words))
-    st.page_link("pages/7_Full_recipe.py", label="Full recipe: the 50-layer test, trained for real", icon="🧪")
+    st.page_link("pages/7_Full_recipe.py", label="Full recipe: the 50-layer test, trained for real")
 
 # ---------------------------------------------------------------------------------------------
 st.subheader("The exploding case: large initialisation")
 st.markdown(
     "Same depth, width and batch as above, but weights drawn from **N(0, 1)** (the *large* init), "
-    "with tanh (bounded activations) and ReLU (unbounded)."
+    "with tanh (bounded activations) and ReLU (unbounded)" + (", and batch norm as above." if bn else ".")
 )
 big = dict(params, activations=("tanh", "relu"), inits=("large",))  # the settings the section above shows
 res2 = None if res is None else runner.run("gradients", "Backpropagating with large weights…", heavy=steps > 0, **big)
@@ -394,7 +397,7 @@ if res2 is not None:
                 "run",
                 log_y=True,
                 rules=markers2,
-                title="Std of each hidden layer's output, large init (log)",
+                title="Activation std per layer, large init (log)",
                 x_title="hidden layer",
                 y_title="activation std",
             )

@@ -24,7 +24,7 @@ def _page_text(at) -> str:
 def _verdict_metrics(at) -> dict:
     """Run label -> verdict shown in its "backward signal" metric (main section only)."""
     return {
-        m.label.removesuffix(": backward signal"): m.value.split()[-1]
+        m.label.removesuffix(": backward signal"): m.value
         for m in at.metric
         if m.label.endswith(": backward signal") and "(large init)" not in m.label
     }
