@@ -4,7 +4,7 @@ import streamlit as st
 
 from engine.datasets import load
 from engine.experiments import REGISTRY
-from engine.experiments.batchnorm import ACT_INPUT, NO_BN, PRE_BN, WITH_BN
+from engine.experiments.batchnorm import ACT_INPUT, NO_BN, PRE_BN, SHIFT_SERIES, WITH_BN
 from engine.experiments.common import params_of
 from ui import charts, controls, runner
 
@@ -120,9 +120,9 @@ with tab_shift:
             for col, (k, label) in zip(
                 m,
                 (
-                    (NO_BN, "Shift without BN"),
-                    (f"{WITH_BN}, {ACT_INPUT}", "Shift with BN"),
-                    (f"{WITH_BN}, {PRE_BN}", "Shift before BN (BN net)"),
+                    (SHIFT_SERIES[(NO_BN, ACT_INPUT)], "Shift without BN"),
+                    (SHIFT_SERIES[(WITH_BN, ACT_INPUT)], "Shift with BN"),
+                    (SHIFT_SERIES[(WITH_BN, PRE_BN)], "Shift before BN (BN net)"),
                 ),
             ):
                 lo, hi = s[f"shift range: {k}"]
@@ -131,7 +131,6 @@ with tab_shift:
                     f"{s[f'shift: {k}']:.2f}",
                     help=f"After {s['epochs']} epochs, mean over layers and seeds (seeds {lo:.2f}–{hi:.2f}).",
                 )
-        c = st.columns(2)
         runner.show_chart(
             charts.band_line_chart(
                 shift.tables["shift"],
@@ -141,18 +140,18 @@ with tab_shift:
                 "shift_max",
                 "series",
                 integer_x=True,
-                title="Shift of the layers' input statistics during training (band: seeds)",
+                title="Shift of the activations' input statistics during training (mean of the layers; band: seeds)",
                 x_title="epochs trained (0 = at initialisation)",
                 y_title="shift (initial stds)",
                 color_title="measured at",
-            ),
-            where=c[0],
+            )
         )
         per_layer = shift.tables["layers"]
         per_layer = (
             per_layer[per_layer.epochs_trained == per_layer.epochs_trained.max()]
             .groupby(["series", "layer"], as_index=False)["shift"]
             .mean()
+            .rename(columns={"series": "measured at"})
         )
         runner.show_chart(
             charts.gradients_axes(
@@ -160,15 +159,14 @@ with tab_shift:
                     per_layer,
                     "layer",
                     "shift",
-                    "series",
+                    "measured at",
                     points=True,
                     title="Shift per layer after the last epoch (mean of the seeds)",
                     x_title="hidden layer (1 = input side)",
                     y_title="shift (initial stds)",
                 ),
                 compact_y=False,
-            ),
-            where=c[1],
+            )
         )
         if "what_the_data_shows" in s:
             st.markdown(s["what_the_data_shows"])
@@ -222,15 +220,13 @@ with tab_lr:
     )
     if sweep is not None:
         s = sweep.summary
-        for msg in s.get("warnings", []):
-            st.warning(msg)
         if "headline" in s:
             st.markdown(s["headline"])
             m = controls.metric_row(4)
             for i, label in enumerate((WITH_BN, NO_BN)):
                 top = s[f"{label}: largest lr that trains"]
                 m[i].metric(
-                    f"Largest lr that trains, {label}",
+                    f"Max lr, {label}",
                     f"{top:g}" if top is not None else "none",
                     help="The largest rate at which no seed diverged.",
                 )
@@ -247,6 +243,8 @@ with tab_lr:
                 sweep.tables["mean"], title="Final validation accuracy vs learning rate (band: seeds, ✕: diverged)"
             )
         )
+        for msg in s.get("warnings", []):
+            st.warning(msg)
         if "small_rates" in s:
             st.markdown(s["small_rates"])
         st.markdown(

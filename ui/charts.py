@@ -624,10 +624,15 @@ def band_line_chart(
         x, type="quantitative", title=x_title or x, axis=axis, scale=alt.Scale(type="log" if log_x else "linear")
     )
     yscale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
-    cenc = alt.Color(color, type="nominal", scale=color_scale(data[color]), title=color_title or color)
+    # one legend for band and line (Vega-Lite merges them), drawn opaque rather than in the band's opacity
+    legend = alt.Legend(title=color_title or color, symbolOpacity=1)
+    cenc = alt.Color(color, type="nominal", scale=color_scale(data[color]), legend=legend)
     base = alt.Chart(data, title=title).properties(height=height)
     band = base.mark_area(opacity=0.2).encode(
-        x=xenc, y=alt.Y(lo, type="quantitative", scale=yscale, title=y_title or y), y2=alt.Y2(hi), color=cenc
+        x=xenc,
+        y=alt.Y(lo, type="quantitative", scale=yscale, title=y_title or y),
+        y2=alt.Y2(hi),
+        color=cenc,
     )
     line = base.mark_line(point=True, strokeWidth=2).encode(
         x=xenc,
@@ -635,7 +640,7 @@ def band_line_chart(
         color=cenc,
         tooltip=_tooltip(data, [color, x, y, lo, hi]),
     )
-    return alt.layer(band, line)
+    return alt.layer(line, band)
 
 
 @memo
@@ -647,10 +652,14 @@ def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = 
     data = data.assign(outcome=np.where(data["status"] == "trained", "trained", "a seed diverged"))
     x = alt.X("lr", type="quantitative", scale=alt.Scale(type="log"), title="learning rate (log scale)")
     y = alt.Y("val_acc", type="quantitative", title="final validation accuracy", scale=alt.Scale(domain=[0, 1]))
-    color = alt.Color("run", type="nominal", scale=color_scale(data["run"]), title="run")
+    legend = alt.Legend(title="run", symbolOpacity=1)  # one legend for band and line, drawn opaque
+    color = alt.Color("run", type="nominal", scale=color_scale(data["run"]), legend=legend)
     base = alt.Chart(data, title=title)
     band = base.mark_area(opacity=0.2).encode(
-        x=x, y=alt.Y("val_acc_min", type="quantitative"), y2="val_acc_max", color=color
+        x=x,
+        y=alt.Y("val_acc_min", type="quantitative"),
+        y2="val_acc_max",
+        color=color,
     )
     tip = _tooltip(data, ["run", "lr", "val_acc", "val_acc_min", "val_acc_max", "status"])
     line = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tip)
@@ -666,4 +675,4 @@ def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = 
             scale=alt.Scale(domain=["trained", "a seed diverged"], range=["circle", "cross"]),
         ),
     )
-    return alt.layer(band, line, pts).properties(height=height)
+    return alt.layer(line, band, pts).properties(height=height)

@@ -401,6 +401,13 @@ def batchnorm_lr(
 
 # --------------------------------------------------------------------------- covariate shift, measured
 ACT_INPUT, PRE_BN = "activation input", "linear output (before BN)"
+#: The three measured series: the activation's input without BN and with BN (after BN), and the
+#: linear output before BN inside the BN network.
+SHIFT_SERIES = {
+    (NO_BN, ACT_INPUT): NO_BN,
+    (WITH_BN, ACT_INPUT): "with BN (after BN)",
+    (WITH_BN, PRE_BN): "with BN, before BN",
+}
 
 
 def _pre_activations(model, X) -> list[dict]:
@@ -526,15 +533,14 @@ def batchnorm_shift(
     layers = pd.DataFrame(
         rows, columns=["run", "stage", "seed", "epochs_trained", "layer", "mean", "std", "shift"]
     ).astype({"mean": float, "std": float, "shift": float})
-    series = (layers.run + ", " + layers.stage).where(layers.run == WITH_BN, layers.run)
-    layers.insert(0, "series", series)
+    layers.insert(0, "series", [SHIFT_SERIES[k] for k in zip(layers.run, layers.stage)])
     per_seed = layers.groupby(["series", "seed", "epochs_trained"], as_index=False)["shift"].mean()
     curve = per_seed.groupby(["series", "epochs_trained"], as_index=False).agg(
         shift=("shift", "mean"), shift_min=("shift", "min"), shift_max=("shift", "max"), n=("seed", "size")
     )
     summary, notes = {"seeds": list(range(seed, seed + n_seeds)), "epochs": epochs}, []
     last = curve[(curve.epochs_trained == epochs) & (curve.n == n_seeds)].set_index("series")
-    nb, bn, pre = NO_BN, f"{WITH_BN}, {ACT_INPUT}", f"{WITH_BN}, {PRE_BN}"
+    nb, bn, pre = (SHIFT_SERIES[k] for k in ((NO_BN, ACT_INPUT), (WITH_BN, ACT_INPUT), (WITH_BN, PRE_BN)))
     if not stop and {nb, bn, pre} <= set(last.index):
         for k in (nb, bn, pre):
             summary[f"shift: {k}"] = float(last.loc[k, "shift"])
