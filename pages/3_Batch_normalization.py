@@ -140,7 +140,7 @@ with tab_shift:
                 "shift_max",
                 "series",
                 integer_x=True,
-                title="Shift of the activations' input statistics during training (mean of the layers; band: seeds)",
+                title="Shift of each activation's input during training (mean of the layers; band: seeds)",
                 x_title="epochs trained (0 = at initialisation)",
                 y_title="shift (initial stds)",
                 color_title="measured at",
@@ -200,7 +200,7 @@ with tab_lr:
         16,
         10,
         container=c[1],
-        help="Hidden layers of 64 units. Deeper networks are more fragile without BN.",
+        help="Hidden layers of 64 units each.",
     )
     epochs = controls.slider(
         "Epochs per run",
@@ -392,7 +392,9 @@ with tab_modes:
                 "to the same weights evaluated with batch statistics.",
             )
         runner.show_chart(
-            charts.batchnorm_modes_chart(modes.tables["curves"], title="Validation accuracy after each epoch")
+            charts.batchnorm_modes_chart(
+                modes.tables["curves"], title="Validation accuracy after each epoch", width=200
+            )
         )
         words = []
         small, large = gap.iloc[0], gap.iloc[-1]

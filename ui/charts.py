@@ -627,7 +627,7 @@ def band_line_chart(
     # one legend for band and line (Vega-Lite merges them), drawn opaque rather than in the band's opacity
     legend = alt.Legend(title=color_title or color, symbolOpacity=1)
     cenc = alt.Color(color, type="nominal", scale=color_scale(data[color]), legend=legend)
-    base = alt.Chart(data, title=title).properties(height=height)
+    base = alt.Chart(data).properties(height=height)
     band = base.mark_area(opacity=0.2).encode(
         x=xenc,
         y=alt.Y(lo, type="quantitative", scale=yscale, title=y_title or y),
@@ -640,7 +640,7 @@ def band_line_chart(
         color=cenc,
         tooltip=_tooltip(data, [color, x, y, lo, hi]),
     )
-    return alt.layer(line, band)
+    return alt.layer(line, band, title=title)  # the title on the layer, so narrow screens shorten it
 
 
 @memo
@@ -654,7 +654,7 @@ def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = 
     y = alt.Y("val_acc", type="quantitative", title="final validation accuracy", scale=alt.Scale(domain=[0, 1]))
     legend = alt.Legend(title="run", symbolOpacity=1)  # one legend for band and line, drawn opaque
     color = alt.Color("run", type="nominal", scale=color_scale(data["run"]), legend=legend)
-    base = alt.Chart(data, title=title)
+    base = alt.Chart(data)
     band = base.mark_area(opacity=0.2).encode(
         x=x,
         y=alt.Y("val_acc_min", type="quantitative"),
@@ -675,4 +675,4 @@ def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = 
             scale=alt.Scale(domain=["trained", "a seed diverged"], range=["circle", "cross"]),
         ),
     )
-    return alt.layer(line, band, pts).properties(height=height)
+    return alt.layer(line, band, pts, title=title).properties(height=height)

@@ -554,8 +554,9 @@ def batchnorm_shift(
             )
         else:
             seeds = f"mean over {depth} layers, one seed"
+        after = f"After {epochs} epoch{'s' if epochs != 1 else ''}"
         words = (
-            f"After {epochs} epochs, the input of each activation has moved by **{a['shift']:.2f}** of its initial "
+            f"{after}, the input of each activation has moved by **{a['shift']:.2f}** of its initial "
             f"spread without BN and by **{b['shift']:.2f}** with BN ({seeds})."
         )
         if beyond and b["shift"] < a["shift"]:
