@@ -89,7 +89,8 @@ if prod is not None:
 # ---------------------------------------------------------------------------------------------
 st.header("Going further: real backprop")
 st.markdown(
-    "The product above is a cartoon: it ignores the weights. Going back one layer, the backward signal "
+    "The product above is a cartoon: it ignores the weights. In a plain MLP (no batch norm), going back one "
+    "layer, the backward signal "
     "$\\delta_l = \\partial L / \\partial z_l$ (the gradient with respect to linear layer $l$'s output) is "
     "multiplied by that layer's weights **and** by the activation's slope, so"
 )
