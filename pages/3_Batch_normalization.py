@@ -2,14 +2,19 @@
 
 import streamlit as st
 
+from engine.datasets import load
+from engine.experiments import REGISTRY
+from engine.experiments.batchnorm import ACT_INPUT, NO_BN, PRE_BN, SHIFT_SERIES, WITH_BN
+from engine.experiments.common import params_of
 from ui import charts, controls, runner
 
 seed = controls.page_setup(
     "Batch normalization",
-    "As a network trains, the numbers flowing into each layer keep changing their **average and "
-    "spread**, so every layer has to adapt to a moving input. **Batch normalization (BN)** resets "
-    "them: for every unit it subtracts the mini-batch mean, divides by the mini-batch standard "
-    "deviation, and then lets the network choose its own scale γ and shift β.",
+    "**Batch normalization (BN)** re-centres and re-scales the numbers flowing into each layer: for "
+    "every unit it subtracts the mini-batch mean, divides by the mini-batch standard deviation, and "
+    "then lets the network choose its own scale γ and shift β. Its inventors explained its success by "
+    "*internal covariate shift* (each layer's input keeps changing as the layers below it learn); that "
+    "explanation is disputed, so this page measures it.",
 )
 st.latex(
     r"\hat z = \frac{z - \mu_{\text{batch}}}{\sqrt{\sigma^2_{\text{batch}} + \varepsilon}},"
@@ -81,18 +86,103 @@ if art is not None:
 
 # ---------------------------------------------------------------------------------------------
 st.header("Going further: real training")
+split = load("digits", seed)
 st.markdown(
-    "The article says BN makes training **less sensitive to the learning rate** and that its "
-    "downside is a **dependency on the batch size**. Here we check both by training real "
-    "networks on the 8×8 handwritten digits (1437 training images, 359 validation images)."
+    "The article says BN makes training **less sensitive to the learning rate** and **converge faster**, and "
+    "that its downside is a **dependency on the batch size**. Here we check these claims, and the covariate "
+    "shift story, by training real networks on the 8×8 handwritten digits "
+    f"({len(split.y_train)} training images, {len(split.y_val)} validation images)."
 )
-tab_lr, tab_noise, tab_modes = st.tabs(["Learning-rate sensitivity", "Batch-size noise", "Train vs eval mode"])
+tab_shift, tab_lr, tab_noise, tab_modes = st.tabs(
+    ["Covariate shift, measured", "Learning-rate sensitivity", "Batch-size noise", "Train vs eval mode"]
+)
+
+with tab_shift:
+    sp = params_of(REGISTRY["batchnorm_shift"])
+    st.markdown(
+        f"A {sp['depth']}-layer ReLU network ({sp['width']} units, He init, SGD at lr {sp['lr']:g} with "
+        f"cosine decay, {sp['epochs']} epochs) trains with and without BN, from {sp['n_seeds']} seeds "
+        "starting at the sidebar seed. Before training and after every epoch, it runs on one fixed batch of "
+        f"{sp['probe']} training images, and we record each unit's mean and std at the **input of every "
+        "activation**. The **shift** is how far those statistics moved from their values at initialisation, "
+        "in units of the initial spread (0 = unchanged; 1 = moved by one standard deviation)."
+    )
+    shift, shift_params = runner.run_on_demand(
+        "batchnorm_shift",
+        "Training with and without BN, measuring every layer…",
+        what="the two networks and measure their layers",
+        seed=seed,
+    )
+    if shift is not None:
+        s = shift.summary
+        if "what_the_data_shows" in s:
+            m = controls.metric_row(3)
+            for col, (k, label) in zip(
+                m,
+                (
+                    (SHIFT_SERIES[(NO_BN, ACT_INPUT)], "Shift without BN"),
+                    (SHIFT_SERIES[(WITH_BN, ACT_INPUT)], "Shift with BN"),
+                    (SHIFT_SERIES[(WITH_BN, PRE_BN)], "Shift before BN (BN net)"),
+                ),
+            ):
+                lo, hi = s[f"shift range: {k}"]
+                col.metric(
+                    label,
+                    f"{s[f'shift: {k}']:.2f}",
+                    help=f"After {s['epochs']} epochs, mean over layers and seeds (seeds {lo:.2f}–{hi:.2f}).",
+                )
+        runner.show_chart(
+            charts.band_line_chart(
+                shift.tables["shift"],
+                "epochs_trained",
+                "shift",
+                "shift_min",
+                "shift_max",
+                "series",
+                integer_x=True,
+                title="Shift of each activation's input during training (mean of the layers; band: seeds)",
+                x_title="epochs trained (0 = at initialisation)",
+                y_title="shift (initial stds)",
+                color_title="measured at",
+            )
+        )
+        per_layer = shift.tables["layers"]
+        per_layer = (
+            per_layer[per_layer.epochs_trained == per_layer.epochs_trained.max()]
+            .groupby(["series", "layer"], as_index=False)["shift"]
+            .mean()
+            .rename(columns={"series": "measured at"})
+        )
+        runner.show_chart(
+            charts.gradients_axes(
+                charts.line_chart(
+                    per_layer,
+                    "layer",
+                    "shift",
+                    "measured at",
+                    points=True,
+                    title="Shift per layer after the last epoch (mean of the seeds)",
+                    x_title="hidden layer (1 = input side)",
+                    y_title="shift (initial stds)",
+                ),
+                compact_y=False,
+            )
+        )
+        if "what_the_data_shows" in s:
+            st.markdown(s["what_the_data_shows"])
+        st.markdown(
+            "Is less shift **why** BN helps? Santurkar et al. (2018, *How Does Batch Normalization Help "
+            "Optimization?*) argue it is not: they added random noise after every BN layer, which brought the "
+            "shift back, and the networks trained about as well; they credit BN with making the loss surface "
+            "smoother, which lets larger steps work. The next tab tests that consequence."
+        )
+        runner.downloads("batchnorm_shift", shift, shift_params)
 
 with tab_lr:
     st.markdown(
-        "The **same deep ReLU network** is trained once per learning rate, with and without BN "
-        "(He init, cosine decay from the given rate, batches of 64). Each point is the validation "
-        "accuracy after the last epoch."
+        "The **same deep ReLU network** is trained once per learning rate and seed, with and without BN "
+        "(He init, cosine decay from the given rate, batches of 64). Each point is the mean validation "
+        "accuracy after the last epoch; the band spans the seeds."
     )
     c = st.columns(3)
     opt = controls.select(
@@ -110,7 +200,7 @@ with tab_lr:
         16,
         10,
         container=c[1],
-        help="Hidden layers of 64 units. Deeper networks are more fragile without BN.",
+        help="Hidden layers of 64 units each.",
     )
     epochs = controls.slider(
         "Epochs per run",
@@ -119,43 +209,72 @@ with tab_lr:
         12,
         6,
         container=c[2],
-        help="Every learning rate is trained this long, with and without BN (two runs per rate).",
+        help="Every learning rate is trained this long, with and without BN, for each seed.",
     )
     lr_params = {"optimizer": opt, "depth": depth, "epochs": epochs, "seed": seed}
     sweep, lr_params = runner.run_on_demand(
         "batchnorm_lr",
-        "Training one network per learning rate…",
-        what="one network per learning rate, with and without BN",
+        "Training one network per learning rate and seed…",
+        what="one network per learning rate and seed, with and without BN",
         **lr_params,
     )
     if sweep is not None:
         s = sweep.summary
-        for msg in s.get("warnings", []):
-            st.warning(msg)
-        m = controls.metric_row(4)
-        m[0].metric(
-            "Best lr with BN",
-            f"{s['with BN: best lr']:g}" if s["with BN: best lr"] else "–",
-            help="The learning rate with the highest final validation accuracy.",
-        )
-        m[1].metric("Best lr without BN", f"{s['no BN: best lr']:g}" if s["no BN: best lr"] else "–")
-        m[2].metric(
-            "Rates reaching 90 % with BN",
-            f"{s['with BN: lrs with val_acc >= 0.9']} of {s['n_lrs']}",
-            help="How wide the range of good learning rates is.",
-        )
-        m[3].metric("Rates reaching 90 % without BN", f"{s['no BN: lrs with val_acc >= 0.9']} of {s['n_lrs']}")
+        if "headline" in s:
+            st.markdown(s["headline"])
+            m = controls.metric_row(4)
+            for i, label in enumerate((WITH_BN, NO_BN)):
+                top = s[f"{label}: largest lr that trains"]
+                m[i].metric(
+                    f"Max lr, {label}",
+                    f"{top:g}" if top is not None else "none",
+                    help="The largest rate at which no seed diverged.",
+                )
+            for i, label in enumerate((WITH_BN, NO_BN), start=2):
+                usable = s[f"{label}: usable lrs"]
+                m[i].metric(
+                    f"Usable rates, {label}",
+                    f"{len(usable)} of {s['n_lrs']}",
+                    help=f"Rates whose mean accuracy reaches {s['usable_threshold']:.0%} (90 % of the best "
+                    "on the sweep) with no seed diverging.",
+                )
         runner.show_chart(
-            charts.batchnorm_lr_chart(
-                sweep.tables["sweep"], title="Final validation accuracy vs learning rate (✕ = diverged)"
+            charts.batchnorm_lr_band_chart(
+                sweep.tables["mean"], title="Final validation accuracy vs learning rate (band: seeds, ✕: diverged)"
             )
         )
+        for msg in s.get("warnings", []):
+            st.warning(msg)
+        if "small_rates" in s:
+            st.markdown(s["small_rates"])
         st.markdown(
-            "Read the chart from left to right. At tiny rates both networks learn too slowly. "
-            "Without BN the range of rates that work is **narrow**: a bit too large and the loss blows up. "
-            "With BN the good region is **wider** and reaches much larger rates, because normalising "
-            "each layer stops one large step from snowballing through the layers below it."
+            "**Why large rates can work with BN.** Without BN, a large step changes a layer's weights, and "
+            "every layer **above** it (towards the output) receives a changed input, so the change compounds "
+            "on its way up. BN re-normalises each layer's input on every batch, and it makes a layer's output "
+            "independent of the scale of its weights: a step that inflates the weights shrinks the effective "
+            "size of the next one. The sweep shows the effect; it does not tell which explanation is right."
         )
+        if s.get("curve_lrs"):
+            st.subheader("Does BN converge faster?")
+            cm = sweep.tables["curves_mean"]
+            cm = cm[cm.lr.isin(s["curve_lrs"])]
+            cm = cm.assign(curve=cm.run + ", lr " + cm.lr.map("{:g}".format))
+            runner.show_chart(
+                charts.gradients_axes(
+                    charts.line_chart(
+                        cm,
+                        "epoch",
+                        "val_acc",
+                        "curve",
+                        points=True,
+                        title="Validation accuracy per epoch at each network's best rate (mean of the seeds)",
+                        x_title="epoch (from 0)",
+                        y_title="validation accuracy",
+                    ),
+                    compact_y=False,
+                )
+            )
+            st.markdown(s["converge"])
         with st.expander("Every run"):
             runner.show_table(sweep.tables["sweep"])
         runner.downloads("batchnorm_lr", sweep, lr_params)
@@ -164,8 +283,8 @@ with tab_noise:
     st.markdown(
         "BN normalises with the mean and std **of the current mini-batch**, which are only estimates "
         "of the statistics of the whole dataset. How far off are they? We train a 4-layer BN network "
-        "for 3 epochs, record the real inputs of one BN layer for all 1437 training images, then draw "
-        "300 random batches of each size and compare their statistics with the full data's."
+        f"for 3 epochs, record the real inputs of one BN layer for all {len(split.y_train)} training images, "
+        "then draw 300 random batches of each size and compare their statistics with the full data's."
     )
     layer = controls.slider(
         "BN layer to inspect",
@@ -209,12 +328,17 @@ with tab_noise:
                 y_title="typical error (log)",
             )
         )
+        ratio = s["batch mean error / (1/√B)"]
+        b_lo, b_hi = min(ratio), max(ratio)
+        err = {b: s.get(f"normalised value RMS error at batch {b}") for b in (b_lo, b_hi)}
         st.markdown(
-            "The error of the batch mean follows the textbook **1/√B** law: four times the batch "
-            "halves the noise. At batch 4 a sample's normalised value is off by more than half a "
-            "standard deviation, depending only on **which other images share its batch**. That noise "
-            "acts as a mild regulariser at moderate sizes, but at very small batches it drowns the signal, "
-            "which is where layer normalization takes over."
+            f"The error of the batch mean is {ratio[b_lo]:.2f} × 1/√B at batch {b_lo} and {ratio[b_hi]:.2f} × "
+            f"1/√B at batch {b_hi} (1 would be the textbook law; drawing without replacement from "
+            f"{s['n_train']} images makes large batches a little more accurate). At batch {b_lo} a sample's "
+            f"normalised value is off by **{err[b_lo]:.2f}** standard deviations (RMS), at batch {b_hi} by "
+            f"**{err[b_hi]:.2f}**, depending only on **which other images share its batch**. Some of that noise "
+            "acts as a regulariser; at very small batches it drowns the signal, which is where layer "
+            "normalization (each sample normalised over its own features) takes over."
         )
         runner.downloads("batchnorm_noise", noise, noise_params)
 
@@ -268,17 +392,30 @@ with tab_modes:
                 "to the same weights evaluated with batch statistics.",
             )
         runner.show_chart(
-            charts.batchnorm_modes_chart(modes.tables["curves"], title="Validation accuracy after each epoch")
+            charts.batchnorm_modes_chart(
+                modes.tables["curves"], title="Validation accuracy after each epoch", width=200
+            )
         )
-        st.markdown(
-            "- **Small batches**: batch statistics are noisy (see the previous tab), so the train-mode "
-            "numbers fall well below eval mode; the running averages smooth that noise away.\n"
-            "- **Large batches, first epoch**: there are few steps per epoch, and the running averages "
-            "still remember their starting values (mean 0, variance 1). Eval mode can then be *worse* than "
-            "train mode until they catch up.\n"
-            "- With moderate batches (32 to 128) and a few epochs behind them, the two modes agree within a "
-            "few points: the regime where BN is easy to use."
-        )
+        words = []
+        small, large = gap.iloc[0], gap.iloc[-1]
+        if small.gap > 0.02:
+            words.append(
+                f"- **Batch {int(small.batch_size)}**: train mode is {100 * small.gap:.1f} points below eval mode "
+                "after the last epoch: its batch statistics are noisy (see the previous tab), and the running averages "
+                "smooth that noise away."
+            )
+        if len(gap) > 1 and large.gap_after_epoch_0 < -0.02:
+            words.append(
+                f"- **Batch {int(large.batch_size)}, epoch 0**: eval mode is {-100 * large.gap_after_epoch_0:.1f} "
+                "points *below* train mode. With few steps per epoch the running averages still remember their "
+                "starting values (mean 0, variance 1)."
+            )
+        close = [int(r.batch_size) for r in gap.itertuples() if abs(r.gap) <= 0.02]
+        if close:
+            words.append(
+                f"- Batch {', '.join(map(str, close))}: the two modes agree within 2 points after the last epoch."
+            )
+        st.markdown("\n".join(words) or "The two modes differ by more than 2 points at every batch size here.")
         with st.expander("Final accuracies and gaps"):
             runner.show_table(gap)
         runner.downloads("batchnorm_modes", modes, modes_params)

@@ -445,7 +445,7 @@ def batchnorm_modes_chart(
         alt.Chart(data)
         .mark_line(point=True, strokeWidth=2)
         .encode(
-            x=alt.X("epoch", type="quantitative", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            x=alt.X("epoch", type="quantitative", title="epoch (from 0)", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y(
                 y,
                 type="quantitative",
@@ -658,3 +658,85 @@ def describe(spec: dict) -> str:
         text = "Chart"
     title = _title_text(spec.get("title")) or next((_title_text(v.get("title")) for v in views if v.get("title")), "")
     return f"{title}. {text}." if title else f"{text}."
+
+
+@memo
+def band_line_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    lo: str,
+    hi: str,
+    color: str,
+    *,
+    log_x: bool = False,
+    log_y: bool = False,
+    title: str = "",
+    x_title: str | None = None,
+    y_title: str | None = None,
+    color_title: str | None = None,
+    integer_x: bool = False,
+    height: int = HEIGHT,
+) -> alt.LayerChart:
+    """Mean line of ``y`` per ``color`` with a shaded min–max band from ``lo`` to ``hi`` (e.g. over seeds)."""
+    data = clean(df, [x, y, lo, hi])
+    for col, log in ((x, log_x), (y, log_y), (lo, log_y), (hi, log_y)):
+        if log:
+            data = clean(data, [col], log=True)
+    axis = alt.Axis(tickMinStep=1, format="d") if integer_x else alt.Axis()
+    xenc = alt.X(
+        x, type="quantitative", title=x_title or x, axis=axis, scale=alt.Scale(type="log" if log_x else "linear")
+    )
+    yscale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    # one legend for band and line (Vega-Lite merges them), drawn opaque rather than in the band's opacity
+    legend = alt.Legend(title=color_title or color, symbolOpacity=1)
+    cenc = alt.Color(color, type="nominal", scale=color_scale(data[color]), legend=legend)
+    base = alt.Chart(data).properties(height=height)
+    band = base.mark_area(opacity=0.2).encode(
+        x=xenc,
+        y=alt.Y(lo, type="quantitative", scale=yscale, title=y_title or y),
+        y2=alt.Y2(hi),
+        color=cenc,
+    )
+    line = base.mark_line(point=True, strokeWidth=2).encode(
+        x=xenc,
+        y=alt.Y(y, type="quantitative", scale=yscale, title=y_title or y),
+        color=cenc,
+        tooltip=_tooltip(data, [color, x, y, lo, hi]),
+    )
+    return alt.layer(line, band, title=title)  # the title on the layer, so narrow screens shorten it
+
+
+@memo
+def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = HEIGHT) -> alt.LayerChart:
+    """Mean final validation accuracy vs learning rate (log x) per ``run``, with the seeds' min–max
+    band (``val_acc_min``..``val_acc_max``); cells where a seed diverged (``status`` other than
+    "trained") are drawn as crosses."""
+    data = clean(clean(df, ["lr"], log=True), ["val_acc", "val_acc_min", "val_acc_max"])
+    data = data.assign(outcome=np.where(data["status"] == "trained", "trained", "a seed diverged"))
+    x = alt.X("lr", type="quantitative", scale=alt.Scale(type="log"), title="learning rate (log scale)")
+    y = alt.Y("val_acc", type="quantitative", title="final validation accuracy", scale=alt.Scale(domain=[0, 1]))
+    legend = alt.Legend(title="run", symbolOpacity=1)  # one legend for band and line, drawn opaque
+    color = alt.Color("run", type="nominal", scale=color_scale(data["run"]), legend=legend)
+    base = alt.Chart(data)
+    band = base.mark_area(opacity=0.2).encode(
+        x=x,
+        y=alt.Y("val_acc_min", type="quantitative"),
+        y2="val_acc_max",
+        color=color,
+    )
+    tip = _tooltip(data, ["run", "lr", "val_acc", "val_acc_min", "val_acc_max", "status"])
+    line = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, tooltip=tip)
+    pts = base.mark_point(size=90, filled=True).encode(
+        x=x,
+        y=y,
+        color=color,
+        tooltip=tip,
+        shape=alt.Shape(
+            "outcome",
+            type="nominal",
+            title="outcome",
+            scale=alt.Scale(domain=["trained", "a seed diverged"], range=["circle", "cross"]),
+        ),
+    )
+    return alt.layer(line, band, pts, title=title).properties(height=height)

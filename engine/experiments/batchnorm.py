@@ -3,7 +3,10 @@
 * ``batchnorm_article``: the article's two seeded demos, computed with the engine's own
   :class:`~engine.layers.BatchNorm` and :func:`~engine.init.init_weights` (float64, the article's
   draw order), so the printed numbers come out exactly.
-* ``batchnorm_lr``: the same deep network trained with and without BN over a grid of learning rates.
+* ``batchnorm_lr``: the same deep network trained with and without BN over a grid of learning rates,
+  over several seeds, with the sentences the page shows computed from the sweep.
+* ``batchnorm_shift``: internal covariate shift, measured: how far each layer's pre-activation
+  statistics move during training, with and without BN.
 * ``batchnorm_noise``: how noisy batch statistics are at small batch sizes, from real activations.
 * ``batchnorm_modes``: the same weights evaluated with batch statistics ("train mode") and with
   running statistics ("eval mode"), epoch by epoch, for several training batch sizes.
@@ -19,13 +22,13 @@ import pandas as pd
 
 from engine.budget import check as check_budget
 from engine.datasets import load
-from engine.experiments.common import Result, experiment
+from engine.experiments.common import Result, experiment, train_many
 from engine.experiments.common import check_int as _int
 from engine.init import init_weights
-from engine.layers import BatchNorm, Linear
+from engine.layers import Activation, BatchNorm, Linear
 from engine.losses import softmax_cross_entropy
 from engine.optim import OPTIMIZERS
-from engine.train import LIMITS, TrainConfig, evaluate, train
+from engine.train import LIMITS, TrainConfig, build_model, evaluate, train
 
 ARTICLE_SEED = 42
 ARTICLE_LAYERS = 15
@@ -150,6 +153,130 @@ def batchnorm_article(seed: int = ARTICLE_SEED, layers: int = ARTICLE_LAYERS, pr
 
 
 # --------------------------------------------------------------------------- learning-rate sweep
+#: A learning rate is *usable* when its mean final accuracy is at least this fraction of the best
+#: mean accuracy anywhere on the sweep (with or without BN) and no seed diverged there.
+USABLE_FRACTION = 0.9
+MAX_SEEDS = 5
+
+
+def _spread_text(lo, hi):
+    return f"{lo:.0%}–{hi:.0%}" if round(lo, 2) != round(hi, 2) else f"{lo:.0%}"
+
+
+def _range_text(lrs):
+    return "none" if not lrs else (f"{lrs[0]:g}" if len(lrs) == 1 else f"{lrs[0]:g} to {lrs[-1]:g}")
+
+
+def _first_epoch(curve, target):
+    """First 0-based epoch whose mean val_acc reaches ``target``, or None."""
+    hit = curve[curve.val_acc >= target]
+    return int(hit.epoch.iloc[0]) if len(hit) else None
+
+
+def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict:
+    """The sweep's sentences and numbers, every one computed from ``mean`` (one row per run, lr)."""
+    out = {}
+    trained = mean[mean.n_diverged == 0]
+    best_all = float(trained.val_acc.max()) if len(trained) else 0.0
+    threshold = USABLE_FRACTION * best_all
+    out["usable_threshold"] = threshold
+    for label in (WITH_BN, NO_BN):
+        part = trained[trained.run == label]
+        usable = sorted(float(v) for v in part.lr[part.val_acc >= threshold])
+        out[f"{label}: usable lrs"] = usable
+        out[f"{label}: largest lr that trains"] = float(part.lr.max()) if len(part) else None
+        out[f"{label}: best lr"] = float(part.lr[part.val_acc.idxmax()]) if len(part) else None
+        out[f"{label}: best val_acc"] = float(part.val_acc.max()) if len(part) else None
+    bn, nb = out[f"{WITH_BN}: usable lrs"], out[f"{NO_BN}: usable lrs"]
+    seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
+    rng_words = (
+        f"rates reaching {threshold:.0%} ({USABLE_FRACTION:.0%} of the best accuracy on the sweep, {seeds}): "
+        f"**{_range_text(nb)}** without BN, **{_range_text(bn)}** with BN."
+    )
+    if bn and nb and bn[-1] > nb[-1]:
+        head = f"Batch norm extends the usable learning rates **upwards**: {rng_words}"
+    elif bn and nb and bn[-1] == nb[-1] and bn[0] == nb[0]:
+        head = f"Here batch norm does not change the usable range: {rng_words}"
+    elif bn and not nb:
+        head = f"Only the network with batch norm trains well here: {rng_words}"
+    elif nb and not bn:
+        head = f"Only the network without batch norm trains well here: {rng_words}"
+    else:
+        head = f"Usable {rng_words}"
+    # the largest rate where BN trains and no BN diverges: the sharpest single contrast
+    wide = mean.pivot(index="lr", columns="run")
+    contrast = [
+        lr
+        for lr in wide.index
+        if wide.loc[lr, ("n_diverged", NO_BN)] > 0 and wide.loc[lr, ("n_diverged", WITH_BN)] == 0
+    ]
+    if contrast:
+        lr = max(contrast)
+        head += (
+            f" At lr {lr:g}, BN reaches {wide.loc[lr, ('val_acc', WITH_BN)]:.0%} while the network without BN "
+            f"diverges ({int(wide.loc[lr, ('n_diverged', NO_BN)])} of {n_seeds} seeds)."
+        )
+    out["headline"] = head
+    # the smallest rate: which is better, and is the gap beyond the seed spread?
+    lr0 = float(wide.index.min())
+    row = {label: mean[(mean.run == label) & (mean.lr == lr0)].iloc[0] for label in (WITH_BN, NO_BN)}
+    a, b = row[NO_BN], row[WITH_BN]
+    beyond = bool(n_seeds > 1 and (a.val_acc_min > b.val_acc_max or b.val_acc_min > a.val_acc_max))
+    better = NO_BN if a.val_acc > b.val_acc else WITH_BN
+    out["smallest_lr"] = {
+        "lr": lr0,
+        NO_BN: float(a.val_acc),
+        WITH_BN: float(b.val_acc),
+        "better": better,
+        "beyond_noise": beyond,
+    }
+    nums = (
+        f"no BN {a.val_acc:.0%} (seeds {_spread_text(a.val_acc_min, a.val_acc_max)}), "
+        f"with BN {b.val_acc:.0%} (seeds {_spread_text(b.val_acc_min, b.val_acc_max)})"
+    )
+    if beyond:
+        out["small_rates"] = (
+            f"At the smallest rate, {lr0:g}, the network **{better}** is better, beyond the seed spread: {nums}."
+        )
+    else:
+        out["small_rates"] = (
+            f"At the smallest rate, {lr0:g}, the two are within the seed spread of each other: {nums}."
+            if n_seeds > 1
+            else f"At the smallest rate, {lr0:g}: {nums} (one seed: no noise estimate)."
+        )
+    # converging faster: epochs to reach a common target at each one's best rate
+    lr_nb, lr_bn = out[f"{NO_BN}: best lr"], out[f"{WITH_BN}: best lr"]
+    out["converge"], out["curve_lrs"] = "", sorted({v for v in (lr_nb, lr_bn) if v is not None})
+    if lr_nb is not None and lr_bn is not None:
+        target = USABLE_FRACTION * min(out[f"{NO_BN}: best val_acc"], out[f"{WITH_BN}: best val_acc"])
+        ep = {
+            (label, lr): _first_epoch(curves[(curves.run == label) & (curves.lr == lr)], target)
+            for label, lr in ((NO_BN, lr_nb), (WITH_BN, lr_nb), (WITH_BN, lr_bn))
+        }
+        out["epochs_to_target"] = {f"{k[0]} at lr {k[1]:g}": v for k, v in ep.items()}
+
+        def when(e):
+            return "never within the run" if e is None else f"after epoch {e}"
+
+        words = (
+            f"To reach {target:.0%} validation accuracy (mean of the seeds): without BN at its best rate "
+            f"({lr_nb:g}) {when(ep[(NO_BN, lr_nb)])}; with BN at that same rate {when(ep[(WITH_BN, lr_nb)])}"
+        )
+        if lr_bn != lr_nb:
+            words += f", and at its own best rate ({lr_bn:g}) {when(ep[(WITH_BN, lr_bn)])}"
+        e_nb, e_bn = ep[(NO_BN, lr_nb)], ep[(WITH_BN, lr_bn)]
+        if e_bn is not None and (e_nb is None or e_bn < e_nb):
+            verdict = "With BN it gets there sooner, as the article says."
+        elif e_nb is not None and (e_bn is None or e_nb < e_bn):
+            verdict = (
+                "Here the network without BN gets there sooner: the article's claim does not hold at these settings."
+            )
+        else:
+            verdict = "Both get there in the same epoch here."
+        out["converge"] = f"{words}. {verdict} (Epochs are counted from 0.)"
+    return out
+
+
 @experiment("batchnorm_lr")
 def batchnorm_lr(
     lrs: tuple = (),
@@ -159,12 +286,21 @@ def batchnorm_lr(
     epochs: int = 6,
     batch_size: int = 64,
     seed: int = 0,
+    n_seeds: int = 3,
     progress=None,
 ) -> Result:
-    """Final validation accuracy vs learning rate, the same deep ReLU net with and without BN."""
+    """Final validation accuracy vs learning rate, the same deep ReLU net with and without BN.
+
+    Every cell is trained with seeds ``seed .. seed + n_seeds - 1``. ``mean`` holds the mean and
+    min–max over seeds per (run, lr); ``curves_mean`` the mean validation accuracy per epoch
+    (epochs every seed completed). The summary's ``headline``, ``small_rates`` and ``converge``
+    sentences are computed from them (usable = at least ``USABLE_FRACTION`` of the best mean).
+    """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     lrs = _floats("lrs", lrs or DEFAULT_LRS[optimizer], *LIMITS["lr"])
+    n_seeds = _int("n_seeds", n_seeds, 1, MAX_SEEDS)
+    seed = _int("seed", seed, LIMITS["seed"][0], LIMITS["seed"][1] - n_seeds + 1)
     base = TrainConfig(
         depth=depth,
         width=width,
@@ -176,42 +312,38 @@ def batchnorm_lr(
         init="he",
         activation="relu",
     )
+    seeds = list(range(seed, seed + n_seeds))
     configs = {}
     for lr in lrs:
         for bn, label in ((True, WITH_BN), (False, NO_BN)):
-            cfg = base.replace(lr=lr, batch_norm=bn)
-            check_budget(cfg)
-            configs[(label, lr)] = cfg
-    data = load(base.dataset, seed)
-    Xva, yva = data.X_val.astype(np.float32), data.y_val
-    total = sum(c.epochs for c in configs.values())
-    done, rows, curves = 0, [], []
-    for (label, lr), cfg in configs.items():
-
-        def cb(epoch, hist, _base=done, _label=label, _lr=lr, _n=cfg.epochs):
-            if progress is None:
-                return True
-            return progress((_base + epoch + 1) / total, f"{_label}, lr={_lr:g}: epoch {epoch + 1}/{_n}")
-
-        h = train(cfg, on_epoch=cb, data=data)
-        done += cfg.epochs
+            for sd in seeds:
+                cfg = base.replace(lr=lr, batch_norm=bn, seed=sd)
+                check_budget(cfg)
+                configs[(label, lr, sd)] = cfg
+    hists = train_many(configs, progress=progress)
+    rows, curves = [], []
+    for (label, lr, sd), h in hists.items():
         diverged = h.diverged_epoch is not None
         if diverged:
             # The weights left when the loss blew up: their outputs are inf/NaN, so every
             # prediction collapses onto one class and the accuracy drops to about chance.
+            data = load(base.dataset, sd)
             with np.errstate(all="ignore"):
-                _, acc = evaluate(h.model, Xva, yva)
+                _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
         else:
             acc = h.val_acc[-1] if h.val_acc else None
+        if acc is None:
+            continue  # stopped before its first epoch
         rows.append(
             {
                 "lr": lr,
                 "run": label,
-                "val_acc": _finite(acc) if acc is not None else None,
+                "seed": sd,
+                "val_acc": _finite(acc),
                 "best_val_acc": max(h.val_acc) if h.val_acc else None,
                 "train_acc": h.train_acc[-1] if h.train_acc else None,
                 "diverged_epoch": h.diverged_epoch,
-                "status": f"diverged in epoch {h.diverged_epoch + 1}" if diverged else "trained",
+                "status": f"diverged in epoch {h.diverged_epoch} (from 0)" if diverged else "trained",
                 "epochs_run": len(h.epoch),
             }
         )
@@ -220,6 +352,7 @@ def batchnorm_lr(
                 {
                     "run": label,
                     "lr": lr,
+                    "seed": sd,
                     "epoch": h.epoch,
                     "train_loss": h.train_loss,
                     "val_loss": h.val_loss,
@@ -227,30 +360,228 @@ def batchnorm_lr(
                 }
             )
         )
-        if h.stop_reason == "callback":
-            break
     sweep = pd.DataFrame(rows)
     curves = pd.concat([c for c in curves if len(c)] or [pd.DataFrame()], ignore_index=True)
-    summary, warnings = {"n_lrs": len(lrs)}, []
+    g = sweep.groupby(["run", "lr"], sort=False)
+    mean = g.agg(
+        val_acc=("val_acc", "mean"),
+        val_acc_min=("val_acc", "min"),
+        val_acc_max=("val_acc", "max"),
+        best_val_acc=("best_val_acc", "mean"),
+        n_seeds=("seed", "size"),
+        n_diverged=("diverged_epoch", lambda v: int(v.notna().sum())),
+    ).reset_index()
+    mean["status"] = np.where(
+        mean.n_diverged == 0, "trained", [f"diverged ({k} of {n} seeds)" for k, n in zip(mean.n_diverged, mean.n_seeds)]
+    )
+    # mean curve over seeds, for the epochs every seed of that cell completed
+    cm = curves.groupby(["run", "lr", "epoch"], sort=False).agg(
+        val_acc=("val_acc", "mean"), val_loss=("val_loss", "mean"), n=("seed", "size")
+    )
+    curves_mean = cm[cm.n == n_seeds].drop(columns="n").reset_index()
+    summary, warnings = {"n_lrs": len(lrs), "seeds": seeds}, []
+    complete = len(mean) == 2 * len(lrs) and (mean.n_seeds == n_seeds).all()
+    if complete:
+        summary.update(_lr_verdicts(mean, curves_mean, n_seeds))
     for label in (WITH_BN, NO_BN):
-        part = sweep[(sweep.run == label) & (sweep.status == "trained")] if len(sweep) else sweep
-        good = part[part.val_acc >= 0.9] if len(part) else part
-        summary[f"{label}: best lr"] = float(part.lr[part.val_acc.idxmax()]) if len(part) else None
-        summary[f"{label}: best val_acc"] = float(part.val_acc.max()) if len(part) else None
-        summary[f"{label}: lrs with val_acc >= 0.9"] = len(good)
-        div = sweep[(sweep.run == label) & (sweep.status != "trained")] if len(sweep) else sweep
-        summary[f"{label}: diverged"] = len(div)
+        div = mean[(mean.run == label) & (mean.n_diverged > 0)]
+        summary[f"{label}: diverged"] = int(div.n_diverged.sum())
         if len(div):
-            rates = ", ".join(f"{v:g}" for v in div.lr)
-            epochs_at = ", ".join(str(int(e) + 1) for e in div.diverged_epoch)
+            cells = ", ".join(f"{r.lr:g} ({r.n_diverged} of {r.n_seeds} seeds)" for r in div.itertuples())
+            bad = sweep[(sweep.run == label) & sweep.diverged_epoch.notna()]
+            epochs_at = ", ".join(str(int(e)) for e in sorted(bad.diverged_epoch.unique()))
             warnings.append(
-                f"**{label}** diverged at learning rate {rates} (in epoch {epochs_at}): the loss became "
-                "infinite and training stopped. Each ✕ marks the measured validation accuracy of the "
-                f"weights left at that point ({', '.join(f'{a:.0%}' for a in div.val_acc)}); chance level "
-                "on 10 classes is 10 %."
+                f"**{label}** diverged at learning rate {cells}, in epoch {epochs_at} (from 0): the loss became "
+                "infinite and training stopped. Each ✕ marks the validation accuracy of the weights left at that "
+                f"point (mean {bad.val_acc.mean():.0%}); chance level on 10 classes is 10 %."
             )
     summary["warnings"] = warnings
-    return Result(tables={"sweep": sweep, "curves": curves}, summary=summary)
+    return Result(tables={"sweep": sweep, "mean": mean, "curves": curves, "curves_mean": curves_mean}, summary=summary)
+
+
+# --------------------------------------------------------------------------- covariate shift, measured
+ACT_INPUT, PRE_BN = "activation input", "linear output (before BN)"
+#: The three measured series: the activation's input without BN and with BN (after BN), and the
+#: linear output before BN inside the BN network.
+SHIFT_SERIES = {
+    (NO_BN, ACT_INPUT): NO_BN,
+    (WITH_BN, ACT_INPUT): "with BN (after BN)",
+    (WITH_BN, PRE_BN): "with BN, before BN",
+}
+
+
+def _pre_activations(model, X) -> list[dict]:
+    """Per hidden block: per-unit mean and std of the linear output and of the activation's input
+    (the same array without BN; the BN output with it), on ``X``.
+
+    BN normalises with the statistics of ``X`` itself, as in a training step on that batch; its
+    running statistics are saved and restored, so measuring does not change the model.
+    """
+    bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
+    saved = [(b.running_mean.copy(), b.running_var.copy()) for b in bns]
+    h, out = np.asarray(X, dtype=model.dtype), []
+    for start, stop, skip in model.blocks[:-1]:
+        y, rec = h, {}
+        for layer in model.layers[start:stop]:
+            if isinstance(layer, Activation):
+                rec[ACT_INPUT] = np.asarray(y, dtype=np.float64)
+            y = layer.forward(y, training=isinstance(layer, BatchNorm))
+            if isinstance(layer, Linear):
+                rec[PRE_BN] = np.asarray(y, dtype=np.float64)
+        out.append({k: (v.mean(axis=0), v.std(axis=0)) for k, v in rec.items()})
+        h = h + y if skip else y
+    for b, (m, v) in zip(bns, saved):
+        b.running_mean[...] = m
+        b.running_var[...] = v
+    return out
+
+
+def _shift(now, start):
+    """How far a layer's per-unit (mean, std) moved from ``start``, in units of its initial spread:
+    sqrt(mean_j[(mu_j - mu0_j)^2 + (sd_j - sd0_j)^2] / mean_j[sd0_j^2])."""
+    (mu, sd), (mu0, sd0) = now, start
+    scale = float(np.mean(sd0**2))
+    if not scale > 0:
+        return None
+    return _finite(np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / scale))
+
+
+@experiment("batchnorm_shift")
+def batchnorm_shift(
+    depth: int = 10,
+    width: int = 64,
+    epochs: int = 6,
+    lr: float = 0.1,
+    optimizer: str = "sgd",
+    batch_size: int = 64,
+    probe: int = 256,
+    seed: int = 0,
+    n_seeds: int = 3,
+    progress=None,
+) -> Result:
+    """Internal covariate shift, measured: how far each layer's pre-activations move during training.
+
+    The same deep ReLU net (He init, cosine decay) trains with and without BN, with seeds
+    ``seed .. seed + n_seeds - 1``. Before training and after every epoch it runs on one fixed
+    batch of ``probe`` training images and records, per hidden layer and unit, the mean and std of
+    the activation's input (and, with BN, of the linear output before BN). ``shift`` is how far
+    those per-unit statistics moved from their values at initialisation, in units of the initial
+    spread (see :func:`_shift`); ``epochs_trained`` counts epochs (0 = at initialisation).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    n_seeds = _int("n_seeds", n_seeds, 1, MAX_SEEDS)
+    seed = _int("seed", seed, LIMITS["seed"][0], LIMITS["seed"][1] - n_seeds + 1)
+    probe = _int("probe", probe, 2, 1024)
+    base = TrainConfig(
+        depth=depth,
+        width=width,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=optimizer,
+        schedule="cosine",
+        init="he",
+        activation="relu",
+    )
+    configs = {}
+    for bn, label in ((True, WITH_BN), (False, NO_BN)):
+        for sd in range(seed, seed + n_seeds):
+            cfg = base.replace(batch_norm=bn, seed=sd)
+            check_budget(cfg)
+            configs[(label, sd)] = cfg
+    total, done, rows, stop = sum(c.epochs for c in configs.values()), 0, [], False
+    for (label, sd), cfg in configs.items():
+        data = load(cfg.dataset, sd)
+        X = data.X_train[:probe].astype(np.float32)
+        model0 = build_model(cfg, data.n_features, data.n_classes)  # the weights train() starts from
+        start = _pre_activations(model0, X)
+
+        def record(model, trained, _label=label, _sd=sd, _X=X, _start=start):
+            with np.errstate(all="ignore"):
+                stats = _pre_activations(model, _X)
+            for layer, (now, then) in enumerate(zip(stats, _start), start=1):
+                for stage, (mu, sd_) in now.items():
+                    if stage == PRE_BN and _label == NO_BN:
+                        continue  # without BN the linear output is the activation's input
+                    rows.append(
+                        {
+                            "run": _label,
+                            "stage": stage,
+                            "seed": _sd,
+                            "epochs_trained": trained,
+                            "layer": layer,
+                            "mean": _finite(mu.mean()),
+                            "std": _finite(np.sqrt(np.mean(sd_**2 + (mu - mu.mean()) ** 2))),
+                            "shift": _shift((mu, sd_), then[stage]),
+                        }
+                    )
+
+        def cb(epoch, hist, _record=record, _base=done, _label=label, _n=cfg.epochs):
+            _record(hist.model, epoch + 1)
+            if progress is None:
+                return True
+            return progress((_base + epoch + 1) / total, f"{_label}, seed {hist.config.seed}: epoch {epoch}/{_n - 1}")
+
+        record(model0, 0)
+        h = train(cfg, on_epoch=cb, data=data)
+        done += cfg.epochs
+        if h.stop_reason == "callback":
+            stop = True
+            break
+    layers = pd.DataFrame(
+        rows, columns=["run", "stage", "seed", "epochs_trained", "layer", "mean", "std", "shift"]
+    ).astype({"mean": float, "std": float, "shift": float})
+    layers.insert(0, "series", [SHIFT_SERIES[k] for k in zip(layers.run, layers.stage)])
+    per_seed = layers.groupby(["series", "seed", "epochs_trained"], as_index=False)["shift"].mean()
+    curve = per_seed.groupby(["series", "epochs_trained"], as_index=False).agg(
+        shift=("shift", "mean"), shift_min=("shift", "min"), shift_max=("shift", "max"), n=("seed", "size")
+    )
+    summary, notes = {"seeds": list(range(seed, seed + n_seeds)), "epochs": epochs}, []
+    last = curve[(curve.epochs_trained == epochs) & (curve.n == n_seeds)].set_index("series")
+    nb, bn, pre = (SHIFT_SERIES[k] for k in ((NO_BN, ACT_INPUT), (WITH_BN, ACT_INPUT), (WITH_BN, PRE_BN)))
+    if not stop and {nb, bn, pre} <= set(last.index):
+        for k in (nb, bn, pre):
+            summary[f"shift: {k}"] = float(last.loc[k, "shift"])
+            summary[f"shift range: {k}"] = [float(last.loc[k, "shift_min"]), float(last.loc[k, "shift_max"])]
+        a, b, c = (last.loc[k].to_dict() for k in (nb, bn, pre))
+        beyond = n_seeds > 1 and (a["shift_min"] > b["shift_max"] or b["shift_min"] > a["shift_max"])
+        if n_seeds > 1:
+            seeds = (
+                f"mean over {depth} layers and {n_seeds} seeds; seeds "
+                f"{a['shift_min']:.2f}–{a['shift_max']:.2f} and {b['shift_min']:.2f}–{b['shift_max']:.2f}"
+            )
+        else:
+            seeds = f"mean over {depth} layers, one seed"
+        after = f"After {epochs} epoch{'s' if epochs != 1 else ''}"
+        words = (
+            f"{after}, the input of each activation has moved by **{a['shift']:.2f}** of its initial "
+            f"spread without BN and by **{b['shift']:.2f}** with BN ({seeds})."
+        )
+        if beyond and b["shift"] < a["shift"]:
+            words += f" So BN does reduce this shift, by about {a['shift'] / b['shift']:.0f}×."
+        elif beyond:
+            words += f" So here the shift is *larger* with BN, by about {b['shift'] / a['shift']:.1f}×."
+        elif n_seeds > 1:
+            words += " The difference is within the seed spread."
+        else:
+            words += " With one seed there is no noise estimate."
+        words += f" Inside the BN network the linear outputs, before BN, moved by **{c['shift']:.2f}**: " + (
+            "BN does not stop the weights from moving the distribution; it re-normalises it on every batch."
+            if c["shift"] > b["shift"]
+            else "no more than after BN."
+        )
+        final = layers[(layers.epochs_trained == epochs) & (layers.series == nb)].groupby("layer")["shift"].mean()
+        if len(final) > 1 and final.iloc[-1] > final.iloc[0]:
+            words += (
+                f" Without BN the shift builds up through the network: layer 1 moved by {final.iloc[0]:.2f}, "
+                f"layer {final.index[-1]} by {final.iloc[-1]:.2f}, because each layer's input also carries every "
+                "change made in the layers below it."
+            )
+        summary["what_the_data_shows"] = words
+        summary["shift_reduced_beyond_noise"] = bool(beyond and b["shift"] < a["shift"])
+    return Result(tables={"layers": layers, "shift": curve.drop(columns="n")}, summary=summary, notes=notes)
 
 
 # --------------------------------------------------------------------------- batch-size noise
@@ -319,9 +650,12 @@ def batchnorm_noise(
         ]
     noise = pd.DataFrame(rows)
     pick = noise[noise.measure == "normalised value"].set_index("batch_size").value
+    bmean = noise[noise.measure == "batch mean"].set_index("batch_size").value
     summary = {
         "layer": layer,
         "units": int(keep.sum()),
+        "n_train": int(n),
+        "batch mean error / (1/√B)": {int(b): float(v * math.sqrt(b)) for b, v in bmean.items()},
         "trained_val_acc": h.final_val_acc,
         **{f"normalised value RMS error at batch {int(b)}": float(v) for b, v in pick.items()},
     }
@@ -398,7 +732,7 @@ def batchnorm_modes(
                 rows.append(
                     {
                         "batch_size": _bs,
-                        "epoch": epoch + 1,
+                        "epoch": epoch,
                         "mode": mode,
                         "val_loss": _finite(loss),
                         "val_acc": float(acc),
@@ -425,7 +759,7 @@ def batchnorm_modes(
         }
     ).reset_index(drop=True)
     gap["gap"] = gap.eval_mode_acc - gap.train_mode_acc
-    first = curves[curves.epoch == 1].pivot(index="batch_size", columns="mode", values="val_acc")
-    gap["gap_after_epoch_1"] = (first[EVAL_MODE] - first[TRAIN_MODE]).reindex(gap.batch_size).to_numpy()
+    first = curves[curves.epoch == 0].pivot(index="batch_size", columns="mode", values="val_acc")
+    gap["gap_after_epoch_0"] = (first[EVAL_MODE] - first[TRAIN_MODE]).reindex(gap.batch_size).to_numpy()
     summary = {f"gap at batch {int(r.batch_size)}": float(r.gap) for r in gap.itertuples()}
     return Result(tables={"curves": curves, "final": final, "gap": gap}, summary=summary)

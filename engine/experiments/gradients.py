@@ -2,7 +2,8 @@
 
 ``derivative_product``: the article's product of sigmoid derivatives over depth, seeded.
 ``gradients``: one real forward + backward pass through a deep MLP on a batch of digits, with
-per-layer gradient norms, dead units and an honest report of float32 overflow.
+per-layer gradient norms, dead units and an honest report of float32 overflow, and a verdict per
+run (see :func:`judge`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ MAX_STEPS = 500
 #: The two per-layer factors the article quotes, each applied 50 times.
 ARTICLE_FACTORS = (0.9, 1.1)
 ARTICLE_DEPTH = 50
+
+#: Thresholds of :func:`judge`: the backward-signal ratio ||delta_1|| / ||delta_N|| ...
+SIGNAL_EXPLODING = 10.0  # ... above this: exploding
+SIGNAL_VANISHING = 0.1  # ... below this: vanishing
+#: any weight-gradient norm above this is exploding, whatever the ratio
+GRAD_EXPLODING = 1e3
+#: a loss this close to ln C (C classes) means the outputs have collapsed to uniform: vanishing
+COLLAPSE_TOL = 1e-3
+VERDICTS = ("vanishing", "healthy", "exploding")
 
 
 def _finite(x) -> float | None:
@@ -73,6 +83,11 @@ def derivative_product(depth: int = 10, seed: int = 0, progress=None) -> Result:
         "bound_50": float(MAX_DERIVATIVE["sigmoid"] ** ARTICLE_DEPTH),
     }
     return Result(tables={"factors": factors, "series": series}, summary=summary)
+
+
+def inactive_kind(act: str) -> str:
+    """What ``inactive_frac`` counts for activation ``act``: dead units or saturated outputs."""
+    return "dead units" if act in ("relu", "leaky_relu") else "saturated outputs"
 
 
 def _inactive(act: str, h: np.ndarray) -> float:
@@ -160,6 +175,41 @@ def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | 
     return None
 
 
+def judge(signal_ratio, max_grad_norm, loss, n_classes: int, overflow_layer=None) -> tuple[str, str]:
+    """``(verdict, reason)``: ``verdict`` is "vanishing", "healthy" or "exploding".
+
+    ``signal_ratio`` is ||delta_1|| / ||delta_N||, the backward signal dL/dz at the first linear
+    layer over that at the last (the logits); ``max_grad_norm`` the largest ||dL/dW|| of any
+    layer; ``loss`` the cross-entropy on the measured batch. Checked in this order:
+
+    * **exploding** if float32 overflowed (``overflow_layer``) or a number is not finite, or
+      ``signal_ratio > 10`` (``SIGNAL_EXPLODING``), or ``max_grad_norm > 1e3`` (``GRAD_EXPLODING``);
+    * **vanishing** if ``signal_ratio < 0.1`` (``SIGNAL_VANISHING``), or ``|loss - ln C| < 1e-3``
+      (``COLLAPSE_TOL``): the logits are all but equal, so the network outputs nothing and the
+      signal it sends back carries no information about the input;
+    * **healthy** otherwise.
+
+    ``reason`` says which rule decided, with the measured number.
+    """
+    if overflow_layer is not None:
+        return "exploding", f"float32 overflowed to inf at layer {overflow_layer}"
+    if signal_ratio is None or max_grad_norm is None or loss is None:
+        return "exploding", "a gradient or the loss is not finite"
+    if signal_ratio > SIGNAL_EXPLODING:
+        return "exploding", f"the backward signal grows {signal_ratio:.2g}× towards the input (> {SIGNAL_EXPLODING:g})"
+    if max_grad_norm > GRAD_EXPLODING:
+        return "exploding", f"a weight gradient has norm {max_grad_norm:.2g} (> {GRAD_EXPLODING:g})"
+    ln_c = math.log(n_classes)
+    if signal_ratio < SIGNAL_VANISHING:
+        return "vanishing", f"the backward signal shrinks to {signal_ratio:.2g} of its size (< {SIGNAL_VANISHING:g})"
+    if abs(loss - ln_c) < COLLAPSE_TOL:
+        return "vanishing", f"the loss {loss:.4f} is within {COLLAPSE_TOL:g} of ln {n_classes}: the outputs collapsed"
+    return "healthy", (
+        f"the backward signal ratio {signal_ratio:.2g} is within [{SIGNAL_VANISHING:g}, {SIGNAL_EXPLODING:g}] "
+        f"and no weight gradient exceeds {GRAD_EXPLODING:g}"
+    )
+
+
 def _label(act, init, acts, inits):
     if len(inits) == 1:
         return act
@@ -180,7 +230,12 @@ def gradients(
     seed: int = 0,
     progress=None,
 ) -> Result:
-    """Real backprop through a deep MLP on digits: per-layer gradient norms, dead units, overflow."""
+    """Real backprop through a deep MLP on digits: per-layer gradient norms, dead units, overflow.
+
+    Per run, ``runs`` and the summary carry ``signal_ratio`` (||delta_1|| / ||delta_N||, the backward
+    signal dL/dz at the first linear layer over that at the logits), ``loss_minus_ln_c`` and a
+    ``verdict`` from :func:`judge`, whose docstring gives the thresholds.
+    """
     depth = _check_int("depth", depth, 1, MAX_DEPTH)
     width = _check_int("width", width, *WIDTH_RANGE)
     batch_size = _check_int("batch_size", batch_size, *BATCH_RANGE)
@@ -218,7 +273,11 @@ def gradients(
         frames.append(df)
         first, last = _finite(df["grad_norm"].iloc[0]), _finite(df["grad_norm"].iloc[-1])
         ratio = first / last if first is not None and last else None
+        s_first, s_last = _finite(df["signal_norm"].iloc[0]), _finite(df["signal_norm"].iloc[-1])
+        signal_ratio = _finite(s_first / s_last) if s_first is not None and s_last else None
+        max_grad = _finite(df["grad_norm"].max()) if df["grad_norm"].notna().all() else None
         fo, bo = m["forward_overflow"], m["backward_overflow"]
+        verdict, reason = judge(signal_ratio, max_grad, m["loss"], split.n_classes, fo or bo)
         if fo is not None:
             markers.append({"run": label, "x": fo, "label": f"{label}: forward overflow at layer {fo}"})
         if bo is not None:
@@ -228,7 +287,12 @@ def gradients(
                 "run": label,
                 "activation": act,
                 "init": init,
+                "verdict": verdict,
+                "verdict_reason": reason,
+                "signal_ratio": signal_ratio,
+                "max_grad_norm": max_grad,
                 "loss": m["loss"],
+                "loss_minus_ln_c": _finite(m["loss"] - math.log(split.n_classes)) if m["loss"] is not None else None,
                 "first_grad_norm": first,
                 "last_grad_norm": last,
                 "ratio_first_last": _finite(ratio) if ratio is not None else None,
@@ -245,12 +309,17 @@ def gradients(
     layers = pd.concat(frames, ignore_index=True)
     cols = ["run", "activation", "init", "layer", "grad_norm", "signal_norm", "weight_norm", "act_std", "inactive_frac"]
     layers = layers[cols].astype({c: float for c in cols[4:]})
+    layers["inactive_kind"] = layers["activation"].map(inactive_kind)
     runs_df = pd.DataFrame(runs).astype(
         {"forward_overflow_layer": "Int64", "backward_overflow_layer": "Int64", "diverged_step": "Int64"}
     )
     summary = {
         "depth": depth,
         "width": width,
+        "n_classes": split.n_classes,
+        "ln_c": math.log(split.n_classes),
+        "signal_ratio": {r["run"]: r["signal_ratio"] for r in runs},
+        "verdict": {r["run"]: r["verdict"] for r in runs},
         "ratio_first_last": {r["run"]: r["ratio_first_last"] for r in runs},
         "overflow": {
             r["run"]: r["forward_overflow_layer"] or r["backward_overflow_layer"]

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import pytest
 
+from engine.datasets import load
+from engine.experiments import run
 from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_values, run_page
 
 PAGE = "pages/3_Batch_normalization.py"
 KEYS = ("opt", "depth", "epochs", "layer", "bs", "mep", "seed")
+#: Sentences the page once showed whatever the settings (or with the direction wrong).
+STALE = (
+    "At tiny rates both networks learn too slowly",
+    "snowballing through the layers below it",
+    "Without BN the range of rates that work is **narrow**",
+    "1437",
+    "off by more than half a standard deviation",
+    "the two modes agree within a few points",
+    "so every layer has to adapt to a moving input",
+)
+
+
+def _text(at) -> str:
+    return " ".join([m.value for m in at.markdown] + [w.value for w in at.warning])
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +45,38 @@ def test_defaults_show_the_article_numbers(default_page):
     assert metrics["Std before"] == "4.95"
     assert metrics["Mean after"] == "0.0000"
     assert metrics["Std after"] == "1.0000"
+
+
+def test_defaults_measure_covariate_shift_and_headline_the_usable_range(default_page):
+    at = default_page
+    assert [t.label for t in at.tabs][:2] == ["Covariate shift, measured", "Learning-rate sensitivity"]
+    text = _text(at)
+    shift = run("batchnorm_shift").summary
+    assert shift["what_the_data_shows"] in text and "Santurkar et al. (2018" in text
+    sweep = run("batchnorm_lr").summary
+    assert sweep["headline"] in text and "upwards" in sweep["headline"]
+    assert sweep["small_rates"] in text and sweep["converge"] in text
+    split = load("digits", 0)
+    assert f"({len(split.y_train)} training images, {len(split.y_val)} validation images)" in text
+    for stale in STALE:
+        assert stale not in text
+    # "converges faster" is shown with the per-epoch curves
+    assert any("Validation accuracy per epoch" in el.proto.spec for el in charts(at))
+
+
+def test_non_default_settings_show_only_computed_verdicts():
+    at = run_page(PAGE, {"opt": "adam", "depth": "4", "epochs": "3", "seed": "7", "bs": ["16", "128"], "mep": "2"})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    sweep = run("batchnorm_lr", optimizer="adam", depth=4, epochs=3, seed=7).summary
+    for k in ("headline", "small_rates", "converge"):
+        assert sweep[k] in text
+    assert run("batchnorm_shift", seed=7).summary["what_the_data_shows"] in text
+    split = load("digits", 7)
+    assert f"for all {len(split.y_train)} training images" in text
+    for stale in STALE:
+        assert stale not in text
+    assert non_finite_values(at) == []
 
 
 def test_divergence_is_a_warning_not_a_nan(default_page):

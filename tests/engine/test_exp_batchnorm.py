@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.datasets import load, n_train_available
@@ -14,13 +15,15 @@ from engine.experiments.batchnorm import (
     TRAIN_MODE,
     WITH_BN,
     _batch_stats_eval,
+    _lr_verdicts,
     batchnorm_article,
     batchnorm_lr,
     batchnorm_modes,
     batchnorm_noise,
+    batchnorm_shift,
 )
 from engine.layers import BatchNorm
-from engine.train import TrainConfig, evaluate, train
+from engine.train import TrainConfig, build_model, evaluate, train
 
 # Printed by the article's before/after snippet (np.random.seed(42); randn(32, 64) * 5 + 3):
 #   Before BN: mean=3.20, std=4.95
@@ -93,7 +96,7 @@ def test_layer_table_tidy_form_matches_wide():
 
 # --------------------------------------------------------------------------- learning-rate sweep
 def test_lr_sweep_matches_direct_training_and_marks_divergence():
-    res = batchnorm_lr(lrs=(0.1, 10.0), optimizer="sgd", depth=3, width=32, epochs=2, seed=0)
+    res = batchnorm_lr(lrs=(0.1, 10.0), optimizer="sgd", depth=3, width=32, epochs=2, seed=0, n_seeds=1)
     sweep = res.tables["sweep"].set_index(["run", "lr"])
     # independent re-run of one cell through the public trainer
     h = train(
@@ -108,11 +111,153 @@ def test_lr_sweep_matches_direct_training_and_marks_divergence():
     assert np.isfinite(res.tables["sweep"].val_acc.to_numpy(dtype=float)).all()
 
 
+def test_lr_sweep_means_and_curves_over_seeds():
+    res = batchnorm_lr(lrs=(0.1, 10.0), optimizer="sgd", depth=3, width=32, epochs=2, seed=4, n_seeds=2)
+    sweep, mean = res.tables["sweep"], res.tables["mean"].set_index(["run", "lr"])
+    assert sorted(sweep.seed.unique()) == [4, 5] == res.summary["seeds"]
+    for (run_, lr), g in sweep.groupby(["run", "lr"]):
+        assert mean.loc[(run_, lr), "val_acc"] == pytest.approx(g.val_acc.mean())
+        assert mean.loc[(run_, lr), "val_acc_min"] == pytest.approx(g.val_acc.min())
+    # seed 5 of one cell, trained alone through the public trainer
+    h = train(
+        TrainConfig(depth=3, width=32, epochs=2, lr=0.1, batch_norm=False, optimizer="sgd", schedule="cosine", seed=5)
+    )
+    got = sweep[(sweep.run == NO_BN) & (sweep.lr == 0.1) & (sweep.seed == 5)].val_acc.item()
+    assert got == pytest.approx(h.val_acc[-1])
+    cm = res.tables["curves_mean"]
+    c = res.tables["curves"]
+    want = c[(c.run == WITH_BN) & (c.lr == 0.1)].groupby("epoch").val_acc.mean().to_numpy()
+    np.testing.assert_allclose(cm[(cm.run == WITH_BN) & (cm.lr == 0.1)].val_acc, want)
+    assert list(cm.epoch.unique()) == [0, 1]  # epochs from 0, as History.epoch
+
+
+def _mean_table(cells):
+    """A hand-made ``mean`` table: {(run, lr): (mean, min, max, n_diverged)} with 3 seeds."""
+    rows = [
+        {"run": r, "lr": lr, "val_acc": a, "val_acc_min": lo, "val_acc_max": hi, "n_seeds": 3, "n_diverged": d}
+        for (r, lr), (a, lo, hi, d) in cells.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _curves(accs):
+    """{(run, lr): [val_acc per epoch]} as a curves_mean table."""
+    return pd.DataFrame(
+        [{"run": r, "lr": lr, "epoch": e, "val_acc": v} for (r, lr), vs in accs.items() for e, v in enumerate(vs)]
+    )
+
+
+def test_lr_verdicts_are_computed_from_the_sweep_by_hand():
+    mean = _mean_table(
+        {
+            (NO_BN, 0.01): (0.60, 0.55, 0.65, 0),
+            (WITH_BN, 0.01): (0.40, 0.38, 0.42, 0),  # no BN better, beyond the spread
+            (NO_BN, 0.1): (0.90, 0.89, 0.91, 0),
+            (WITH_BN, 0.1): (0.92, 0.90, 0.94, 0),
+            (NO_BN, 1.0): (0.10, 0.10, 0.10, 3),
+            (WITH_BN, 1.0): (0.96, 0.95, 0.97, 0),
+        }
+    )
+    curves = _curves(
+        {
+            (NO_BN, 0.1): [0.5, 0.7, 0.8, 0.9],
+            (WITH_BN, 0.1): [0.6, 0.85, 0.9, 0.92],
+            (WITH_BN, 1.0): [0.9, 0.95, 0.96, 0.96],
+        }
+    )
+    v = _lr_verdicts(mean, curves, 3)
+    # usable: >= 0.9 x 0.96 = 0.864
+    assert v["usable_threshold"] == pytest.approx(0.864)
+    assert v[f"{NO_BN}: usable lrs"] == [0.1] and v[f"{WITH_BN}: usable lrs"] == [0.1, 1.0]
+    assert "upwards" in v["headline"] and "At lr 1, BN reaches 96%" in v["headline"]
+    assert v["smallest_lr"] == {"lr": 0.01, NO_BN: 0.60, WITH_BN: 0.40, "better": NO_BN, "beyond_noise": True}
+    assert "**no BN** is better, beyond the seed spread" in v["small_rates"]
+    # target 0.9 x min(0.90, 0.96) = 0.81: no BN at 0.1 reaches it in epoch 3, BN at 0.1 in epoch 1, at 1.0 in 0
+    assert v["epochs_to_target"] == {"no BN at lr 0.1": 3, "with BN at lr 0.1": 1, "with BN at lr 1": 0}
+    assert "With BN it gets there sooner" in v["converge"]
+    # overlapping seeds: no verdict on the smallest rate; the same range: no "upwards"
+    mean2 = mean.copy()
+    mean2.loc[(mean2.run == WITH_BN) & (mean2.lr == 0.01), ["val_acc_max"]] = 0.58
+    mean2.loc[(mean2.run == WITH_BN) & (mean2.lr == 1.0), ["val_acc", "val_acc_min", "val_acc_max", "n_diverged"]] = (
+        0.1,
+        0.1,
+        0.1,
+        3,
+    )
+    v2 = _lr_verdicts(mean2, curves, 3)
+    assert v2["smallest_lr"]["beyond_noise"] is False and "within the seed spread" in v2["small_rates"]
+    assert "does not change the usable range" in v2["headline"] and "upwards" not in v2["headline"]
+
+
+def test_lr_sweep_at_the_page_defaults_bn_moves_the_usable_range_up():
+    res = batchnorm_lr()  # SGD, depth 10, 6 epochs, seeds 0-2: the page's defaults
+    s, mean = res.summary, res.tables["mean"].set_index(["run", "lr"])
+    assert s[f"{WITH_BN}: usable lrs"][-1] > s[f"{NO_BN}: usable lrs"][-1]
+    assert s[f"{WITH_BN}: largest lr that trains"] > s[f"{NO_BN}: largest lr that trains"]
+    # SGD at lr 1: BN trains; without BN a seed diverges
+    assert mean.loc[(WITH_BN, 1.0), "n_diverged"] == 0 and mean.loc[(WITH_BN, 1.0), "val_acc"] > 0.9
+    assert mean.loc[(NO_BN, 1.0), "n_diverged"] >= 1
+    # at the smallest rate, no BN is ahead on average (the old page said both were merely slow)
+    assert mean.loc[(NO_BN, 0.01), "val_acc"] > mean.loc[(WITH_BN, 0.01), "val_acc"]
+    assert s["smallest_lr"]["better"] == NO_BN
+    assert "upwards" in s["headline"]
+
+
 def test_lr_default_grid_spans_decades():
     from engine.experiments.batchnorm import DEFAULT_LRS
 
     for grid in DEFAULT_LRS.values():
         assert grid == tuple(sorted(grid)) and grid[-1] / grid[0] >= 100
+
+
+# --------------------------------------------------------------------------- covariate shift
+def _hand_stats(model, X):
+    """Per hidden layer: (mu, sd) per unit of the activation's input, by a hand-written forward
+    (BN with the batch's own biased statistics), and of the linear output."""
+    out, h = [], X.astype(np.float64)
+    lins = model.linears
+    bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
+    for k, lin in enumerate(lins[:-1]):
+        z = h @ lin.params["W"].astype(np.float64)
+        if "b" in lin.params:
+            z = z + lin.params["b"]
+        pre = z
+        if bns:
+            bn = bns[k]
+            z = (z - z.mean(0)) / np.sqrt(z.var(0) + bn.eps) * bn.params["gamma"] + bn.params["beta"]
+        out.append(((z.mean(0), z.std(0)), (pre.mean(0), pre.std(0))))
+        h = np.maximum(z, 0)
+    return out
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_shift_matches_a_hand_written_forward(bn):
+    kw = dict(depth=3, width=16, epochs=2, lr=0.1, seed=2)
+    res = batchnorm_shift(**kw, probe=128, n_seeds=1)
+    cfg = TrainConfig(**kw, optimizer="sgd", schedule="cosine", init="he", activation="relu", batch_norm=bn)
+    data = load("digits", 2)
+    X = data.X_train[:128]
+    start = _hand_stats(build_model(cfg, 64, 10), X)
+    end = _hand_stats(train(cfg).model, X)
+    t = res.tables["layers"]
+    t = t[(t.run == (WITH_BN if bn else NO_BN)) & (t.stage == "activation input") & (t.epochs_trained == 2)]
+    for k, row in enumerate(t.sort_values("layer").itertuples()):
+        (mu, sd), (mu0, sd0) = end[k][0], start[k][0]
+        want = np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / np.mean(sd0**2))
+        assert row.shift == pytest.approx(want, rel=2e-3, abs=1e-5)
+        assert row.mean == pytest.approx(mu.mean(), abs=1e-5)
+    assert sorted(res.tables["layers"].epochs_trained.unique()) == [0, 1, 2]
+    assert (res.tables["layers"].query("epochs_trained == 0")["shift"] == 0).all()
+
+
+def test_shift_is_smaller_with_bn_beyond_seed_noise_and_said_so():
+    res = batchnorm_shift(depth=6, epochs=3)
+    s = res.summary
+    nb, bn = s[f"shift range: {NO_BN}"], s["shift range: with BN (after BN)"]
+    assert bn[1] < nb[0]  # every seed with BN moved less than every seed without
+    assert s["shift_reduced_beyond_noise"] is True
+    assert "So BN does reduce this shift" in s["what_the_data_shows"]
+    assert f"**{s[f'shift: {NO_BN}']:.2f}**" in s["what_the_data_shows"]
 
 
 # --------------------------------------------------------------------------- batch-size noise
@@ -158,11 +303,12 @@ def test_modes_eval_matches_independent_training():
     )
     data = load("digits", 3)
     _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
-    got = curves[(curves.epoch == 2) & (curves["mode"] == EVAL_MODE)].val_acc.item()
+    got = curves[(curves.epoch == 1) & (curves["mode"] == EVAL_MODE)].val_acc.item()  # epochs from 0
     assert got == pytest.approx(acc)
     gap = res.tables["gap"].iloc[0]
     assert gap.gap == pytest.approx(gap.eval_mode_acc - gap.train_mode_acc)
     assert set(curves["mode"]) == {EVAL_MODE, TRAIN_MODE}
+    assert sorted(curves.epoch.unique()) == [0, 1]
 
 
 def test_batch_stats_eval_uses_batch_statistics_and_restores_running_stats():
@@ -195,6 +341,13 @@ def test_batch_stats_eval_uses_batch_statistics_and_restores_running_stats():
         (batchnorm_lr, {"depth": 0}, "depth"),
         (batchnorm_lr, {"epochs": 0}, "epochs"),
         (batchnorm_lr, {"depth": 100, "width": 1024, "epochs": 500}, "FLOPs"),
+        (batchnorm_lr, {"n_seeds": 0}, "n_seeds"),
+        (batchnorm_lr, {"n_seeds": 99}, "n_seeds"),
+        (batchnorm_shift, {"optimizer": "evil"}, "optimizer"),
+        (batchnorm_shift, {"n_seeds": 0}, "n_seeds"),
+        (batchnorm_shift, {"probe": 1}, "probe"),
+        (batchnorm_shift, {"depth": 0}, "depth"),
+        (batchnorm_shift, {"lr": -1.0}, "lr"),
         (batchnorm_noise, {"layer": 9}, "layer"),
         (batchnorm_noise, {"batch_sizes": (1,)}, "batch_sizes"),
         (batchnorm_noise, {"draws": 1}, "draws"),

@@ -10,6 +10,7 @@ import pytest
 
 from engine.datasets import load
 from engine.experiments import run
+from engine.experiments.gradients import VERDICTS, judge
 from engine.network import MLP
 
 # The article's snippet (sigmoid derivative at z ~ N(0, 1), ten layers) run after
@@ -69,8 +70,9 @@ F = {
 }
 
 
-def reference_norms(act, init, depth, width, seed, batch):
-    """Per-layer ||dL/dW|| by a float64 forward/backward written out by hand (no engine layers)."""
+def reference_norms(act, init, depth, width, seed, batch, signal=False):
+    """Per-layer ||dL/dW|| (and, with ``signal``, ||dL/dz||) by a float64 forward/backward written
+    out by hand (no engine layers)."""
     split = load("digits", seed)
     X, y = split.X_train[:batch], split.y_train[:batch]
     # the same weights the experiment draws (MLP with rng=default_rng(seed))
@@ -90,12 +92,13 @@ def reference_norms(act, init, depth, width, seed, batch):
     d = p.copy()
     d[np.arange(len(y)), y] -= 1
     d /= len(y)
-    norms = [0.0] * len(Ws)
+    norms, signals = [0.0] * len(Ws), [0.0] * len(Ws)
     for k in range(len(Ws) - 1, -1, -1):
         norms[k] = np.linalg.norm(hs[k].T @ d)
+        signals[k] = np.linalg.norm(d)  # dL/dz_k, z_k = the output of linear layer k
         if k:
             d = (d @ Ws[k].T) * df(zs[k - 1])
-    return np.array(norms)
+    return (np.array(norms), np.array(signals)) if signal else np.array(norms)
 
 
 @pytest.mark.parametrize("act,init", [("sigmoid", "xavier"), ("relu", "he"), ("tanh", "large")])
@@ -137,6 +140,70 @@ def test_gradient_norms_with_batch_norm_match_torch():
     torch.nn.functional.cross_entropy(net(x), y).backward()
     want = [m.weight.grad.norm().item() for m in net if isinstance(m, torch.nn.Linear)]
     np.testing.assert_allclose(res.tables["layers"]["grad_norm"], want, rtol=2e-3)
+
+
+@pytest.mark.parametrize("act,init", [("relu", "xavier"), ("tanh", "he")])
+def test_signal_ratio_matches_the_hand_written_backprop(act, init):
+    res = run("gradients", depth=12, width=32, activations=(act,), inits=(init,), batch_size=64, seed=1)
+    _, signals = reference_norms(act, init, 12, 32, 1, 64, signal=True)
+    np.testing.assert_allclose(res.tables["layers"]["signal_norm"], signals, rtol=2e-3)
+    r = res.tables["runs"].iloc[0]
+    assert r["signal_ratio"] == pytest.approx(signals[0] / signals[-1], rel=3e-3)
+    assert res.summary["signal_ratio"][r["run"]] == r["signal_ratio"]
+    assert r["loss_minus_ln_c"] == pytest.approx(r["loss"] - math.log(10))
+
+
+@pytest.mark.parametrize(
+    "args,verdict",
+    [
+        ((1.0, 1.0, 2.0, 10), "healthy"),
+        ((10.0, 1.0, 2.0, 10), "healthy"),  # the thresholds are strict
+        ((0.1, 1.0, 2.0, 10), "healthy"),
+        ((10.5, 1.0, 2.0, 10), "exploding"),
+        ((1.0, 1001.0, 2.0, 10), "exploding"),
+        ((0.09, 1.0, 2.0, 10), "vanishing"),
+        ((1.0, 1.0, math.log(10) + 5e-4, 10), "vanishing"),  # collapsed outputs: loss = ln C
+        ((1.0, 1.0, math.log(3) - 5e-4, 3), "vanishing"),
+        ((1.0, 1.0, math.log(10) + 2e-3, 10), "healthy"),
+        ((None, 1.0, 2.0, 10), "exploding"),  # not finite
+        ((0.01, 1e4, 2.0, 10), "exploding"),  # exploding wins over vanishing
+    ],
+)
+def test_judge_applies_the_documented_thresholds(args, verdict):
+    got, reason = judge(*args)
+    assert got == verdict and reason
+    assert judge(1.0, 1.0, 2.0, 10, overflow_layer=7) == ("exploding", "float32 overflowed to inf at layer 7")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_verdicts_over_seeds_at_depth_20(seed):
+    res = run(
+        "gradients", depth=20, width=64, activations=("sigmoid", "relu"), inits=("xavier", "he", "large"), seed=seed
+    )
+    runs = res.tables["runs"].set_index("run")
+    verdict = runs["verdict"]
+    assert verdict["relu / xavier"] != "healthy"  # the weight-gradient ratio alone calls it flat ...
+    assert 0.1 < runs.loc["relu / xavier", "ratio_first_last"] < 10  # ... which is why it misleads
+    assert verdict["relu / he"] == "healthy"
+    assert verdict["sigmoid / xavier"] == "vanishing"
+    assert verdict["relu / large"] == "exploding"
+    assert res.summary["verdict"] == verdict.to_dict()
+    assert set(verdict) <= set(VERDICTS)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_norm_heals_sigmoid_but_relu_explodes_with_depth(seed):
+    kw = dict(width=64, activations=("sigmoid", "relu"), inits=("he",), batch_norm=True, seed=seed)
+    d20, d50 = run("gradients", depth=20, **kw), run("gradients", depth=50, **kw)
+    assert d20.summary["verdict"]["sigmoid"] == "healthy"
+    assert d20.summary["verdict"]["relu"] == "exploding"
+    assert d50.summary["signal_ratio"]["relu"] > 30 * d20.summary["signal_ratio"]["relu"]  # grows with depth
+
+
+def test_layers_say_what_the_inactive_fraction_counts():
+    layers = run("gradients", depth=3, width=16, activations=("relu", "tanh", "sigmoid")).tables["layers"]
+    kinds = layers.groupby("activation")["inactive_kind"].unique().map(list).to_dict()
+    assert kinds == {"relu": ["dead units"], "tanh": ["saturated outputs"], "sigmoid": ["saturated outputs"]}
 
 
 def test_vanishing_flat_and_exploding_are_told_apart():
