@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 
 def show(chart):
@@ -19,6 +19,7 @@ seed = controls.page_setup(
     "time**, and every layer multiplies it by its own factor. Many factors below 1 make the signal "
     "fade away; many factors above 1 make it blow up. Both happen silently: nothing crashes.",
 )
+quiz.ask("gradients")
 
 # ---------------------------------------------------------------------------------------------
 st.header("As in the article")
@@ -301,3 +302,5 @@ if res2 is not None:
             help="Weight-gradient norm of the first layer divided by that of the last layer.",
         )
     runner.downloads("gradients", res2, big, key="gradients_large")
+
+controls.page_footer()

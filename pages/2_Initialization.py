@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.init import DESCRIPTIONS, STRATEGIES
 from engine.layers import ACTIVATIONS
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 
 def show(chart):
@@ -19,6 +19,7 @@ seed = controls.page_setup(
     "deep network. **Too small** and it shrinks layer after layer; **too large** and it grows without "
     "limit. The right scale depends on the layer's width and on the activation.",
 )
+quiz.ask("init")
 
 
 def sci(df: pd.DataFrame, cols) -> pd.DataFrame:
@@ -279,3 +280,5 @@ if tr is not None:
     )
     runner.show_table(summ[["run", "first_val_acc", "final_val_acc", "best_epoch", "best_val_loss", "diverged_epoch"]])
     runner.downloads("init_training", tr, train_params)
+
+controls.page_footer()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Batch normalization",
@@ -11,6 +11,7 @@ seed = controls.page_setup(
     "them: for every unit it subtracts the mini-batch mean, divides by the mini-batch standard "
     "deviation, and then lets the network choose its own scale γ and shift β.",
 )
+quiz.ask("batchnorm")
 st.latex(
     r"\hat z = \frac{z - \mu_{\text{batch}}}{\sqrt{\sigma^2_{\text{batch}} + \varepsilon}},"
     r"\qquad \text{BN}(z) = \gamma\,\hat z + \beta"
@@ -282,3 +283,5 @@ with tab_modes:
         with st.expander("Final accuracies and gaps"):
             runner.show_table(gap)
         runner.downloads("batchnorm_modes", modes, modes_params)
+
+controls.page_footer()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Dropout",
@@ -12,6 +12,7 @@ seed = controls.page_setup(
     "on any single unit and has to spread what it knows over many of them. At test time every "
     "unit is on.",
 )
+quiz.ask("dropout")
 
 # ---------------------------------------------------------------------------------------------
 st.header("As in the article")
@@ -231,3 +232,5 @@ if res is not None:
     )
     runner.show_table(table)
     runner.downloads("dropout", res, params)
+
+controls.page_footer()

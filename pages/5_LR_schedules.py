@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine.schedules import SCHEDULES
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Learning-rate schedules",
@@ -11,6 +11,7 @@ seed = controls.page_setup(
     "but bounce around a minimum; small steps settle into it but crawl. A **schedule** changes the "
     "learning rate as training goes on, so you get **big steps early and small steps late**.",
 )
+quiz.ask("schedules")
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 LABELS = {
@@ -272,3 +273,5 @@ else:
                 )
             st.markdown(text + " One seed, one dataset: change the sidebar seed to see how much of the gap is luck.")
         runner.downloads("schedules", res, params)
+
+controls.page_footer()
