@@ -1,9 +1,12 @@
 """Initialization: the article's 20-layer forward pass, the naming of the rules, real training."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
-from engine.init import DESCRIPTIONS, STRATEGIES
+from engine.experiments.initialization import TANH_GAIN
+from engine.init import DESCRIPTIONS, STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
 from ui import charts, controls, quiz, runner
 
@@ -55,12 +58,16 @@ if art is not None:
         )
     table = sci(final, ["mean", "std"]).rename(columns={"dead": "dead units", "units": "of"})
     runner.show_table(table)
+    ends = {r.strategy: r.std for r in final.itertuples()}
+    factor = {k: init_std(k, 64, 64) * (64 / 2) ** 0.5 for k in ends}
     st.markdown(
-        "**small** collapses to about 1e-26: every input produces (almost) the same nothing. "
-        "**large** blows up to about 1e14, and training would soon hit inf. **he** stays of order one. "
-        "Each ReLU layer multiplies the typical size of the signal by about "
-        "$\\sigma_W\\sqrt{\\text{fan}_\\text{in}/2}$: 0.06 for small, 5.7 for large and exactly 1 for he. "
-        "Twenty layers turn that into $0.06^{20}$ and $5.7^{20}$."
+        f"After 20 layers **small** is down to a std of {ends['small']:.0e}: every input gives (almost) the "
+        f"same nothing. **large** is up to {ends['large']:.0e}, and training would soon hit inf. "
+        f"**he** ends at {ends['he']:.2f}, of order one. Each ReLU layer multiplies the typical size of the "
+        "signal by about $\\sigma_W\\sqrt{\\text{fan}_\\text{in}/2}$ (the rule below): "
+        f"{factor['small']:.2g} for small, {factor['large']:.2g} for large and "
+        f"{factor['he']:.0f} for he, **on average** over the random weights (one draw lands a little above or "
+        f"below). Twenty layers turn that into ${factor['small']:.2g}^{{20}}$ and ${factor['large']:.2g}^{{20}}$."
     )
     st.caption(
         "Why the same number of dead units in all three rows? The weights come from the same seed, so "
@@ -70,6 +77,76 @@ if art is not None:
         "not seeded, so its printed values vary slightly from run to run; here X comes from the sidebar seed."
     )
     runner.downloads("init_forward", art, art_params, key="init_article")
+
+st.subheader("Where the scales come from: three lines")
+st.markdown(
+    "A unit adds up fan_in inputs, each times its own random weight. With the weights independent of "
+    "the inputs and of mean zero:"
+)
+st.latex(
+    r"\begin{aligned} z_j &= \textstyle\sum_{i=1}^{\text{fan}_\text{in}} a_i W_{ij} \\"
+    r" \operatorname{Var}(z_j) &= \textstyle\sum_i \mathbb E[a_i^2]\,\operatorname{Var}(W_{ij}) \\"
+    r" &= \text{fan}_\text{in}\cdot\operatorname{Var}(W)\cdot\mathbb E[a^2] \end{aligned}"
+)
+st.markdown(
+    "Note $\\mathbb E[a^2]$, not $\\operatorname{Var}(a)$: a mean that is not zero counts too. "
+    "ReLU keeps half of a symmetric $z$, so $\\mathbb E[a^2] = \\operatorname{Var}(z)/2$, and "
+    "$\\operatorname{Var}(W) = 2/\\text{fan}_\\text{in}$ (**he**) keeps the variance the same from layer "
+    "to layer. tanh has slope 1 at zero, so near zero $\\mathbb E[a^2] \\approx \\operatorname{Var}(z)$ "
+    "and $1/\\text{fan}_\\text{in}$ (**xavier**) fits a small signal. The *Table* tab below shows both "
+    "sides of the rule for every layer (`z_std` measured, `z_std_predicted` from the rule)."
+)
+st.markdown(
+    "**Does Xavier suit sigmoid and tanh, as the article says?** The same 20 layers of 64, with xavier, and "
+    "for tanh also with tanh's gain 5/3 (PyTorch's `calculate_gain('tanh')`):"
+)
+chk = runner.run(
+    "init_forward",
+    "Checking sigmoid and tanh…",
+    strategies=("xavier",),
+    depth=20,
+    width=64,
+    activation="sigmoid",
+    seed=seed,
+)
+chk_tanh = runner.run(
+    "init_forward",
+    "Checking sigmoid and tanh…",
+    strategies=("xavier",),
+    depth=20,
+    width=64,
+    activation="tanh",
+    tanh_gain=True,
+    seed=seed,
+)
+if chk is not None and chk_tanh is not None:
+    sg, tx, tg = chk.summary["xavier"], chk_tanh.summary["xavier"], chk_tanh.summary[TANH_GAIN]
+    m = controls.metric_row(3)
+    m[0].metric(
+        "sigmoid + xavier: layer 20",
+        f"mean {sg['mean']:.2f}, std {sg['std']:.2f}",
+        help="Mean and std of the activations after 20 layers (the input has mean 0, std 1).",
+    )
+    m[1].metric(
+        "tanh + xavier: std, layer 1 → 20",
+        f"{tx['first_std']:.2f} → {tx['std']:.3f}",
+        help="xavier's std 1/sqrt(fan_in).",
+    )
+    m[2].metric(
+        "tanh + xavier×5/3: std, layer 1 → 20",
+        f"{tg['first_std']:.2f} → {tg['std']:.3f}",
+        help="xavier's std times 5/3: torch's kaiming_normal_(nonlinearity='tanh').",
+    )
+    share = sg["mean_share_of_square"]
+    st.markdown(
+        f"**Sigmoid: no.** Its outputs sit around {sg['mean']:.2f} with a slope of at most 1/4, so what the next "
+        f"layer sees is mostly that constant: the mean makes up **{share:.0%}** of $\\mathbb E[a^2]$ at layer 20, "
+        f"and the part that differs between inputs has a std of only {sg['std']:.2f}. xavier keeps "
+        "$\\operatorname{Var}(z)$ steady only because that constant feeds it; it does not keep the signal. "
+        f"**tanh: only near zero.** With xavier the spread sags from {tx['first_std']:.2f} to {tx['std']:.3f} "
+        f"over 20 layers, because tanh flattens away from zero; with the gain 5/3 it goes from "
+        f"{tg['first_std']:.2f} to {tg['std']:.3f}" + (", about flat." if tg["std"] > 0.5 * tg["first_std"] else ".")
+    )
 
 st.subheader("Which rule is which: Xavier, Glorot, LeCun")
 st.markdown(
@@ -83,23 +160,19 @@ rules = runner.run("init_rules", "Computing the rules…")
 if rules is not None:
     st.caption("Standard deviation of the weights of a layer with fan_in = 256 inputs:")
     runner.show_table(rules.tables["rules_wide"])
+    r = rules.summary
     st.markdown(
-        "With 256 outputs, xavier and glorot both give 0.0625; with 64 or 10 outputs glorot is larger and "
-        "moves towards he (0.0884), which doubles the variance to make up for ReLU zeroing half its inputs."
+        f"With 256 outputs xavier and glorot agree ({r['xavier@256']:.4f}); with 64 or 10 outputs glorot is larger "
+        f"({r['glorot@64']:.4f}, {r['glorot@10']:.4f}), only because it averages in the smaller fan_out. "
+        "That is not a correction for ReLU: he's factor 2 comes from ReLU zeroing half its inputs (the rule above)."
     )
 
 # ---------------------------------------------------------------------------------------------
 st.header("Going further")
 st.markdown(
     "All five rules, any depth, width and activation. Each line shows how the spread (standard "
-    "deviation) of the activations evolves layer by layer: **flat is healthy**, and with ReLU only "
-    "**he** is flat.\n\n"
-    "Now try **tanh**. Its slope at zero is 1 (not ReLU's half-on, half-off), so the scale that keeps a "
-    "small signal's size is $\\sqrt{1/\\text{fan}_\\text{in}}$, **xavier**. Its line still sags slowly, "
-    "because tanh flattens away from zero, but the units stay in the useful middle. **he** holds the "
-    "spread higher at the price of a few units near the flat tails, and **large** pins most of them at "
-    "±1, where the slope, and so the gradient, is almost zero (see the histograms). **Sigmoid** outputs "
-    "sit around 0.5 with a slope of at most 1/4: small squeezes every input to the same 0.5, large saturates."
+    "deviation) of the activations evolves layer by layer: **flat is healthy**. Try **tanh** and "
+    "**sigmoid**, and tanh's gain; the histograms show where units pin at the flat tails."
 )
 c = st.columns(4)
 inits = controls.multiselect(
@@ -130,12 +203,21 @@ width = controls.select_slider(
 if not inits:
     st.warning("Pick at least one initialisation; showing all five.")
     inits = list(STRATEGIES)
+c = st.columns([3, 1])
 hist_layers = controls.multiselect(
     "Histogram layers",
     "layers",
     tuple(range(1, 101)),
     (1, 10, 20),
     help="Layers whose activations are shown as histograms (layers deeper than the stack are skipped).",
+    container=c[0],
+)
+gain = controls.toggle(
+    f"Add {TANH_GAIN}",
+    "gain",
+    False,
+    help="One more line: xavier's std times tanh's gain 5/3 (torch's kaiming_normal_(nonlinearity='tanh')).",
+    container=c[1],
 )
 fwd_params = dict(
     strategies=tuple(inits),
@@ -145,6 +227,7 @@ fwd_params = dict(
     n_samples=100,
     hist_layers=tuple(hist_layers) or (depth,),
     seed=seed,
+    tanh_gain=gain,
 )
 fwd = runner.run("init_forward", "Pushing data through the stack…", **fwd_params)
 if fwd is not None:
@@ -168,17 +251,37 @@ if fwd is not None:
                 y_title="std of activations",
             )
         )
+        flat = {
+            k: v["std"] / v["first_std"]
+            for k, v in fwd.summary.items()
+            if v["std"] is not None and v["first_std"] and v["std"] > 0
+        }
+        if flat:
+            best = min(flat, key=lambda k: abs(math.log(flat[k])))
+            st.caption(
+                f"Here ({act}, {depth} layers of {width}) the flattest line is **{best}**: its std changes by a "
+                f"factor {flat[best]:.3g} from layer 1 to layer {depth}."
+            )
     with t[1]:
         runner.show_chart(
             charts.initialization_histogram_chart(
                 fwd.tables["histograms"], title="Activation values at the chosen layers (each panel has its own axes)"
             )
         )
+        h = fwd.tables["histograms"]
+        zeros = (
+            float((h.groupby(["strategy", "layer"])["zeros_left_out"].first() / (100 * width)).mean()) if len(h) else 0
+        )
         st.caption(
-            "Read the numbers on each x axis: the shapes can look alike while the scales differ by "
-            "dozens of orders of magnitude. ReLU outputs exactly 0 for roughly half of the values; those zeros "
-            "are left out of the bars (hover a bar to see how many) so the rest of the distribution stays visible. "
-            "With ReLU, small, large and he give the same shape at different scales: only the axis numbers change."
+            "Read the numbers on each x axis: the shapes can look alike while the scales differ by many orders of "
+            "magnitude. Exact zeros are left out of the bars (hover a bar to see how many)"
+            + (f": here {zeros:.0%} of the values on average." if zeros > 0 else "; here there are none.")
+            + (
+                " With ReLU and no bias, small, large and he give the same shape at different scales: ReLU ignores "
+                "a positive factor, so only the axis numbers change."
+                if act == "relu"
+                else ""
+            )
         )
     with t[2]:
         show(
@@ -201,7 +304,8 @@ if fwd is not None:
 st.subheader("Real training: which initialisations learn?")
 st.markdown(
     "A deep MLP is trained on the real digits data (a subset, for speed) **without batch norm**, so "
-    "nothing rescues a bad start. Same data, same seed, same optimiser: only the initial weight scale changes."
+    "nothing rescues a bad start. Same data and optimiser, three seeds per rule: only the initial weight "
+    "scale changes."
 )
 c = st.columns(5)
 tdepth = controls.slider("Depth", "tdepth", 2, 20, 8, help="Hidden layers of the trained network.", container=c[0])
@@ -246,15 +350,23 @@ if tr is not None:
     for r in summ.itertuples():
         if pd.notna(r.diverged_epoch):
             st.warning(
-                f"**{r.run}**: the loss became inf/NaN in epoch {r.diverged_epoch}; training stopped there "
-                "(dashed marker)."
+                f"**{r.run}**: the loss became inf/NaN in epoch {r.diverged_epoch} in {r.diverged_seeds} of "
+                f"{r.seeds} seeds; training stopped there (dashed marker)."
             )
     c = controls.metric_row(len(summ))
     for col, r in zip(c, summ.itertuples()):
         col.metric(
             f"{r.run}: val accuracy",
             f"{r.final_val_acc:.1%}" if pd.notna(r.final_val_acc) else "diverged",
-            help="Validation accuracy after the last epoch. Chance is 10 %.",
+            delta=(
+                f"seeds {r.final_val_acc_min:.1%} to {r.final_val_acc_max:.1%}"
+                if pd.notna(r.final_val_acc) and r.seeds > 1
+                else None
+            ),
+            delta_color="off",
+            delta_arrow="off",
+            help=f"Validation accuracy after the last epoch, mean over {r.seeds} seed(s) (sidebar seed and the "
+            "next ones). Chance is 10 %.",
         )
     show(
         charts.line_chart(
@@ -264,21 +376,28 @@ if tr is not None:
             "run",
             rules=markers,
             points=True,
-            title="Validation accuracy per epoch",
-            x_title="epoch",
+            title="Validation accuracy per epoch (mean over the seeds)",
+            x_title="epoch (from 0)",
             y_title="validation accuracy",
             hline=0.1,
             hline_label="chance (10 %)",
         )
     )
-    st.markdown(
-        "With the defaults (ReLU, SGD): **small** never leaves chance, because its gradients are too tiny "
-        "to move anything; **large** produces an infinite loss at once; **xavier** and **glorot** learn, "
-        "and **he**, made for ReLU, learns fastest. Switch the activation to **tanh**: xavier and glorot now "
-        "do about as well as he, and large no longer overflows (tanh is bounded) but stays far behind with its "
-        "saturated units."
+    st.markdown(" ".join(tr.summary["verdict_text"]))
+    runner.show_table(
+        summ[
+            [
+                "run",
+                "seeds",
+                "first_val_acc",
+                "final_val_acc",
+                "final_val_acc_min",
+                "final_val_acc_max",
+                "diverged_seeds",
+                "diverged_epoch",
+            ]
+        ]
     )
-    runner.show_table(summ[["run", "first_val_acc", "final_val_acc", "best_epoch", "best_val_loss", "diverged_epoch"]])
     runner.downloads("init_training", tr, train_params)
 
 controls.page_footer()

@@ -7,9 +7,11 @@ from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Learning-rate schedules",
-    "The learning rate is the **size of every step** the optimiser takes. Big steps cover ground fast "
-    "but bounce around a minimum; small steps settle into it but crawl. A **schedule** changes the "
-    "learning rate as training goes on, so you get **big steps early and small steps late**.",
+    "The learning rate **scales every step** the optimiser takes. With plain SGD the step is "
+    "**learning rate × gradient**, so it also follows the gradient's size; Adam divides by a running "
+    "gradient size, so each weight moves by **about the learning rate**. Large rates cover ground fast "
+    "but bounce around a minimum; small ones settle into it but crawl. A **schedule** changes the rate "
+    "as training goes on: **large early, small late**.",
 )
 quiz.ask("schedules")
 
@@ -31,13 +33,12 @@ st.markdown(
     "- **Cosine annealing** glides from $\\eta_0$ down to a floor $\\eta_{min}$ (here $10^{-6}$) "
     "along half a cosine wave: no drops, and nothing to tune but $T$.\n"
     "- **Warmup + cosine** first **ramps up** linearly from 0 over $w$ epochs, then follows a cosine "
-    "over the remaining $T-w$ epochs. The ramp keeps a freshly initialised network from taking huge, "
-    "damaging steps before it has found a sensible region of the loss landscape."
+    "over the remaining $T-w$ epochs. The ramp keeps a freshly initialised network from taking its "
+    "largest steps before it has found a sensible region of the loss landscape. A common guideline is a "
+    "warmup of **5–10 % of training** (the article: 10 of 100 epochs)."
 )
-st.latex(
-    r"\eta_{step}(t) = \eta_0\,\gamma^{\lfloor t/s \rfloor} \qquad\qquad "
-    r"\eta_{cos}(t) = \eta_{min} + \tfrac12(\eta_0-\eta_{min})\Bigl(1+\cos\frac{\pi t}{T}\Bigr)"
-)
+st.latex(r"\eta_{step}(t) = \eta_0\,\gamma^{\lfloor t/s \rfloor}")
+st.latex(r"\eta_{cos}(t) = \eta_{min} + \tfrac12(\eta_0-\eta_{min})\Bigl(1+\cos\frac{\pi t}{T}\Bigr)")
 st.latex(
     r"\eta_{warm}(t) = \begin{cases}\eta_0\, t/w & t < w \\[2pt] "
     r"\eta_{cos}(t-w) \text{ with } T-w \text{ in place of } T & t \ge w\end{cases}"
@@ -130,7 +131,13 @@ st.markdown(
     "exponential multiplies by 0.95 per epoch. Warmup is read **one epoch ahead** (at epoch + 1): "
     "taken literally, the article's warmup gives a rate of exactly 0 at epoch 0, and a whole epoch "
     "would pass without learning anything. So epoch 0 trains at η₀/w and the ramp reaches η₀ at "
-    "epoch w − 1. The *learning rate used* tab shows the rates the optimiser really got."
+    "epoch w − 1. The *learning rate used* tab shows the rates the optimiser really got. "
+    "Here the rate changes **once per epoch**, as in the article; most libraries' warmup schedules "
+    "(and many recipes) change it **every mini-batch**, which makes the ramp smooth."
+)
+st.page_link(
+    "pages/3_Batch_normalization.py",
+    label="Too high, too low: final accuracy against the learning rate, on the Batch normalization page →",
 )
 picked = controls.multiselect(
     "Schedules",
@@ -146,8 +153,8 @@ lr = controls.select_slider(
     "lr",
     LRS,
     1e-2,
-    help="The rate every schedule starts from (or ramps up to). Try 0.3 to see what warmup is for: without "
-    "it, the first huge steps wreck the network.",
+    help="The rate every schedule starts from (or ramps up to). Try 0.3 with Adam and compare the validation "
+    "loss after epoch 0 with and without warmup.",
     container=c[0],
     format_func=lambda v: f"{float(v):g}",
 )
@@ -165,14 +172,21 @@ t_warm = controls.slider(
     "twarm",
     0,
     9,
-    3,
-    help="Warmup length of warmup + cosine (other schedules ignore it).",
+    2,
+    help="Warmup length of warmup + cosine (other schedules ignore it). 2 of the default 20 epochs is 10 %.",
     container=c[3],
 )
 if not picked:
     st.warning("Pick at least one schedule to train.")
 else:
-    params = dict(schedules=tuple(picked), lr=lr, optimizer=opt, epochs=t_epochs, warmup_epochs=t_warm, seed=seed)
+    st.caption(
+        f"Warmup here: {t_warm} of {t_epochs} epochs, {t_warm / t_epochs:.0%} of the run"
+        + (" (inside the usual 5–10 %)." if 0.05 <= t_warm / t_epochs <= 0.10 else " (the usual guideline is 5–10 %).")
+        + " Three seeds per schedule (the sidebar seed and the next two); curves and accuracies are their means."
+    )
+    params = dict(
+        schedules=tuple(picked), lr=lr, optimizer=opt, epochs=t_epochs, warmup_epochs=t_warm, seed=seed, seeds=3
+    )
     res, params = runner.run_on_demand(
         "schedules",
         "Training one network per schedule…",
@@ -195,8 +209,22 @@ else:
                     LABELS[r.schedule],
                     f"{r.final_val_acc:.1%}",
                     delta=None if r.final_val_acc == best else f"{(r.final_val_acc - best) * 100:+.1f} pts vs best",
-                    help="Validation accuracy after the last epoch.",
+                    help=f"Validation accuracy after the last epoch, mean of {r.seeds} seed(s): "
+                    f"{r.final_val_acc_min:.1%} to {r.final_val_acc_max:.1%}.",
                 )
+        ws = res.summary.get("warmup_start")
+        if ws:
+            m = controls.metric_row(2)
+            m[0].metric(
+                "Val. loss after epoch 0, with warmup",
+                f"{ws['val_loss_epoch_0_warmup']:.3g}",
+                help="warmup + cosine, mean over the seeds.",
+            )
+            m[1].metric(
+                f"… without warmup ({LABELS[ws['without']]})",
+                f"{ws['val_loss_epoch_0_without']:.3g}",
+                help="Every schedule but warmup + cosine runs epoch 0 at the full rate, from the same weights.",
+            )
         rules = diverged if len(diverged) else None
         t = st.tabs(["Validation loss", "Validation accuracy", "Learning rate used", "Final table"])
         with t[0]:
@@ -210,14 +238,23 @@ else:
                     rules=rules,
                     points=t_epochs <= 30,
                     title="Validation loss per epoch (log scale)",
+                    x_title="epoch (from 0)",
                     y_title="validation loss",
                 )
             )
-            st.markdown(
-                "Look at the **end** of the runs: a constant rate keeps taking steps as large as on the first "
-                "epoch, so its loss tends to keep jumping around, while the decaying schedules take smaller and "
-                "smaller steps and settle."
-            )
+            jit = final.dropna(subset=["late_jitter"]).set_index("schedule")["late_jitter"]
+            if "constant" in jit and len(jit) > 1:
+                calm = jit.drop("constant").idxmin()
+                st.markdown(
+                    "Look at the **end** of the runs. Over the last third of the epochs the validation loss moves "
+                    f"by {jit['constant']:.3g} per epoch on average with a constant rate, and by {jit[calm]:.3g} "
+                    f"with {LABELS[calm]}"
+                    + (
+                        ": the decaying rate settles."
+                        if jit[calm] < jit["constant"]
+                        else ": here the constant rate moves least."
+                    )
+                )
         with t[1]:
             runner.show_chart(
                 charts.line_chart(
@@ -228,13 +265,24 @@ else:
                     rules=rules,
                     points=t_epochs <= 30,
                     title="Validation accuracy per epoch",
+                    x_title="epoch (from 0)",
                     y_title="validation accuracy",
                 )
             )
-            st.markdown(
-                "Look at the **start**: at a high peak rate (try 0.3) the schedules without warmup spend their "
-                "first epochs recovering from oversized steps, while warmup + cosine eases in."
-            )
+            if ws:
+                lower = ws["val_loss_epoch_0_warmup"] < ws["val_loss_epoch_0_without"]
+                st.markdown(
+                    "Look at the **start**. After epoch 0 the validation loss is "
+                    f"{ws['val_loss_epoch_0_warmup']:.3g} with warmup and {ws['val_loss_epoch_0_without']:.3g} "
+                    f"without (lower with warmup in {ws['lower_with_warmup_in']} of {ws['seeds']} seeds): "
+                    + (
+                        "the first full-size steps throw the network far off, and warmup avoids that."
+                        if lower and ws["lower_with_warmup_in"] == ws["seeds"]
+                        else "at this rate the full-size first steps do no harm, and warmup only starts slower."
+                        if not lower and ws["lower_with_warmup_in"] == 0
+                        else "the seeds disagree: no clear effect at this rate."
+                    )
+                )
         with t[2]:
             runner.show_chart(
                 charts.line_chart(
@@ -246,6 +294,7 @@ else:
                     rules=rules,
                     points=t_epochs <= 30,
                     title="Learning rate the optimiser actually used (History.lr, log scale)",
+                    x_title="epoch (from 0)",
                     y_title="learning rate",
                 )
             )
@@ -256,22 +305,22 @@ else:
                     "final_val_acc": st.column_config.NumberColumn("final val acc", format="%.3f"),
                     "best_val_acc": st.column_config.NumberColumn("best val acc", format="%.3f"),
                     "val_acc_epoch_0": st.column_config.NumberColumn("val acc after epoch 0", format="%.3f"),
+                    "val_loss_epoch_0": st.column_config.NumberColumn("val loss after epoch 0", format="%.4g"),
                 },
             )
         s = res.summary
         if "best_schedule" in s and len(ok) > 1:
-            worst = ok.loc[ok["final_val_acc"].idxmin()]
+            lo, hi = s["final_val_acc_range"]
             text = (
-                f"With these settings **{LABELS[s['best_schedule']]}** ends best at "
-                f"**{s['best_final_val_acc']:.1%}**, and {LABELS[worst['schedule']]} worst at "
-                f"{worst['final_val_acc']:.1%}."
-            )
-            if "val_acc_epoch_0_constant" in s:
-                text += (
-                    f" After the first epoch, warmup + cosine is at {s['val_acc_epoch_0_warmup_cosine']:.1%} "
-                    f"and the constant rate at {s['val_acc_epoch_0_constant']:.1%}."
+                f"By the last epoch every schedule that finished ends between **{lo:.1%}** and **{hi:.1%}**. "
+                f"**{LABELS[s['best_schedule']]}** ends best"
+                + (
+                    f", ahead of {LABELS[s['runner_up']]} in every seed: beyond the seed spread."
+                    if s.get("best_beyond_noise")
+                    else f", but its seeds overlap with {LABELS[s['runner_up']]}'s: within the seed spread."
                 )
-            st.markdown(text + " One seed, one dataset: change the sidebar seed to see how much of the gap is luck.")
+            )
+            st.markdown(text)
         runner.downloads("schedules", res, params)
 
 controls.page_footer()

@@ -8,8 +8,9 @@ from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Early stopping",
-    "Training loss keeps going down for as long as you train. Validation loss, measured on images the "
-    "network never learns from, goes down **and then back up** once the network starts memorising its "
+    "The training loss tends to go down the longer you train, with ups and downs from epoch to epoch "
+    "(each step sees only a mini-batch). The validation loss, measured on images the network never "
+    "learns from, usually goes down **and then back up** once the network starts memorising its "
     "training set. **Early stopping** watches the validation loss, stops when it has not improved for "
     "a while, and **puts back the best weights** it saw.",
 )
@@ -154,6 +155,7 @@ if art is not None:  # the article's curve shows with or without a real run
                 dash="split",
                 rules=markers(art_row),
                 title="Article (simulated): train and validation loss",
+                x_title="epoch (from 0)",
                 y_title="loss (article, simulated)",
             )
         )
@@ -216,6 +218,7 @@ else:
                     rules=rules,
                     y_domain=s["zoom_val_loss"],
                     title="Validation loss, zoomed on its minimum",
+                    x_title="epoch (from 0)",
                     y_title="validation loss",
                 )
             )
@@ -229,13 +232,21 @@ else:
                     log_y=True,
                     rules=rules,
                     title="Train and validation loss (log scale)",
+                    x_title="epoch (from 0)",
                     y_title="cross-entropy loss",
                 )
             )
         with t[2]:
             runner.show_chart(
                 charts.line_chart(
-                    acc, "epoch", "accuracy", "split", rules=rules, title="Accuracy per epoch", y_title="accuracy"
+                    acc,
+                    "epoch",
+                    "accuracy",
+                    "split",
+                    rules=rules,
+                    title="Accuracy per epoch",
+                    x_title="epoch (from 0)",
+                    y_title="accuracy",
                 )
             )
     st.caption(
@@ -262,11 +273,32 @@ else:
         f"The real validation loss bottoms out at epoch **{s['best_epoch']}** ({s['best_val_loss']:.3f}) and ends "
         f"at {s['last_val_loss']:.3f}, while training accuracy reaches {s['train_acc_last']:.0%}. " + verdict
     )
-    st.markdown(
-        "Unlike the smooth formula, a real curve is **noisy**. On the article's curve (min_delta 0) every "
-        "patience stops at exactly best + patience; on a real one, a small patience can stop on a single bad "
-        "epoch, before the real minimum."
+    at_delta = rep[rep["min_delta"] == min_delta].sort_values("patience")
+    finds = at_delta[at_delta["best_epoch"] == s["best_epoch"]]
+    rises = (
+        f"Its training loss went up from one epoch to the next {s['train_loss_rises']} time(s) in "
+        f"{s['train_loss_steps']}: mini-batch noise, which the article's smooth formula does not have. "
+        if s["train_loss_rises"]
+        else f"Its training loss fell at every one of the {s['train_loss_steps']} epoch-to-epoch steps here: "
+        "single mini-batch steps wobble, but an epoch averages many of them. "
     )
+    if len(finds) and int(finds["patience"].iloc[0]) > 1:
+        p_min = int(finds["patience"].iloc[0])
+        early = at_delta[at_delta["patience"] == p_min - 1].iloc[0]
+        where = f"epoch {int(early['stop_epoch'])}" if early["stops"] else "the end"
+        noisy = (
+            f"On the article's curve (min_delta 0) every patience stops at exactly best + patience. Here it takes "
+            f"patience **{p_min}** or more to reach the run's lowest validation loss (epoch {s['best_epoch']}); "
+            f"with patience {p_min - 1} training stops at {where}, on a bump before the minimum."
+        )
+    elif len(finds):
+        noisy = f"Here even patience 1 reaches the run's lowest validation loss (epoch {s['best_epoch']})."
+    else:
+        noisy = (
+            f"With min_delta {min_delta:g} no patience keeps the run's lowest validation loss (epoch "
+            f"{s['best_epoch']}): improvements smaller than min_delta do not count."
+        )
+    st.markdown(rises + noisy)
 
     st.markdown(f"**Where each patience stops** on the real run (min_delta {min_delta:g})")
     table = rep[(rep["min_delta"] == min_delta) & rep["patience"].isin(PATIENCES)].copy()

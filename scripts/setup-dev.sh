@@ -14,3 +14,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 chromium --version
+
+# --- PostgreSQL (class-store tests) -------------------------------------------------------------
+# tests/classroom start a throwaway cluster of their own (initdb + pg_ctl on a free loopback port,
+# as the postgres user when run as root); they only need Debian's server binaries installed.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+# --- end PostgreSQL ------------------------------------------------------------------------------

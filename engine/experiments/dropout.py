@@ -2,9 +2,15 @@
 
 * ``dropout_article``: the article's seeded mask samples on ``a = [1..8]``, drawn through the
   engine's own :class:`~engine.layers.Dropout` with ``RandomState(42)``, then a Monte-Carlo run of
-  many masks showing that the inverted scaling keeps the mean (and eval mode is the identity).
+  many masks showing that the inverted scaling keeps the mean but not the variance (and eval
+  mode is the identity).
 * ``dropout``: a real overfitting run on a small digits subset with a wide network, trained at
-  several dropout rates: train-vs-validation accuracy and loss, and the gap between them.
+  several dropout rates: train-vs-validation accuracy and loss, and the gap between them; then
+  the ensemble view: the average prediction of K masked forward passes against the single
+  eval-mode pass, on the validation images.
+
+Where dropout sits: :class:`engine.network.MLP` puts it after every hidden activation, the last
+one included, so the output layer's inputs are dropped; the logits never are.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ ARTICLE_SEED = 42
 ARTICLE_INPUT = np.arange(1.0, 9.0)  # the article's activations [1, 2, ..., 8]
 INVERTED, UNSCALED = "inverted (÷ (1−p))", "not rescaled"
 MAX_RATE = LIMITS["dropout"][1]
+#: Numbers of masked forward passes averaged in the ensemble view.
+ENSEMBLE_K = (1, 2, 4, 8, 16, 32, 64)
 
 
 def _rate(name, value):
@@ -99,6 +107,19 @@ def dropout_article(
             "original_mean": a.mean(),
         }
     )
+    # mean and variance per unit over the masks: E[a~_i] = a_i, Var(a~_i) = a_i^2 p / (1-p)
+    unit_stats = pd.DataFrame(
+        {
+            "unit": np.arange(1, a.size + 1),
+            "input": a,
+            "mean_over_masks": dropped.mean(axis=0),
+            "var_over_masks": dropped.var(axis=0),
+            "var_formula": a**2 * rate / keep,
+        }
+    )
+    # spread of the 8 values: E[a~^2] = E[a^2] / (1-p), so Var(a~) = mean(a^2)/(1-p) - mean(a)^2 > Var(a)
+    var_dropped = float(dropped.var())
+    var_formula = float(np.mean(a**2) / keep - a.mean() ** 2)
     # (c) eval mode: the same layer is the identity
     eval_out = layer.forward(a.copy(), training=False)
     eval_table = pd.DataFrame({"unit": np.arange(1, a.size + 1), "input": a, "eval_output": eval_out})
@@ -114,11 +135,68 @@ def dropout_article(
         "mc_kept_fraction": float((dropped != 0).mean()),
         "single_sample_mean_std": se1,
         "eval_is_identity": bool(np.array_equal(eval_out, a)),
+        "var_input": float(a.var()),
+        "var_dropped": var_dropped,
+        "var_dropped_formula": var_formula,
+        "mean_sq_input": float(np.mean(a**2)),
+        "mean_sq_dropped": float(np.mean(dropped**2)),
     }
     return Result(
-        tables={"samples": wide, "mask_cells": cells, "monte_carlo": mc, "mc_band": band, "eval": eval_table},
+        tables={
+            "samples": wide,
+            "mask_cells": cells,
+            "monte_carlo": mc,
+            "mc_band": band,
+            "eval": eval_table,
+            "unit_stats": unit_stats,
+        },
         summary=summary,
     )
+
+
+# --------------------------------------------------------------------------- ensemble view
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, shifted by the row max."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def ensemble_view(model, X, y, seed: int, ks=ENSEMBLE_K) -> tuple[pd.DataFrame, dict]:
+    """The average of K masked forward passes against the single eval-mode pass.
+
+    Runs ``max(ks)`` training-mode passes (fresh masks each, from ``default_rng([seed, 1])``; BN-free
+    models only, so training mode changes nothing but the masks), averages the softmax probabilities
+    of the first K, and scores them on ``(X, y)``. The model's own dropout generators are put back.
+    Returns one row per K (``acc_mc``, ``acc_eval``, ``agree_with_eval``: the fraction of images
+    where the K-average predicts the eval pass's class) and the eval pass's accuracy.
+    """
+    drops = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    saved = [d.rng for d in drops]
+    rng = np.random.default_rng([seed, 1])
+    X = np.asarray(X, dtype=model.dtype)
+    try:
+        for d in drops:
+            d.rng = rng
+        eval_pred = model.forward(X, training=False).argmax(1)
+        total, rows, done = 0.0, [], 0
+        for k in sorted(set(ks)):
+            while done < k:
+                total = total + _softmax(model.forward(X, training=True))
+                done += 1
+            pred = total.argmax(1)
+            rows.append(
+                {
+                    "K": k,
+                    "acc_mc": float(np.mean(pred == y)),
+                    "acc_eval": float(np.mean(eval_pred == y)),
+                    "agree_with_eval": float(np.mean(pred == eval_pred)),
+                }
+            )
+    finally:
+        for d, r in zip(drops, saved):
+            d.rng = r
+    return pd.DataFrame(rows), {"acc_eval": float(np.mean(eval_pred == y))}
 
 
 # --------------------------------------------------------------------------- real overfitting run
@@ -161,7 +239,7 @@ def dropout(
     data = load(base.dataset, seed, n_train)
     Xtr, ytr = data.X_train.astype(np.float32), data.y_train
     total = sum(c.epochs for c in configs.values())
-    done, frames, rows = 0, [], []
+    done, frames, rows, ensembles = 0, [], [], []
     for (label, cfg), rate in zip(configs.items(), rates):
         train_eval = []
 
@@ -179,7 +257,7 @@ def dropout(
             {
                 "run": label,
                 "rate": rate,
-                "epoch": np.asarray(h.epoch[:k]) + 1,
+                "epoch": np.asarray(h.epoch[:k]),
                 "train_loss": [loss for loss, _ in train_eval[:k]],
                 "val_loss": h.val_loss[:k],
                 "train_acc": [acc for _, acc in train_eval[:k]],
@@ -206,6 +284,9 @@ def dropout(
                     "diverged_epoch": h.diverged_epoch,
                 }
             )
+        if rate > 0 and k and h.diverged_epoch is None and h.model is not None:
+            ens, _ = ensemble_view(h.model, data.X_val, data.y_val, seed)
+            ensembles.append(ens.assign(run=label, rate=rate))
         if h.stop_reason == "callback":
             break
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -229,8 +310,25 @@ def dropout(
         }
         for r in table.itertuples()
     }
+    ensemble = (
+        pd.concat(ensembles, ignore_index=True)[["run", "rate", "K", "acc_mc", "acc_eval", "agree_with_eval"]]
+        if ensembles
+        else pd.DataFrame(columns=["run", "rate", "K", "acc_mc", "acc_eval", "agree_with_eval"])
+    )
+    for label in summary:
+        summary[label]["n_val"] = int(len(data.y_val))
+    for label, g in ensemble.groupby("run", sort=False):
+        one, top = g.iloc[0], g.iloc[-1]
+        summary[label].update(
+            ensemble_acc_eval=float(top.acc_eval),
+            ensemble_acc_k1=float(one.acc_mc),
+            ensemble_acc_kmax=float(top.acc_mc),
+            ensemble_kmax=int(top.K),
+            ensemble_agree_kmax=float(top.agree_with_eval),
+            ensemble_agree_k1=float(one.agree_with_eval),
+        )
     notes = [
-        f"{r.run} diverged in epoch {int(r.diverged_epoch) + 1}; its curves stop there."
+        f"{r.run} diverged in epoch {int(r.diverged_epoch)}; its curves stop there."
         for r in table.itertuples()
         if r.diverged_epoch is not None and not pd.isna(r.diverged_epoch)
     ]
@@ -238,8 +336,12 @@ def dropout(
         spread = float(table.final_val_acc.max() - table.final_val_acc.min())
         if spread < 0.015:
             notes.append(
-                f"The final validation accuracies differ by only {spread:.1%}: about the run-to-run variation "
-                "you see when changing the seed. On this small, easy dataset dropout barely changes the "
-                "outcome; look at the loss and the gap curves, or try a smaller training set."
+                f"The final validation accuracies differ by only {spread:.1%} ({round(spread * len(data.y_val))} "
+                "validation images): with one seed, a difference this small may be run-to-run variation (change "
+                "the seed to see). Look at the loss and the gap curves, or try a smaller training set."
             )
-    return Result(tables={"summary": table, "curves": curves, "curves_long": long}, summary=summary, notes=notes)
+    return Result(
+        tables={"summary": table, "curves": curves, "curves_long": long, "ensemble": ensemble},
+        summary=summary,
+        notes=notes,
+    )

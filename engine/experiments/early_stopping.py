@@ -205,6 +205,9 @@ def early_stopping(
         "val_acc_last": float(h.val_acc[-1]),
         "train_acc_last": float(h.train_acc[-1]),
         "max_val_acc": float(max(h.val_acc)),
+        # mini-batch noise: epochs whose training loss is above the previous epoch's
+        "train_loss_rises": int(np.sum(np.diff(h.train_loss) > 0)),
+        "train_loss_steps": max(0, n - 1),
         "diverged_epoch": h.diverged_epoch,
         "seconds": round(h.seconds, 3),
     }

@@ -3,7 +3,12 @@
 ``init_forward``: the article's forward pass through a deep stack of bias-free layers, one
 strategy at a time, with per-layer statistics and pre-binned histograms.
 ``init_rules``: the standard deviation every rule gives for a layer shape (the naming table).
-``init_training``: a short real training run per strategy on digits, batch norm off.
+``init_training``: a short real training run per strategy on digits, batch norm off, over a few
+seeds, with a verdict per strategy computed from the runs.
+
+The variance rule every strategy is judged by: for ``z = a W`` with ``W`` independent of ``a``,
+zero-mean, ``Var(z_j) = sum_i E[a_i^2] Var(W_ij) = fan_in * Var(W) * E[a^2]``. The forward
+experiment measures both sides per layer (``z_std`` and ``z_std_predicted``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from engine.budget import check
-from engine.experiments.common import Result, curves, experiment, run_summary, train_many
+from engine.experiments.common import Result, curves, experiment, train_many
 from engine.experiments.common import check_choices as _check_choices
 from engine.experiments.common import check_int as _check_int
-from engine.init import STRATEGIES, init_std, init_weights
+from engine.init import GAINS, STRATEGIES, init_std, init_weights
 from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
 from engine.train import TrainConfig
@@ -27,6 +32,11 @@ WIDTH_RANGE = (2, 512)
 SAMPLES_RANGE = (2, 2000)
 BINS_RANGE = (5, 100)
 FAN_RANGE = (1, 100000)
+#: Label of the extra forward run with tanh's gain: xavier's std times GAINS["tanh"] = 5/3.
+TANH_GAIN = "xavier×5/3"
+#: Verdict thresholds of init_training: a run "stays at chance" below CHANCE_BAND (chance is 0.1).
+CHANCE_BAND = 0.2
+SEEDS_RANGE = (1, 5)
 
 
 def _stats(a: np.ndarray) -> dict:
@@ -48,18 +58,39 @@ def _stats(a: np.ndarray) -> dict:
     }
 
 
-def forward_stack(X, strategy: str, depth: int, width: int, activation: str = "relu", seed: int = ARTICLE_WEIGHT_SEED):
+def _rms(a: np.ndarray) -> float | None:
+    """sqrt(E[a^2]) computed on a rescaled copy (no underflow), None if anything is non-finite."""
+    if not np.isfinite(a).all():
+        return None
+    scale = float(np.max(np.abs(a)))
+    return 0.0 if scale == 0.0 else float(np.sqrt(np.mean((a / scale) ** 2))) * scale
+
+
+def forward_stack(
+    X,
+    strategy: str,
+    depth: int,
+    width: int,
+    activation: str = "relu",
+    seed: int = ARTICLE_WEIGHT_SEED,
+    gain: float = 1.0,
+    pre: list | None = None,
+):
     """Push ``X`` (N, d) through ``depth`` bias-free layers ``a = f(a @ W)`` of ``width`` units.
 
-    Weights come from :func:`engine.init.init_weights` with a fresh ``RandomState(seed)``, in the
-    article's draw order. Returns the list of ``depth`` activations (float64).
+    Weights come from :func:`engine.init.init_weights` (std times ``gain``) with a fresh
+    ``RandomState(seed)``, in the article's draw order. Returns the list of ``depth`` activations
+    (float64); the pre-activations ``z = a @ W`` are appended to ``pre`` when a list is given.
     """
     rng = np.random.RandomState(seed)
     f = ACTIVATIONS[activation]
     a, outs = np.asarray(X, dtype=np.float64), []
     with np.errstate(all="ignore"):
         for _ in range(depth):
-            a = f(a @ init_weights(strategy, a.shape[1], width, rng))
+            z = a @ init_weights(strategy, a.shape[1], width, rng, gain)
+            if pre is not None:
+                pre.append(z)
+            a = f(z)
             outs.append(a)
     return outs
 
@@ -74,11 +105,16 @@ def init_forward(
     hist_layers: tuple = (1, 10, 20),
     bins: int = 30,
     seed: int = 0,
+    tanh_gain: bool = False,
     progress=None,
 ) -> Result:
     """Activations through a deep bias-free stack per init strategy: per-layer mean/std/dead units.
 
-    Histograms leave out exact zeros (ReLU's inactive half), counted in ``zeros_left_out``.
+    ``tanh_gain`` adds a run labelled :data:`TANH_GAIN`: xavier's std times 5/3 (torch's
+    ``calculate_gain("tanh")``). Per layer, ``z_std`` is the measured std of the pre-activations
+    and ``z_std_predicted`` = sqrt(fan_in) * std(W) * sqrt(E[a_in^2]), the variance rule
+    (``in_rms`` is sqrt(E[a_in^2]) of the layer's input). Histograms leave out exact zeros (ReLU's
+    inactive half), counted in ``zeros_left_out``.
     """
     strategies = _check_choices("strategies", strategies, STRATEGIES)
     depth = _check_int("depth", depth, 1, MAX_DEPTH)
@@ -94,12 +130,28 @@ def init_forward(
     shown = sorted({h for h in hist_layers if h <= depth})
     # The input: N(0, 1) samples with ``width`` features, from the page seed (the article's X is unseeded).
     X = np.random.RandomState(seed).standard_normal((n_samples, width))
+    runs = [(s, s, 1.0) for s in strategies]
+    if tanh_gain:
+        runs.append((TANH_GAIN, "xavier", GAINS["tanh"]))
     rows, final, hists, overflow = [], [], [], {}
-    for n, s in enumerate(strategies):
-        outs = forward_stack(X, s, depth, width, activation)
-        for i, a in enumerate(outs, start=1):
+    for n, (s, rule, gain) in enumerate(runs):
+        pre = []
+        outs = forward_stack(X, rule, depth, width, activation, gain=gain, pre=pre)
+        w_std = init_std(rule, width, width, gain)
+        for i, (a, z) in enumerate(zip(outs, pre), start=1):
             st = _stats(a)
-            rows.append({"strategy": s, "layer": i, **st})
+            in_rms = _rms(X if i == 1 else outs[i - 2])
+            z_std = _stats(z)["std"]
+            rows.append(
+                {
+                    "strategy": s,
+                    "layer": i,
+                    **st,
+                    "z_std": z_std,
+                    "z_std_predicted": None if in_rms is None else float(np.sqrt(width)) * w_std * in_rms,
+                    "in_rms": in_rms,
+                }
+            )
             if st["std"] is None and s not in overflow:
                 overflow[s] = i
             if i in shown and st["std"] is not None:
@@ -120,9 +172,19 @@ def init_forward(
                 )
         last = _stats(outs[-1])
         final.append({"strategy": s, "mean": last["mean"], "std": last["std"], "dead": last["dead"], "units": width})
-        if progress is not None and progress((n + 1) / len(strategies), s) is False:
+        if progress is not None and progress((n + 1) / len(runs), s) is False:
             break
-    layers = pd.DataFrame(rows).astype({"mean": float, "std": float, "zero_frac": float, "dead": "Int64"})
+    layers = pd.DataFrame(rows).astype(
+        {
+            "mean": float,
+            "std": float,
+            "zero_frac": float,
+            "dead": "Int64",
+            "z_std": float,
+            "z_std_predicted": float,
+            "in_rms": float,
+        }
+    )
     final_df = pd.DataFrame(final).astype({"mean": float, "std": float, "dead": "Int64"})
     hist_df = (
         pd.concat(hists, ignore_index=True)
@@ -135,7 +197,23 @@ def init_forward(
         notes.append(f"Histogram layers {', '.join(map(str, dropped))} are deeper than the stack ({depth}); skipped.")
     for s, i in overflow.items():
         notes.append(f"{s}: activations overflowed float64 at layer {i}; deeper layers are left out.")
-    summary = {r["strategy"]: {"mean": r["mean"], "std": r["std"], "dead": r["dead"], "units": width} for r in final}
+    summary = {}
+    for r in final:
+        lay = layers[layers["strategy"] == r["strategy"]]
+        first, last = lay.iloc[0], lay.iloc[-1]
+        m, sd = r["mean"], r["std"]
+        # share of E[a^2] (what the next layer's variance is made of) that is the constant mean
+        big = None if m is None or sd is None else max(abs(m), sd)
+        mean_share = None if not big else (m / big) ** 2 / ((m / big) ** 2 + (sd / big) ** 2)
+        summary[r["strategy"]] = {
+            "mean": m,
+            "std": sd,
+            "dead": r["dead"],
+            "units": width,
+            "first_std": None if pd.isna(first["std"]) else float(first["std"]),
+            "last_z_std": None if pd.isna(last["z_std"]) else float(last["z_std"]),
+            "mean_share_of_square": None if mean_share is None else float(mean_share),
+        }
     return Result(tables={"final": final_df, "layers": layers, "histograms": hist_df}, summary=summary, notes=notes)
 
 
@@ -161,6 +239,52 @@ def init_rules(fan_in: int = 256, fan_outs: tuple = (256, 64, 10), progress=None
     return Result(tables={"rules": table, "rules_wide": wide}, summary=summary)
 
 
+def _verdicts(summary_df: pd.DataFrame) -> tuple[dict, list[str]]:
+    """Per init: ``diverged`` (any seed), ``chance`` (mean final val acc < CHANCE_BAND) or ``learned``;
+    the best learner and whether its lead over the next is beyond the seed spread (its worst seed
+    beats the next one's best). Returns (verdict dict, sentences to show)."""
+    status = {}
+    for r in summary_df.itertuples():
+        if r.diverged_seeds > 0:
+            status[r.run] = "diverged"
+        elif r.final_val_acc < CHANCE_BAND:
+            status[r.run] = "chance"
+        else:
+            status[r.run] = "learned"
+    n_seeds = int(summary_df["seeds"].max()) if len(summary_df) else 0
+    out = {"status": status, "n_seeds": n_seeds}
+    words = []
+    of_seeds = f"{n_seeds} seeds" if n_seeds != 1 else "1 seed"
+    diverged = [k for k, v in status.items() if v == "diverged"]
+    chance = [k for k, v in status.items() if v == "chance"]
+    learned = summary_df[summary_df["run"].map(status) == "learned"].sort_values("final_val_acc", ascending=False)
+    seeds_of = dict(zip(summary_df["run"], summary_df["diverged_seeds"]))
+    for k in diverged:
+        words.append(f"**{k}**: the loss became inf/NaN in {seeds_of[k]} of {n_seeds} seeds; training stopped there.")
+    if chance:
+        words.append(f"**{', '.join(chance)}**: stayed near chance (below {CHANCE_BAND:.0%} validation accuracy).")
+    if len(learned):
+        top = learned.iloc[0]
+        out["best"] = str(top.run)
+        if len(learned) > 1:
+            nxt = learned.iloc[1]
+            beyond = bool(top.final_val_acc_min > nxt.final_val_acc_max)
+            out["best_beyond_noise"] = beyond
+            lead = f"**{top.run}** ends best ({top.final_val_acc:.1%} on average over {of_seeds})"
+            if n_seeds < 2:
+                words.append(f"{lead}; with one seed, its lead over {nxt.run} cannot be told from noise.")
+            elif beyond:
+                words.append(f"{lead}, ahead of {nxt.run} in every seed: beyond the seed spread.")
+            else:
+                words.append(
+                    f"{lead}, but its seeds overlap with {nxt.run}'s ({nxt.final_val_acc_min:.1%} to "
+                    f"{nxt.final_val_acc_max:.1%}): within the seed spread."
+                )
+        else:
+            words.append(f"Only **{top.run}** learns ({top.final_val_acc:.1%} on average over {of_seeds}).")
+    return out, words
+
+
 @experiment("init_training")
 def init_training(
     inits: tuple = STRATEGIES,
@@ -173,14 +297,18 @@ def init_training(
     n_train: int = 500,
     batch_size: int = 32,
     seed: int = 0,
+    seeds: int = 3,
     progress=None,
 ) -> Result:
-    """A short real training run per init strategy on digits (no batch norm, constant lr)."""
+    """A short real training run per init strategy on digits (no batch norm, constant lr), for
+    ``seeds`` seeds (seed, seed + 1, ...); curves and accuracies are means over the seeds, with
+    their min and max, and ``summary["verdict"]`` judges each strategy from those runs."""
     inits = _check_choices("inits", inits, STRATEGIES)
+    seeds = _check_int("seeds", seeds, *SEEDS_RANGE)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     configs = {
-        s: TrainConfig(
+        (s, k): TrainConfig(
             dataset="digits",
             n_train=n_train,
             depth=depth,
@@ -193,29 +321,76 @@ def init_training(
             schedule="constant",
             batch_size=batch_size,
             epochs=epochs,
-            seed=seed,
+            seed=seed + k,
         )
         for s in inits
+        for k in range(seeds)
     }
     for c in configs.values():
         check(c)
-    hist = train_many(configs, progress)
-    summary_df = run_summary(hist)
-    summary_df.insert(1, "init", summary_df["run"])
-    summary_df["first_val_acc"] = [h.val_acc[0] if h.val_acc else None for h in hist.values()]
-    summary_df = summary_df.astype({"diverged_epoch": "Int64", "best_epoch": "Int64"})
+    labelled = train_many({f"{s} (seed {seed + k})": c for (s, k), c in configs.items()}, progress)
+    hist = {key: labelled[label] for key, label in zip(configs, labelled)}
+    by_init: dict = {}
+    for (s, _k), h in hist.items():
+        by_init.setdefault(s, []).append(h)
+    per_seed = curves({f"{s}|{k}": h for (s, k), h in hist.items()})
+    per_seed[["run", "seed"]] = per_seed["run"].str.split("|", expand=True)
+    curve = (
+        per_seed.groupby(["run", "epoch"], sort=False)
+        .agg(
+            val_acc=("val_acc", "mean"),
+            val_acc_min=("val_acc", "min"),
+            val_acc_max=("val_acc", "max"),
+            val_loss=("val_loss", "mean"),
+            train_loss=("train_loss", "mean"),
+            seeds=("val_acc", "size"),
+        )
+        .reset_index()
+    )
+    rows = []
+    for s, hs in by_init.items():
+        finals = [h.final_val_acc for h in hs if h.final_val_acc is not None and h.diverged_epoch is None]
+        firsts = [h.val_acc[0] for h in hs if h.val_acc]
+        div = [h.diverged_epoch for h in hs if h.diverged_epoch is not None]
+        rows.append(
+            {
+                "run": s,
+                "init": s,
+                "seeds": len(hs),
+                "first_val_acc": float(np.mean(firsts)) if firsts else None,
+                "final_val_acc": float(np.mean(finals)) if finals and not div else None,
+                "final_val_acc_min": float(min(finals)) if finals and not div else None,
+                "final_val_acc_max": float(max(finals)) if finals and not div else None,
+                "best_epoch": hs[0].best_epoch,
+                "best_val_loss": min(hs[0].val_loss) if hs[0].val_loss else None,
+                "diverged_seeds": len(div),
+                "diverged_epoch": min(div) if div else None,
+            }
+        )
+    summary_df = pd.DataFrame(rows).astype({"diverged_epoch": "Int64", "best_epoch": "Int64"})
     markers = pd.DataFrame(
         [
-            {"run": k, "x": h.diverged_epoch, "label": f"{k}: diverged in epoch {h.diverged_epoch}"}
-            for k, h in hist.items()
-            if h.diverged_epoch is not None
+            {"run": r.run, "x": int(r.diverged_epoch), "label": f"{r.run}: diverged in epoch {int(r.diverged_epoch)}"}
+            for r in summary_df.itertuples()
+            if pd.notna(r.diverged_epoch)
         ],
         columns=["run", "x", "label"],
     )
+    verdict, words = _verdicts(summary_df)
     notes = []
     if len(hist) < len(configs):
         notes.append(f"Stopped early: {len(hist)} of {len(configs)} runs finished.")
-    summary = {k: {"final_val_acc": h.final_val_acc, "diverged_epoch": h.diverged_epoch} for k, h in hist.items()}
+    summary = {
+        r.run: {
+            "final_val_acc": None if pd.isna(r.final_val_acc) else float(r.final_val_acc),
+            "diverged_epoch": None if pd.isna(r.diverged_epoch) else int(r.diverged_epoch),
+        }
+        for r in summary_df.itertuples()
+    }
+    summary["verdict"] = verdict
+    summary["verdict_text"] = words
     return Result(
-        tables={"curves": curves(hist), "summary": summary_df, "markers": markers}, summary=summary, notes=notes
+        tables={"curves": curve, "summary": summary_df, "markers": markers, "per_seed": per_seed},
+        summary=summary,
+        notes=notes,
     )

@@ -86,6 +86,18 @@ def schedule_curves(
     return Result(tables={"curves": curve, "article_table": article_table}, summary=summary)
 
 
+#: Schedules whose epoch 0 runs at the full rate (all but warmup_cosine), in the order compared with warmup.
+NO_WARMUP = ("constant", "step", "exponential", "cosine")
+SEEDS_RANGE = (1, 5)
+
+
+def _jitter(val_loss) -> float | None:
+    """Mean |change| of the validation loss per epoch over the last third of the run (None if < 2 epochs)."""
+    v = np.asarray(val_loss, dtype=float)
+    tail = v[len(v) - max(2, len(v) // 3) :] if len(v) >= 2 else v[:0]
+    return float(np.mean(np.abs(np.diff(tail)))) if len(tail) >= 2 else None
+
+
 @experiment("schedules")
 def schedules(
     schedules: tuple = tuple(SCHEDULES),
@@ -97,9 +109,17 @@ def schedules(
     width: int = 64,
     n_train: int = 500,
     seed: int = 0,
+    seeds: int = 1,
     progress=None,
 ) -> Result:
-    """The same digits network trained under each schedule (same seed): curves, lr used, final accuracy."""
+    """The same digits network trained under each schedule, for ``seeds`` seeds (seed, seed + 1, ...).
+
+    Curves and the final table are means over the seeds (with min and max); every seed starts all
+    schedules from the same weights and batch order. ``summary["warmup_start"]`` compares the
+    validation loss after epoch 0 with warmup (warmup_cosine) and without (the first of
+    :data:`NO_WARMUP` trained), per seed; ``summary["best_beyond_noise"]`` says whether the best
+    schedule's worst seed beats the runner-up's best one.
+    """
     names = (schedules,) if isinstance(schedules, str) else tuple(schedules)
     if not names:
         raise ValueError(f"schedules must name at least one of {', '.join(SCHEDULES)}; got none")
@@ -107,6 +127,7 @@ def schedules(
         if s not in SCHEDULES:
             raise ValueError(f"schedules must be chosen from {', '.join(SCHEDULES)}; got {s!r}")
     names = tuple(dict.fromkeys(names))
+    seeds = _check_int("seeds", seeds, *SEEDS_RANGE)
     base = TrainConfig(
         dataset="digits",
         n_train=n_train,
@@ -120,43 +141,102 @@ def schedules(
         warmup_epochs=warmup_epochs,
         seed=seed,
     )
-    configs = {s: base.replace(schedule=s) for s in names}
+    configs = {(s, k): base.replace(schedule=s, seed=seed + k) for k in range(seeds) for s in names}
     for cfg in configs.values():
         budget.check(cfg)
-    hist = train_many(configs, progress)
+    labels = {key: (key[0] if seeds == 1 else f"{key[0]} (seed {seed + key[1]})") for key in configs}
+    trained = train_many({labels[key]: cfg for key, cfg in configs.items()}, progress)
+    hist = {key: trained[labels[key]] for key in configs if labels[key] in trained}
 
-    per_epoch = finite_only(curves(hist)).rename(columns={"run": "schedule"})
+    per_seed = finite_only(curves({f"{s}|{k}": h for (s, k), h in hist.items()}))
+    per_seed[["schedule", "seed"]] = per_seed["run"].str.split("|", expand=True)
+    per_seed["seed"] = per_seed["seed"].astype(int) + seed
+    per_seed = per_seed.drop(columns="run")
+    per_epoch = (
+        per_seed.groupby(["schedule", "epoch"], sort=False)
+        .agg(
+            lr=("lr", "mean"),
+            train_loss=("train_loss", "mean"),
+            val_loss=("val_loss", "mean"),
+            val_loss_min=("val_loss", "min"),
+            val_loss_max=("val_loss", "max"),
+            train_acc=("train_acc", "mean"),
+            val_acc=("val_acc", "mean"),
+            seeds=("val_acc", "size"),
+        )
+        .reset_index()
+    )
     rows, rules = [], []
-    for s, h in hist.items():
+    for s in names:
+        hs = [h for (name, _k), h in hist.items() if name == s]
+        if not hs:
+            continue
+        div = [h.diverged_epoch for h in hs if h.diverged_epoch is not None]
+        finals = [h.final_val_acc for h in hs if h.final_val_acc is not None and h.diverged_epoch is None]
+        ok = bool(finals) and not div
+        v0 = [h.val_loss[0] for h in hs if h.val_loss]
+        jit = [j for j in (_jitter(h.val_loss) for h in hs) if j is not None]
         rows.append(
             {
                 "schedule": s,
-                "final_val_acc": h.final_val_acc,
-                "best_val_acc": max(h.val_acc) if h.val_acc else None,
-                "final_val_loss": h.val_loss[-1] if h.val_loss else None,
-                "min_val_loss": min(h.val_loss) if h.val_loss else None,
-                "val_acc_epoch_0": h.val_acc[0] if h.val_acc else None,
-                "lr_epoch_0": h.lr[0] if h.lr else None,
-                "peak_lr": max(h.lr) if h.lr else None,
-                "epochs_run": len(h.epoch),
-                "diverged_epoch": h.diverged_epoch,
+                "seeds": len(hs),
+                "final_val_acc": float(np.mean(finals)) if ok else None,
+                "final_val_acc_min": float(min(finals)) if ok else None,
+                "final_val_acc_max": float(max(finals)) if ok else None,
+                "best_val_acc": float(np.mean([max(h.val_acc) for h in hs if h.val_acc])) if v0 else None,
+                "final_val_loss": float(np.mean([h.val_loss[-1] for h in hs if h.val_loss])) if v0 else None,
+                "min_val_loss": float(np.mean([min(h.val_loss) for h in hs if h.val_loss])) if v0 else None,
+                "val_loss_epoch_0": float(np.mean(v0)) if v0 else None,
+                "val_acc_epoch_0": float(np.mean([h.val_acc[0] for h in hs if h.val_acc])) if v0 else None,
+                "lr_epoch_0": hs[0].lr[0] if hs[0].lr else None,
+                "peak_lr": max(hs[0].lr) if hs[0].lr else None,
+                "late_jitter": float(np.mean(jit)) if jit else None,
+                "epochs_run": len(hs[0].epoch),
+                "diverged_seeds": len(div),
+                "diverged_epoch": min(div) if div else None,
             }
         )
-        if h.diverged_epoch is not None:
-            rules.append({"x": h.diverged_epoch, "label": f"{s} diverged"})
+        if div:
+            rules.append({"x": min(div), "label": f"{s} diverged"})
     final = finite_only(pd.DataFrame(rows))
     ranked = final.dropna(subset=["final_val_acc"]).sort_values("final_val_acc", ascending=False)
 
     notes = []
-    summary = {"diverged": [r["label"] for r in rules]}
+    summary = {"diverged": [r["label"] for r in rules], "seeds": seeds}
     if len(ranked):
         top = ranked.iloc[0]
         summary.update(best_schedule=str(top["schedule"]), best_final_val_acc=float(top["final_val_acc"]))
         for r in ranked.itertuples():
             summary[f"final_val_acc_{r.schedule}"] = float(r.final_val_acc)
-    if "constant" in hist and "warmup_cosine" in hist and hist["constant"].val_acc and hist["warmup_cosine"].val_acc:
-        c0, w0 = hist["constant"].val_acc[0], hist["warmup_cosine"].val_acc[0]
-        summary.update(val_acc_epoch_0_constant=c0, val_acc_epoch_0_warmup_cosine=w0)
+        summary["final_val_acc_range"] = [float(ranked["final_val_acc"].min()), float(ranked["final_val_acc"].max())]
+        if len(ranked) > 1:
+            nxt = ranked.iloc[1]
+            summary["runner_up"] = str(nxt["schedule"])
+            summary["best_beyond_noise"] = bool(seeds > 1 and top["final_val_acc_min"] > nxt["final_val_acc_max"])
+    if "constant" in _names(hist) and "warmup_cosine" in _names(hist):
+        c0 = _first(hist, "constant", "val_acc")
+        w0 = _first(hist, "warmup_cosine", "val_acc")
+        if c0 is not None and w0 is not None:
+            summary.update(val_acc_epoch_0_constant=c0, val_acc_epoch_0_warmup_cosine=w0)
+    without = next((s for s in NO_WARMUP if s in _names(hist)), None)
+    if without is not None and "warmup_cosine" in _names(hist):
+        pairs = [
+            (hist[("warmup_cosine", k)].val_loss[0], hist[(without, k)].val_loss[0])
+            for k in range(seeds)
+            if ("warmup_cosine", k) in hist
+            and (without, k) in hist
+            and hist[("warmup_cosine", k)].val_loss
+            and hist[(without, k)].val_loss
+        ]
+        if pairs:
+            w, n = np.array(pairs).T
+            summary["warmup_start"] = {
+                "without": without,
+                "val_loss_epoch_0_warmup": float(w.mean()),
+                "val_loss_epoch_0_without": float(n.mean()),
+                "lower_with_warmup_in": int(np.sum(w < n)),
+                "seeds": len(pairs),
+            }
     if rules:
         notes.append(
             "Diverged (loss became inf/NaN, training stopped): "
@@ -164,7 +244,23 @@ def schedules(
             + ". The curves end there; the dashed marker shows where."
         )
     return Result(
-        tables={"curves": per_epoch, "final": final, "diverged": pd.DataFrame(rules, columns=["x", "label"])},
+        tables={
+            "curves": per_epoch,
+            "final": final,
+            "diverged": pd.DataFrame(rules, columns=["x", "label"]),
+            "per_seed": per_seed,
+        },
         summary=summary,
         notes=notes,
     )
+
+
+def _names(hist: dict) -> set:
+    """Schedules with at least one trained run in ``hist`` (keyed by (schedule, seed index))."""
+    return {s for s, _k in hist}
+
+
+def _first(hist: dict, schedule: str, field: str):
+    """Mean over seeds of ``field``'s epoch-0 value for ``schedule`` (None if no run has one)."""
+    v = [getattr(h, field)[0] for (s, _k), h in hist.items() if s == schedule and getattr(h, field)]
+    return float(np.mean(v)) if v else None

@@ -62,3 +62,43 @@ def test_deep_link_sets_the_widgets():
     metrics = {m.label: m.value for m in at.metric}
     assert "p=0.8: validation accuracy" in metrics
     assert non_finite_values(at) == []
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def test_text_agrees_with_where_the_engine_drops(default_page):
+    # The engine drops the last hidden activation (the output layer's inputs); the page must not say
+    # "output layer: never", and it says where dropout really sits.
+    text = _text(default_page)
+    assert "**The output layer**: never" not in text
+    assert "the output layer's inputs are dropped" in text
+
+
+def test_mean_kept_variance_not_and_the_ensemble_view(default_page):
+    metrics = {m.label: m.value for m in default_page.metric}
+    # p = 0.5: Var(a) = 5.25, formula 25.5 / 0.5 - 4.5^2 = 30.75, measured over 10,000 masks close to it
+    assert metrics["Variance of the 8 inputs"] == "5.25"
+    assert metrics["Formula mean(a²)/(1−p) − mean(a)²"] == "30.75"
+    assert abs(float(metrics["Variance after dropout (measured)"]) - 30.75) < 1.5
+    text = _text(default_page)
+    assert "The mean is kept, the variance is not." in text
+    assert "Dropout as an ensemble" in [h.value for h in default_page.subheader]
+    assert "one masked pass" in text and "the eval pass" in text
+    assert "stands in for the average of many sub-networks" in text  # computed: agreement grows with K
+
+
+def test_non_default_settings_show_computed_verdicts_only():
+    # Without rate 0 there is nothing to compare the gap with; no defaults-only sentence may appear.
+    at = run_page(PAGE, {"rates": ["0.2", "0.6"], "ntrain": "100", "width": "64", "depth": "1", "epochs": "10"})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "here by a few points at most" not in text
+    assert "Add the rate 0" in text
+    assert "**p=0.2**: one masked pass" in text and "**p=0.6**: one masked pass" in text
+    for chart in charts(at):
+        for frame in chart_frames(chart):
+            epochs = [r["epoch"] for r in frame if "epoch" in r]
+            if epochs:
+                assert min(epochs) == 0  # 0-based, like History.epoch

@@ -76,3 +76,29 @@ def test_simulated_is_only_ever_said_of_the_article():
     for line in (ROOT / PAGE).read_text().splitlines():
         if "simulat" in line.lower():
             assert "article" in line.lower(), line
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def test_training_loss_is_not_promised_to_fall_forever_and_the_noise_is_counted():
+    at = run_page(PAGE, {"n": "150", "depth": "4", "epochs": "40", "lr": "0.003", "patience": "3", "seed": "2"})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "keeps going down for as long as you train" not in text
+    assert "mini-batch" in text
+    res = exp.early_stopping(n_train=150, depth=4, epochs=40, lr=3e-3, seed=2)
+    s = res.summary
+    if s["train_loss_rises"]:
+        assert f"went up from one epoch to the next {s['train_loss_rises']} time(s) in {s['train_loss_steps']}" in text
+    else:
+        assert f"fell at every one of the {s['train_loss_steps']} epoch-to-epoch steps" in text
+    # the patience sentence is computed from this run's replay, not written for the defaults
+    rep = res.tables["replay"]
+    at0 = rep[rep.min_delta == 0.0].sort_values("patience")
+    p_min = int(at0[at0.best_epoch == s["best_epoch"]].patience.iloc[0])
+    if p_min > 1:
+        assert f"it takes patience **{p_min}** or more" in text
+    else:
+        assert "even patience 1 reaches" in text

@@ -58,3 +58,38 @@ def test_deep_link_sets_the_widgets():
     assert at.slider(key="epochs").value == 3
     assert non_finite_values(at) == []
     assert {m.label for m in at.metric} >= {"xavier: val accuracy", "he: val accuracy"}
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def test_text_teaches_the_rule_not_the_coincidence():
+    at = run_page(PAGE)
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "doubles the variance" not in text  # glorot's larger std is fan_out's doing, not ReLU's
+    assert "exactly 1 for he" not in text and "on average" in text
+    assert "fan}_\\text{in}\\cdot\\operatorname{Var}(W)\\cdot\\mathbb E[a^2]" in " ".join(x.value for x in at.latex)
+    assert "Sigmoid: no." in text
+    assert "ReLU ignores a positive factor" in text  # the ReLU-only caption, at ReLU
+    metrics = {m.label: m.value for m in at.metric}
+    # tanh + xavier sags, tanh + xavier×5/3 stays: both computed (layer 1 -> 20)
+    first, last = (float(v) for v in metrics["tanh + xavier: std, layer 1 → 20"].split(" → "))
+    gfirst, glast = (float(v) for v in metrics["tanh + xavier×5/3: std, layer 1 → 20"].split(" → "))
+    assert last < 0.3 * first and glast > 0.7 * gfirst
+
+
+def test_training_verdict_at_non_default_settings_is_computed():
+    # tanh + Adam: nothing diverges, so the defaults' "large produces an infinite loss" must not appear,
+    # and the verdict shown is the one the experiment computed.
+    at = run_page(PAGE, {"act": "tanh", "opt": "adam", "lr": "0.001", "epochs": "3", "tdepth": "4", "seed": "3"})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "With the defaults" not in text
+    assert "infinite loss" not in text and "inf/NaN" not in text
+    assert "he**, made for ReLU, learns fastest" not in text
+    assert "ReLU ignores" not in text and "ReLU outputs exactly 0" not in text  # tanh on screen, not ReLU
+    assert not any("diverged" in w.value for w in at.warning)
+    assert all(m.value != "diverged" for m in at.metric if m.label.endswith("val accuracy"))
+    assert any(("ends best" in m.value or "Only" in m.value) for m in at.markdown)

@@ -29,8 +29,10 @@ def test_default_view_runs_with_finite_charts_and_the_article_table():
     table = at.dataframe[0].value
     rows = [(int(r.epoch), f"{r.step:.6f}", f"{r.cosine:.6f}", f"{r.warmup_cosine:.6f}") for r in table.itertuples()]
     assert rows == ARTICLE_ROWS
-    # one accuracy metric per schedule, all five trained by default
-    assert len(at.metric) == 5
+    # one accuracy metric per schedule, all five trained by default, plus the epoch-0 pair
+    labels = [m.label for m in at.metric]
+    assert len([x for x in labels if not x.startswith(("Val. loss", "…"))]) == 5
+    assert "Val. loss after epoch 0, with warmup" in labels
     # the first chart shows the three article schedules
     names = {row["schedule"] for rows in chart_frames(charts(at)[0]) for row in rows if "schedule" in row}
     assert names == {"step", "cosine", "warmup_cosine"}
@@ -72,7 +74,7 @@ def test_deep_link_sets_the_widgets():
     assert at.selectbox(key="opt").value == "momentum"
     assert at.slider(key="tepochs").value == 10
     assert at.slider(key="twarm").value == 2
-    assert len(at.metric) == 2
+    assert len([m for m in at.metric if not m.label.startswith(("Val. loss", "…"))]) == 2
     assert non_finite_values(at) == []
     # the curves follow the sliders: 200 epochs of each article schedule
     frames = [row for rows in chart_frames(charts(at)[0]) for row in rows if "schedule" in row]
@@ -85,3 +87,50 @@ def test_empty_schedule_selection_is_a_message_not_an_error():
     assert not at.exception, errors_text(at)
     assert any("at least one schedule" in w.value for w in at.warning)
     assert len(charts(at)) >= 1
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def _helps(at) -> str:
+    return " ".join(str(w.help or "") for w in list(at.select_slider) + list(at.slider) + list(at.selectbox))
+
+
+def test_the_step_is_lr_times_gradient_and_schedules_change_per_epoch():
+    at = run_page(PAGE, {"run": None})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "size of every step" not in text
+    assert "learning rate × gradient" in text and "about the learning rate" in text
+    assert "once per epoch" in text and "every mini-batch" in text
+    assert "5–10 %" in text
+    assert "wreck" not in text + _helps(at)
+    links = [el for el in at.get("page_link")]
+    assert any("Batch_normalization" in el.proto.page for el in links)
+
+
+def test_warmup_at_a_high_rate_lowers_the_first_loss_and_the_words_say_so():
+    # Adam at 0.3: the first full-size steps throw the loss up; warmup's epoch-0 loss is far lower.
+    at = run_page(PAGE, {"lr": "0.3", "sched": ["constant", "warmup_cosine"], "tepochs": "10"})
+    assert not at.exception, errors_text(at)
+    m = {x.label: x.value for x in at.metric}
+    with_w = float(m["Val. loss after epoch 0, with warmup"])
+    without = float(m["… without warmup (constant)"])
+    assert with_w < without / 3
+    text = _text(at)
+    assert "warmup avoids that" in text
+    assert "recovering from oversized steps" not in text
+
+
+def test_warmup_at_a_low_rate_is_not_sold_as_a_rescue():
+    # Adam at 0.001 (non-default): the full-rate first epoch does no harm, and the page must not say otherwise.
+    at = run_page(PAGE, {"lr": "0.001", "sched": ["constant", "warmup_cosine"], "tepochs": "10", "seed": "5"})
+    assert not at.exception, errors_text(at)
+    m = {x.label: x.value for x in at.metric}
+    with_w = float(m["Val. loss after epoch 0, with warmup"])
+    without = float(m["… without warmup (constant)"])
+    text = _text(at)
+    assert with_w > without  # the ramp's smaller first steps just learn less in epoch 0
+    assert "warmup avoids that" not in text and "warmup only starts slower" in text
+    assert ("within the seed spread" in text) or ("beyond the seed spread" in text)

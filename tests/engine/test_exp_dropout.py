@@ -124,3 +124,72 @@ def test_real_run_matches_independent_training():
 def test_bad_parameters_raise_value_error_naming_the_field(fn, kwargs, field):
     with pytest.raises(ValueError, match=field):
         fn(**kwargs)
+
+
+def test_dropout_sits_after_every_hidden_activation_never_after_the_output_layer():
+    # What the page says: the last hidden activation is dropped (the output layer's inputs), the logits never.
+    from engine.layers import Activation, Dropout, Linear
+    from engine.train import build_model
+
+    model = build_model(TrainConfig(depth=3, width=16, dropout=0.3, batch_norm=False), 64, 10)
+    kinds = [type(layer) for layer in model.layers]
+    assert kinds == [Linear, Activation, Dropout] * 3 + [Linear]
+
+
+def test_inverted_scaling_keeps_the_mean_but_not_the_variance():
+    # Hand-worked at p = 0.5: Var(a) = 5.25, E[a^2] = 25.5, so Var(a~) = 25.5 / 0.5 - 4.5^2 = 30.75;
+    # per unit Var(a~_i) = a_i^2 p / (1 - p) = a_i^2.
+    s = dropout_article(rate=0.5, mc_samples=100_000).summary
+    assert s["var_input"] == pytest.approx(5.25) and s["var_dropped_formula"] == pytest.approx(30.75)
+    assert s["var_dropped"] == pytest.approx(30.75, rel=0.02)
+    assert s["mc_mean_inverted"] == pytest.approx(4.5, abs=0.03)
+    u = dropout_article(rate=0.5, mc_samples=100_000).tables["unit_stats"]
+    np.testing.assert_allclose(u.var_over_masks, np.arange(1.0, 9.0) ** 2, rtol=0.03)
+    np.testing.assert_allclose(u.mean_over_masks, np.arange(1.0, 9.0), rtol=0.03)
+    s = dropout_article(rate=0.2, mc_samples=50_000).summary
+    assert s["var_dropped"] == pytest.approx(25.5 / 0.8 - 20.25, rel=0.03)
+
+
+def test_ensemble_view_against_an_independent_recomputation():
+    from engine.experiments.dropout import ensemble_view
+
+    cfg = TrainConfig(n_train=100, width=64, depth=2, epochs=5, lr=3e-3, batch_size=32, seed=2, dropout=0.5)
+    cfg = cfg.replace(batch_norm=False, optimizer="adam", schedule="constant")
+    h = train(cfg)
+    data = load("digits", 2, 100)
+    rngs = [layer.rng for layer in h.model.layers if hasattr(layer, "rate")]
+    ens, info = ensemble_view(h.model, data.X_val, data.y_val, seed=2, ks=(1, 3))
+    assert [layer.rng for layer in h.model.layers if hasattr(layer, "rate")] == rngs  # put back
+    _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
+    assert info["acc_eval"] == pytest.approx(acc) and (ens.acc_eval == info["acc_eval"]).all()
+    # by hand: three masked passes with the documented generator, probabilities averaged
+    X = data.X_val.astype(np.float32)
+    drops = [layer for layer in h.model.layers if hasattr(layer, "rate")]
+    shared = np.random.default_rng([2, 1])  # one generator for every Dropout layer, in layer order
+    for d in drops:
+        d.rng = shared
+    logits = [h.model.forward(X, training=True).astype(np.float64) for _ in range(3)]
+    probs = [
+        np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True) for z in logits
+    ]
+    assert ens.acc_mc.iloc[0] == pytest.approx(np.mean(probs[0].argmax(1) == data.y_val))
+    assert ens.acc_mc.iloc[1] == pytest.approx(np.mean(sum(probs).argmax(1) == data.y_val))
+
+
+def test_ensemble_of_masked_passes_approaches_the_eval_pass():
+    # The article's ensemble view, as orderings over 3 seeds: one masked pass is worse than the eval
+    # pass, and the 64-pass average agrees with the eval pass on more images than one pass does.
+    for seed in (0, 1, 2):
+        res = dropout(rates=(0.5,), epochs=20, seed=seed)
+        e = res.tables["ensemble"].set_index("K")
+        assert e.loc[1, "acc_mc"] < e.loc[1, "acc_eval"]
+        assert e.loc[64, "agree_with_eval"] > e.loc[1, "agree_with_eval"]
+        assert e.loc[64, "agree_with_eval"] > 0.95
+        assert res.summary["p=0.5"]["ensemble_kmax"] == 64
+
+
+def test_epochs_are_zero_based_like_history():
+    res = dropout(rates=(0.0,), n_train=60, width=32, depth=1, epochs=3)
+    assert res.tables["curves"].epoch.tolist() == [0, 1, 2]
+    assert res.tables["summary"].best_val_loss_epoch.between(0, 2).all()
+    assert len(res.tables["ensemble"]) == 0  # no masks at rate 0

@@ -188,3 +188,10 @@ def test_real_run_curves_match_a_direct_training_run(real):
 def test_bad_parameters_name_the_field(params, field):
     with pytest.raises(ValueError, match=field):
         run("early_stopping", **params)
+
+
+def test_training_loss_rises_are_counted_by_hand(real):
+    # The page's softened claim rests on this count: epochs whose training loss beat the previous one.
+    c, s = real.tables["curves"], real.summary
+    by_hand = sum(b > a for a, b in zip(c.train_loss, c.train_loss[1:]))
+    assert s["train_loss_rises"] == by_hand and s["train_loss_steps"] == len(c) - 1
