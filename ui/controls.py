@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from classroom.store import new_session_id
+
 #: Pages in the order of the sidebar (path, title); the home page first.
 PAGES = [
     ("streamlit_app.py", "Home"),
@@ -19,7 +21,10 @@ PAGES = [
     ("pages/5_LR_schedules.py", "Learning-rate schedules"),
     ("pages/6_Early_stopping.py", "Early stopping"),
     ("pages/7_Full_recipe.py", "Full recipe"),
+    ("pages/8_Teach.py", "Teach"),
 ]
+#: The lesson path that "Next →" follows: every page but Teach, then back home.
+LESSON_PATH = [p for p in PAGES if p[0] != "pages/8_Teach.py"]
 
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
 SEED_MAX = 999
@@ -47,6 +52,18 @@ def carried() -> dict[str, str]:
         if isinstance(v, str) and 0 < len(v) <= CARRIED_MAX:
             out[k] = v
     return out
+
+
+def student_token() -> str | None:
+    """In a class (``?room=``), this browser's anonymous token, put into the URL the first time so
+    that a reload keeps the same vote; None outside a class."""
+    if not st.query_params.get(ROOM_PARAM):
+        return None
+    token = st.query_params.get(STUDENT_PARAM)
+    if not (isinstance(token, str) and 16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+        token = new_session_id()
+        st.query_params[STUDENT_PARAM] = token
+    return token
 
 
 def presenting() -> bool:
@@ -102,6 +119,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     The seed is a slider: a bound ``number_input`` crashes inside Streamlit on ``?seed=inf``.
     """
     st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
+    student_token()  # before any link is drawn: links carry it
     previous = st.session_state.get(_PAGE_KEY)
     st.session_state[_PAGE_KEY] = title
     st.session_state[_CONTROLS_KEY] = {}  # key -> (default, value), filled by this run's controls
@@ -158,7 +176,7 @@ def page_footer() -> None:
                 f"Settings carried over from the previous page: {listed}. **Reset to defaults** is at the bottom."
             )
     title = st.session_state.get(_PAGE_KEY)
-    titles = [t for _, t in PAGES]
+    titles = [t for _, t in LESSON_PATH]
     with st.container(key="page_footer", horizontal=True, gap="medium", vertical_alignment="center"):
         st.button(
             "↺ Reset to defaults",
@@ -167,9 +185,8 @@ def page_footer() -> None:
             args=(defaults,),
             help="Every control on this page back to its default, the seed included.",
         )
-        if title in titles:
-            path, label = PAGES[(titles.index(title) + 1) % len(PAGES)]
-            st.page_link(path, label=f"Next → {label}", query_params=carried() or None)
+        path, label = LESSON_PATH[(titles.index(title) + 1) % len(LESSON_PATH)] if title in titles else PAGES[0]
+        st.page_link(path, label=f"Next → {label}", query_params=carried() or None)
 
 
 def _seen(key, default, value):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from classroom.questions import QUESTIONS, Question
-from ui import runner
+from ui import room, runner
 
 
 def _guess_key(q: Question) -> str:
@@ -48,18 +48,28 @@ def reveal(q: Question, guess: str | None) -> None:
     st.caption(f"Takeaway: {q.takeaway}")
 
 
-def ask(question_id: str, *, on_commit=None, revealed=None) -> str | None:
-    """Draw the question ``question_id``; return the committed guess (None before it).
+def ask(question_id: str) -> str | None:
+    """Draw the question ``question_id`` at the top of its page; return the committed guess.
 
-    ``on_commit(choice)`` records a guess elsewhere (the class's poll) and returns a note to
-    show, or raises ``ValueError`` with a message. ``revealed()`` says whether the answer may be
-    shown; by default it is shown as soon as the guess is committed.
+    Alone, the answer shows once the guess is committed. In a class the guess is recorded for
+    the room, the answer waits for the teacher's reveal, and the teacher sees the live tally.
     """
     q = QUESTIONS[question_id]
-    key = _guess_key(q)
+    seat = room.current()
     with st.container(border=True, key=f"quiz_{q.id}"):
         st.markdown(f"**🤔 Predict first.** {q.prompt}")
+        if seat is not None and seat.teacher:
+            st.caption("Options: " + " · ".join(f"**{o}**" for o in q.options))
+            if room.teacher_panel(seat, q):
+                reveal(q, None)
+            return None
+        key = _guess_key(q)
         guess = committed(q)
+        if guess is None and seat is not None:
+            guess = room.recorded(seat, q)  # after a reload: the vote the room already has
+            if guess is not None:
+                st.session_state[f"{key}_committed"] = guess
+                st.session_state[f"{key}_recorded"] = True
         if guess is None:
             with st.form(key=f"{key}_form", border=False):
                 choice = st.radio("Your guess", q.options, index=None, key=key, label_visibility="collapsed")
@@ -67,26 +77,29 @@ def ask(question_id: str, *, on_commit=None, revealed=None) -> str | None:
             if submitted and choice is None:
                 st.warning("Pick one option first.")
             elif submitted:
-                note = None
-                if on_commit is not None:
+                if seat is not None:
                     try:
-                        note = on_commit(choice)
+                        room.record(seat, q, choice)
+                        st.session_state[f"{key}_recorded"] = True
                     except ValueError as e:
-                        st.error(f"Your guess was not recorded: {e}")
-                        return None
+                        st.error(f"Not recorded for the class: {e}")
                 st.session_state[f"{key}_committed"] = choice
                 guess = choice
-                if note:
-                    st.success(note)
         if guess is None:
-            if st.button("Skip the question and show the answer", key=f"{key}_skip", type="tertiary"):
+            if seat is None and st.button("Skip the question and show the answer", key=f"{key}_skip", type="tertiary"):
                 st.session_state[f"{key}_skipped"] = True
             if not st.session_state.get(f"{key}_skipped"):
+                if seat is not None:
+                    room.student_poll(seat, q, waiting=False)
                 return None
         else:
-            st.markdown(f"Your guess: **{guess}**")
-        if revealed is not None and not revealed():
+            where = " · recorded for the class ✓" if st.session_state.get(f"{key}_recorded") else ""
+            st.markdown(f"Your guess: **{guess}**{where}")
+        if seat is not None and not room.is_revealed(seat, q):
             st.info("Waiting for your teacher to reveal the answer…")
+            room.student_poll(seat, q, waiting=True)
             return guess
+        if seat is not None:
+            room.student_poll(seat, q, waiting=False)
         reveal(q, guess)
     return guess

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classroom.questions import QUESTIONS
+from classroom.store import Store
 from tests.apptest_helpers import errors_text, run_page
 from ui.controls import PAGES
 
@@ -89,15 +90,18 @@ def test_presenter_mode_hides_the_controls_show_does_not_name():
 
 
 def test_footer_links_to_the_next_page_and_carries_teaching_params():
-    at = run_page(PAGE, {"present": "1", "room": "ABC234"})
+    code = Store().create_room().code
+    at = run_page(PAGE, {"present": "1", "room": code})
+    student = at.query_params["student"]  # the anonymous token this browser got on joining
+    carried = f"present=1&room={code}&student={student}"
     links = [el for el in at.get("page_link") if el.proto.label.startswith("Next →")]
     assert len(links) == 1
     titles = [t for _, t in PAGES]
     assert links[0].proto.label == f"Next → {titles[titles.index('Dropout') + 1]}"
-    assert links[0].proto.query_string == "present=1&room=ABC234"
+    assert links[0].proto.query_string == carried
     # the sidebar links carry them too
     nav = [el for el in at.get("page_link") if not el.proto.label.startswith("Next")]
-    assert nav and all(el.proto.query_string == "present=1&room=ABC234" for el in nav)
+    assert nav and all(el.proto.query_string == carried for el in nav)
 
 
 def test_reset_to_defaults_and_the_carried_settings_notice():

@@ -8,9 +8,9 @@ import pytest
 
 from classroom.questions import QUESTIONS, by_page
 from engine.experiments import run
-from ui.controls import PAGES
+from ui.controls import LESSON_PATH
 
-LESSON_PAGES = [path for path, _ in PAGES[1:]]
+LESSON_PAGES = [path for path, _ in LESSON_PATH[1:]]
 
 
 @pytest.fixture(scope="module")
