@@ -1,5 +1,7 @@
 """Teach: run a class (room code, QR, live polls), the lesson plan, teacher notes and handouts."""
 
+import io
+
 import pandas as pd
 import segno
 import streamlit as st
@@ -37,7 +39,9 @@ else:
     status = s.status(seat.code, seat.teacher_key)
     left, right = st.columns([1, 2], gap="large")
     with left:
-        st.html(segno.make(student_link, error="m").svg_inline(scale=6, title="QR code of the student link"))
+        png = io.BytesIO()
+        segno.make(student_link, error="m").save(png, kind="png", scale=8, border=2)
+        st.image(png.getvalue(), caption="Scan to join: the student link", width=260)
     with right:
         st.metric("Room code", seat.code, help="Students type it, or scan the QR code.")
         st.markdown(f"**Student link:** `{student_link}`")

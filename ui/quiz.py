@@ -57,7 +57,7 @@ def ask(question_id: str) -> str | None:
     q = QUESTIONS[question_id]
     seat = room.current()
     with st.container(border=True, key=f"quiz_{q.id}"):
-        st.markdown(f"**🤔 Predict first.** {q.prompt}")
+        st.markdown(f"**Predict first.** {q.prompt}")
         if seat is not None and seat.teacher:
             st.caption("Options: " + " · ".join(f"**{o}**" for o in q.options))
             if room.teacher_panel(seat, q):
