@@ -1,4 +1,4 @@
-# Training Explorer: one Streamlit process on port 8501.
+# Training Explorer: one Streamlit process on port 8501 (docs/deploy.md, "Docker").
 #   docker build -t training-explorer .
 #   docker run --rm -p 127.0.0.1:8501:8501 training-explorer
 # Several replicas behind a proxy need one shared secret:
@@ -23,9 +23,10 @@ ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2 \
 RUN useradd --create-home --uid 10001 app
 WORKDIR /app
 
-# Dependencies first: this layer is rebuilt only when requirements.txt changes.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# Dependencies first, from the hashed lock (every version pinned, every file checked): this
+# layer is rebuilt only when requirements.lock changes.
+COPY requirements.lock .
+RUN pip install --require-hashes --no-deps -r requirements.lock
 
 COPY . .
 USER app
@@ -35,4 +36,7 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4); sys.exit(r.read() != b'ok')"]
 
-ENTRYPOINT ["streamlit", "run", "streamlit_app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+# The training-explorer launcher: the app with its .streamlit/config.toml. Arguments after the
+# image name (or a Kubernetes container's args) replace CMD.
+ENTRYPOINT ["python", "-m", "training_explorer"]
+CMD ["--server.address=0.0.0.0", "--server.port=8501"]

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Start N Streamlit replicas on 127.0.0.1 behind Debian's nginx on 127.0.0.1:PORT.
+# The fallback that needs neither root nor systemd, and restarts nothing: for a lesson, use the
+# systemd units (deploy/systemd, docs/deploy.md "One host"). The load tests use this script.
 #
 #   deploy/start.sh N PORT        e.g. deploy/start.sh 2 8080, then open http://127.0.0.1:8080
 #   deploy/stop.sh                stops everything this script started
@@ -116,7 +118,8 @@ for ((i = 0; i < N; i++)); do
         fail "replica $port not healthy; see $RUN_DIR/replica-$port.log"
     echo "replica 127.0.0.1:$port ok (pid $pid${JEMALLOC:+, jemalloc})"
     # Warm start: open every page once so the default views are cached before students arrive.
-    (cd "$ROOT" && exec "$PYTHON" -m ui.warm "http://127.0.0.1:$port") >>"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
+    warm_module=$([[ -f $ROOT/serve/warm.py ]] && echo serve.warm || echo ui.warm)
+    (cd "$ROOT" && exec "$PYTHON" -m "$warm_module" "http://127.0.0.1:$port") >>"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
 done
 
 sed -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@PORT@|$PORT|g" "$HERE/nginx.conf.template" >"$RUN_DIR/nginx.conf"

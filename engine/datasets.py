@@ -1,4 +1,9 @@
-"""Datasets: scikit-learn's bundled 8x8 digits (real, nothing downloaded) and 2-D toy sets.
+"""Datasets: the UCI 8x8 handwritten digits (real, shipped in ``engine/data``) and 2-D toy sets.
+
+The digits are the 1797 samples scikit-learn bundles (``load_digits``), stored in
+``engine/data/digits.npz`` (source and licence in ``engine/data/README.md``). The toy sets are
+generated with NumPy alone; moons and circles draw the same points as scikit-learn's
+``make_moons`` and ``make_circles`` for the same seed. Nothing needs scikit-learn at run time.
 
 Every dataset gets one deterministic stratified train/validation split per seed, with features
 standardised by the training split's mean and standard deviation.
@@ -6,7 +11,6 @@ standardised by the training split's mean and standard deviation.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +22,7 @@ TOY_SAMPLES = 1000
 
 #: name -> one-line description. Single source of truth for UI choices and TrainConfig.
 DATASETS = {
-    "digits": "8x8 handwritten digits, 1797 images, 10 classes (real data, scikit-learn)",
+    "digits": "8x8 handwritten digits, 1797 images, 10 classes (real data, UCI)",
     "spirals": "three interleaved spirals, 2-D, 3 classes",
     "moons": "two interleaving half-moons, 2-D, 2 classes",
     "circles": "a circle inside a ring, 2-D, 2 classes",
@@ -54,25 +58,51 @@ def n_train_available(name: str) -> int:
     return n - int(round(n * VAL_FRACTION))
 
 
-def _digits_file() -> Path:
-    """scikit-learn's bundled copy of the UCI digits (``sklearn/datasets/data/digits.csv.gz``).
-
-    Located without importing scikit-learn, whose import (with SciPy) takes over a second: on
-    a server's first page that is most of the wait. ``load_digits`` reads this same file.
-    """
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the digits dataset comes with scikit-learn: pip install scikit-learn")
-    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+DIGITS_FILE = Path(__file__).parent / "data" / "digits.npz"
 
 
 @lru_cache(maxsize=1)
 def _digits():
-    raw = np.loadtxt(_digits_file(), delimiter=",")  # 1797 rows: 64 pixel values (0-16), then the label
-    X, y = raw[:, :-1].astype(np.float64), raw[:, -1].astype(np.int64)
+    with np.load(DIGITS_FILE, allow_pickle=False) as f:  # images: (1797, 64) uint8 0-16; labels: 0-9
+        X, y = f["images"].astype(np.float64), f["labels"].astype(np.int64)
     X.setflags(write=False)
     y.setflags(write=False)
     return X, y
+
+
+def _shuffled(X, y, rs):
+    """Rows of (X, y) in the order ``sklearn.utils.shuffle(X, y, random_state=rs)`` gives."""
+    order = np.arange(len(y))
+    rs.shuffle(order)
+    return X[order], y[order]
+
+
+def _moons(n, seed, noise=0.2):
+    """Two interleaving half-moons: the points of ``sklearn.datasets.make_moons(n, noise=noise,
+    random_state=seed)``. A local ``RandomState`` (never the global one) draws them in
+    scikit-learn's order, so the shuffle and the noise match it sample for sample."""
+    rs = np.random.RandomState(seed)
+    n_out = n // 2
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n - n_out)
+    X = np.column_stack([np.append(np.cos(t_out), 1 - np.cos(t_in)), np.append(np.sin(t_out), 1 - np.sin(t_in) - 0.5)])
+    y = np.append(np.zeros(n_out, dtype=np.int64), np.ones(n - n_out, dtype=np.int64))
+    X, y = _shuffled(X, y, rs)
+    return X + rs.normal(scale=noise, size=X.shape), y
+
+
+def _circles(n, seed, noise=0.1, factor=0.5):
+    """A circle inside a ring: the points of ``sklearn.datasets.make_circles(n, noise=noise,
+    factor=factor, random_state=seed)``, drawn the same way as :func:`_moons`."""
+    rs = np.random.RandomState(seed)
+    n_out = n // 2
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n - n_out, endpoint=False)
+    X = np.column_stack(
+        [np.append(np.cos(t_out), np.cos(t_in) * factor), np.append(np.sin(t_out), np.sin(t_in) * factor)]
+    )
+    y = np.append(np.zeros(n_out, dtype=np.int64), np.ones(n - n_out, dtype=np.int64))
+    X, y = _shuffled(X, y, rs)
+    return X + rs.normal(scale=noise, size=X.shape), y
 
 
 def _spirals(n, rng, classes=3, noise=0.2):
@@ -99,13 +129,9 @@ def _raw(name, rng):
         return _digits()
     seed = int(rng.integers(2**31 - 1))
     if name == "moons":
-        from sklearn.datasets import make_moons
-
-        return make_moons(TOY_SAMPLES, noise=0.2, random_state=seed)
+        return _moons(TOY_SAMPLES, seed)
     if name == "circles":
-        from sklearn.datasets import make_circles
-
-        return make_circles(TOY_SAMPLES, noise=0.1, factor=0.5, random_state=seed)
+        return _circles(TOY_SAMPLES, seed)
     if name == "spirals":
         X, y = _spirals(TOY_SAMPLES - TOY_SAMPLES % 3, rng)
         extra = TOY_SAMPLES - len(y)
