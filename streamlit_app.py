@@ -92,3 +92,5 @@ with right:
             "data, same number of epochs: only the recipe differs."
         )
         runner.downloads("recipe_compare", res, params, key="home_compare")
+
+controls.page_footer()

@@ -6,7 +6,7 @@ import streamlit as st
 from engine.experiments.gradients import COLLAPSE_TOL, GRAD_EXPLODING, SIGNAL_EXPLODING, SIGNAL_VANISHING
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 
 def show(chart):
@@ -20,6 +20,7 @@ seed = controls.page_setup(
     "time**, and every layer multiplies it by its own factor. Many factors below 1 make the signal "
     "fade away; many factors above 1 make it blow up. Both happen silently: nothing crashes.",
 )
+quiz.ask("gradients")
 
 # ---------------------------------------------------------------------------------------------
 st.header("As in the article")
@@ -412,3 +413,5 @@ if res2 is not None:
         words.append(f"**{r.run}** is **{r.verdict}**: {r.verdict_reason}.{grow}")
     st.markdown("\n\n".join(words))
     runner.downloads("gradients", res2, big, key="gradients_large")
+
+controls.page_footer()

@@ -8,7 +8,7 @@ import streamlit as st
 from engine.experiments.initialization import TANH_GAIN
 from engine.init import DESCRIPTIONS, STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 
 def show(chart):
@@ -22,6 +22,7 @@ seed = controls.page_setup(
     "deep network. **Too small** and it shrinks layer after layer; **too large** and it grows without "
     "limit. The right scale depends on the layer's width and on the activation.",
 )
+quiz.ask("init")
 
 
 def sci(df: pd.DataFrame, cols) -> pd.DataFrame:
@@ -398,3 +399,5 @@ if tr is not None:
         ]
     )
     runner.downloads("init_training", tr, train_params)
+
+controls.page_footer()

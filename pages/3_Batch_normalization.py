@@ -6,7 +6,7 @@ from engine.datasets import load
 from engine.experiments import REGISTRY
 from engine.experiments.batchnorm import ACT_INPUT, NO_BN, PRE_BN, SHIFT_SERIES, WITH_BN
 from engine.experiments.common import params_of
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Batch normalization",
@@ -16,6 +16,7 @@ seed = controls.page_setup(
     "*internal covariate shift* (each layer's input keeps changing as the layers below it learn); that "
     "explanation is disputed, so this page measures it.",
 )
+quiz.ask("batchnorm")
 st.latex(
     r"\hat z = \frac{z - \mu_{\text{batch}}}{\sqrt{\sigma^2_{\text{batch}} + \varepsilon}},"
     r"\qquad \text{BN}(z) = \gamma\,\hat z + \beta"
@@ -419,3 +420,5 @@ with tab_modes:
         with st.expander("Final accuracies and gaps"):
             runner.show_table(gap)
         runner.downloads("batchnorm_modes", modes, modes_params)
+
+controls.page_footer()

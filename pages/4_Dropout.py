@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.datasets import n_train_available
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Dropout",
@@ -14,6 +14,7 @@ seed = controls.page_setup(
     "on any single unit and has to spread what it knows over many of them. At test time every "
     "unit is on.",
 )
+quiz.ask("dropout")
 
 # ---------------------------------------------------------------------------------------------
 st.header("As in the article")
@@ -348,3 +349,5 @@ if res is not None:
         )
         runner.show_table(ens)
     runner.downloads("dropout", res, params)
+
+controls.page_footer()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from engine.schedules import SCHEDULES
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Learning-rate schedules",
@@ -13,6 +13,7 @@ seed = controls.page_setup(
     "but bounce around a minimum; small ones settle into it but crawl. A **schedule** changes the rate "
     "as training goes on: **large early, small late**.",
 )
+quiz.ask("schedules")
 
 LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 LABELS = {
@@ -321,3 +322,5 @@ else:
             )
             st.markdown(text)
         runner.downloads("schedules", res, params)
+
+controls.page_footer()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.experiments.early_stopping import MAX_PATIENCE, MIN_DELTAS, PATIENCES
-from ui import charts, controls, runner
+from ui import charts, controls, quiz, runner
 
 seed = controls.page_setup(
     "Early stopping",
@@ -14,6 +14,7 @@ seed = controls.page_setup(
     "training set. **Early stopping** watches the validation loss, stops when it has not improved for "
     "a while, and **puts back the best weights** it saw.",
 )
+quiz.ask("early_stopping")
 
 # ---------------------------------------------------------------------------------------------
 st.header("As in the article")
@@ -318,3 +319,5 @@ else:
         "Too little patience stops on noise; too much saves nothing."
     )
     runner.downloads("early_stopping", res, params)
+
+controls.page_footer()

@@ -10,7 +10,7 @@ from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
 from engine.train import TrainConfig
-from ui import charts, controls, live, runner
+from ui import charts, controls, live, quiz, runner
 
 P = {title: path for path, title in controls.PAGES}
 SELF = "pages/7_Full_recipe.py"
@@ -23,6 +23,7 @@ seed = controls.page_setup(
     "the 1990s recipe with today's, remove one technique at a time, and test the claim that a "
     "**50-layer** network is easy to train.",
 )
+quiz.ask("recipe")
 
 # =============================================================================================
 st.header("As in the article")
@@ -549,3 +550,5 @@ with tabs[3]:
                 runner.downloads("deep50", deep, dparams)
         else:
             st.info("Switch on **Run the 50-layer test** to train both networks (progress bar, cached).")
+
+controls.page_footer()

@@ -23,6 +23,13 @@ except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
 # AppTest runs pages in this process: compute there too (ui.compute's worker processes are tested
 # in tests/ui/test_compute.py and, through a real server, by the browser tests).
 os.environ.setdefault("TRAINING_EXPLORER_WORKERS", "0")
+# Pages reach the class store by TRAINING_EXPLORER_DB_URL: a throwaway SQLite file for this test
+# run, never the user's own (tests/classroom/ builds its own stores, on PostgreSQL too).
+if "TRAINING_EXPLORER_DB_URL" not in os.environ:
+    import tempfile
+
+    _db_dir = tempfile.mkdtemp(prefix="training-explorer-tests-")
+    os.environ["TRAINING_EXPLORER_DB_URL"] = f"sqlite:///{_db_dir}/classroom.db"
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from classroom.store import new_session_id
+
 #: Pages in the order of the sidebar (path, title); the home page first.
 PAGES = [
     ("streamlit_app.py", "Home"),
@@ -19,7 +21,10 @@ PAGES = [
     ("pages/5_LR_schedules.py", "Learning-rate schedules"),
     ("pages/6_Early_stopping.py", "Early stopping"),
     ("pages/7_Full_recipe.py", "Full recipe"),
+    ("pages/8_Teach.py", "Teach"),
 ]
+#: The lesson path that "Next →" follows: every page but Teach, then back home.
+LESSON_PATH = [p for p in PAGES if p[0] != "pages/8_Teach.py"]
 
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
 SEED_MAX = 999
@@ -28,6 +33,67 @@ SEED_MAX = 999
 #: URL parameter that starts every training section of a page when it opens (``?run=1``): for
 #: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
 RUN_PARAM = "run"
+
+#: Teaching-mode URL parameters (DESIGN.md section 5): ``present=1`` is the projector view,
+#: ``show`` lists the controls it keeps (their URL keys, comma-separated), ``room`` is a class's
+#: code and ``student`` a student's anonymous token in it. Streamlit drops unbound query
+#: parameters on a page change, so every link between pages carries them (:func:`carried`).
+PRESENT_PARAM, SHOW_PARAM, ROOM_PARAM, STUDENT_PARAM = "present", "show", "room", "student"
+CARRIED = (PRESENT_PARAM, SHOW_PARAM, ROOM_PARAM, STUDENT_PARAM)
+#: Longest value of a carried parameter taken from a URL (anything longer is ignored).
+CARRIED_MAX = 200
+
+
+def carried() -> dict[str, str]:
+    """The teaching-mode parameters of this page's URL, to put on every link to another page."""
+    out = {}
+    for k in CARRIED:
+        v = st.query_params.get(k)
+        if isinstance(v, str) and 0 < len(v) <= CARRIED_MAX:
+            out[k] = v
+    return out
+
+
+def student_token() -> str | None:
+    """In a class (``?room=``), this browser's anonymous token, put into the URL the first time so
+    that a reload keeps the same vote; None outside a class."""
+    if not st.query_params.get(ROOM_PARAM):
+        return None
+    token = st.query_params.get(STUDENT_PARAM)
+    if not (isinstance(token, str) and 16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+        token = new_session_id()
+        st.query_params[STUDENT_PARAM] = token
+    return token
+
+
+def presenting() -> bool:
+    """True in the projector view (``?present=1``)."""
+    return st.query_params.get(PRESENT_PARAM) == "1"
+
+
+def shown_in_presenter() -> set[str]:
+    """Keys of the controls that the projector view keeps (``?show=depth,seed``)."""
+    raw = carried().get(SHOW_PARAM, "")
+    return {k.strip() for k in raw.split(",") if k.strip()}
+
+
+#: The projector view: no sidebar, no prose, no hidden controls, everything larger. Prose is
+#: markdown, captions and notes in the main area, except inside the question (``st-key-quiz*``)
+#: and the page's footer.
+_PRESENTER_CSS = """<style>
+[data-testid=stSidebar], [data-testid=stSidebarCollapsedControl], [data-testid=stExpandSidebarButton] { display: none; }
+[data-testid=stMainBlockContainer] { zoom: 1.25; max-width: 100%; }
+[data-testid=stMain] [data-testid=stMarkdown], [data-testid=stMain] [data-testid=stCaptionContainer],
+[data-testid=stMain] [data-testid=stAlert], [data-testid=stMain] [data-testid=stExpander] { display: none; }
+[class*="st-key-quiz"] [data-testid=stMarkdown], [class*="st-key-quiz"] [data-testid=stAlert],
+[class*="st-key-quiz"] [data-testid=stCaptionContainer],
+.st-key-page_footer [data-testid=stMarkdown] { display: block; }
+[class*="st-key-presenter_hidden_"] { display: none; }
+</style>"""
+
+#: Session keys of the page frame (not widgets): the page shown last, and this run's controls.
+_PAGE_KEY, _CONTROLS_KEY, _NOTICE_KEY = "frame_page", "frame_controls", "frame_notice"
+_CARRIED_KEY, _TOUCHED_KEY = "frame_from_another_page", "frame_touched"
 
 #: Makes every scrollable display formula keyboard-focusable (WCAG 2.1.1; axe's
 #: ``scrollable-region-focusable``): a wide formula scrolls sideways on a phone, and a keyboard
@@ -53,6 +119,13 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     The seed is a slider: a bound ``number_input`` crashes inside Streamlit on ``?seed=inf``.
     """
     st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
+    student_token()  # before any link is drawn: links carry it
+    previous = st.session_state.get(_PAGE_KEY)
+    st.session_state[_PAGE_KEY] = title
+    st.session_state[_CONTROLS_KEY] = {}  # key -> (default, value), filled by this run's controls
+    if previous != title:  # entering this page; controls the user moves here are "touched"
+        st.session_state[_CARRIED_KEY] = previous is not None
+        st.session_state[_TOUCHED_KEY] = set()
     from ui import warm  # here, not at import time: ui.warm imports this module
 
     warm.start_in_background()
@@ -61,7 +134,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
         st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")
         with st.container(key="nav"):
             for path, label in PAGES:
-                st.page_link(path, label=label)
+                st.page_link(path, label=label, query_params=carried() or None)
         st.divider()
         seed = slider("Seed", "seed", 0, SEED_MAX, 0, help=SEED_HELP)
         with st.expander("How to use", expanded=False):
@@ -73,9 +146,68 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
                 "- Each chart has a CSV download and a *Reproduce in Python* snippet below it."
             )
         st.html(_FOCUSABLE_FORMULAS, unsafe_allow_javascript=True)
+    if presenting():
+        st.html(_PRESENTER_CSS)
     st.title(title)
-    st.markdown(intro)
+    if not presenting():
+        st.markdown(intro)
+    st.session_state[_NOTICE_KEY] = st.empty() if st.session_state[_CARRIED_KEY] else None
     return int(seed)
+
+
+def _reset(defaults: dict) -> None:
+    for key, value in defaults.items():
+        st.session_state[key] = value
+    st.session_state[_CARRIED_KEY] = False
+
+
+def page_footer() -> None:
+    """The end of every page: "Reset to defaults", "Next →" along the lesson path, and (at the
+    top, when settings arrived from another page) a note saying which."""
+    seen = dict(st.session_state.get(_CONTROLS_KEY, {}))
+    defaults = {k: default for k, (default, _) in seen.items()}
+    notice = st.session_state.get(_NOTICE_KEY)
+    if notice is not None:
+        touched = st.session_state.get(_TOUCHED_KEY, set())
+        changed = {k: now for k, (default, now) in seen.items() if k not in touched and now != default}
+        if changed:
+            listed = ", ".join(f"{k} = {v}" for k, v in changed.items())
+            notice.info(
+                f"Settings carried over from the previous page: {listed}. **Reset to defaults** is at the bottom."
+            )
+    title = st.session_state.get(_PAGE_KEY)
+    titles = [t for _, t in LESSON_PATH]
+    with st.container(key="page_footer", horizontal=True, gap="medium", vertical_alignment="center"):
+        st.button(
+            "↺ Reset to defaults",
+            key="reset_defaults",
+            on_click=_reset,
+            args=(defaults,),
+            help="Every control on this page back to its default, the seed included.",
+        )
+        path, label = LESSON_PATH[(titles.index(title) + 1) % len(LESSON_PATH)] if title in titles else PAGES[0]
+        st.page_link(path, label=f"Next → {label}", query_params=carried() or None)
+
+
+def _seen(key, default, value):
+    """Note a control's default and its value in this run (for :func:`page_footer`); return the value."""
+    st.session_state.setdefault(_CONTROLS_KEY, {})[key] = (default, value)
+    return value
+
+
+def _touch(key) -> None:
+    st.session_state.setdefault(_TOUCHED_KEY, set()).add(key)
+
+
+def _holder(key, container):
+    """Where a control draws: its container, hidden in the projector view unless ``show`` names it.
+
+    Hidden controls still run (inside a hidden container), so their URL values keep applying.
+    """
+    c = container or st
+    if presenting() and key not in shown_in_presenter():
+        return c.container(key=f"presenter_hidden_{key}")
+    return c
 
 
 def metric_row(n: int, where=None) -> list:
@@ -106,40 +238,82 @@ def _forget_if(key, invalid) -> None:
 
 def slider(label, key, min_value, max_value, value, step=None, help=None, container=None, **kw):
     """A URL-bound slider."""
-    c = container or st
+    c = _holder(key, container)
     _forget_if(key, lambda v: not all(min_value <= x <= max_value for x in (v if isinstance(v, tuple) else (v,))))
-    return c.slider(label, min_value, max_value, value, step=step, key=key, help=help, bind="query-params", **kw)
+    now = c.slider(
+        label,
+        min_value,
+        max_value,
+        value,
+        step=step,
+        key=key,
+        help=help,
+        bind="query-params",
+        on_change=_touch,
+        args=(key,),
+        **kw,
+    )
+    return _seen(key, value, now)
 
 
 def select_slider(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound slider over discrete options (e.g. learning rates on a log grid)."""
-    c = container or st
+    c = _holder(key, container)
     _forget_if(key, lambda v: v not in list(options))
-    return c.select_slider(
-        label, options=list(options), value=value, key=key, help=help, bind="query-params", format_func=format_func
+    now = c.select_slider(
+        label,
+        options=list(options),
+        value=value,
+        key=key,
+        help=help,
+        bind="query-params",
+        on_change=_touch,
+        args=(key,),
+        format_func=format_func,
     )
+    return _seen(key, value, now)
 
 
 def select(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound selectbox."""
-    c = container or st
+    c = _holder(key, container)
     options = list(options)
     _forget_if(key, lambda v: v not in options)
-    return c.selectbox(
-        label, options, index=options.index(value), key=key, help=help, bind="query-params", format_func=format_func
+    now = c.selectbox(
+        label,
+        options,
+        index=options.index(value),
+        key=key,
+        help=help,
+        bind="query-params",
+        on_change=_touch,
+        args=(key,),
+        format_func=format_func,
     )
+    return _seen(key, value, now)
 
 
 def multiselect(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound multiselect."""
-    c = container or st
+    c = _holder(key, container)
     _forget_if(key, lambda v: not set(v) <= set(options))
-    return c.multiselect(
-        label, list(options), default=list(value), key=key, help=help, bind="query-params", format_func=format_func
+    now = c.multiselect(
+        label,
+        list(options),
+        default=list(value),
+        key=key,
+        help=help,
+        bind="query-params",
+        on_change=_touch,
+        args=(key,),
+        format_func=format_func,
     )
+    return _seen(key, list(value), now)
 
 
 def toggle(label, key, value, help=None, container=None):
     """A URL-bound toggle."""
-    c = container or st
-    return c.toggle(label, value=value, key=key, help=help, bind="query-params")
+    c = _holder(key, container)
+    return _seen(
+        key, value, c.toggle(label, value=value, key=key, help=help, bind="query-params", on_change=_touch, args=(key,))
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -39,11 +40,11 @@ def _missing(what: str):
     pytest.skip(f"{what} not available")
 
 
-@pytest.fixture(scope="session")
-def server():
-    """``streamlit run`` on a free loopback port, fresh for this session; yields the base URL."""
+@contextlib.contextmanager
+def streamlit_server(log_name: str = "server.log", env: dict | None = None):
+    """``streamlit run`` on a free loopback port, fresh; yields the base URL."""
     port = _free_port()
-    log = open(ROOT / "tests" / "browser" / "server.log", "w")  # noqa: SIM115
+    log = open(ROOT / "tests" / "browser" / log_name, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -64,7 +65,7 @@ def server():
         stdout=log,
         stderr=subprocess.STDOUT,
         # the real server computes in its worker processes (tests/conftest.py turns them off for AppTest)
-        env={k: v for k, v in os.environ.items() if k != "TRAINING_EXPLORER_WORKERS"},
+        env={**{k: v for k, v in os.environ.items() if k != "TRAINING_EXPLORER_WORKERS"}, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -78,13 +79,31 @@ def server():
             proc.kill()
             pytest.fail(f"streamlit did not start; see {log.name}")
         time.sleep(0.3)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One fresh server for the session's page tests; yields its base URL."""
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory):
+    """Two servers sharing one class store (a SQLite file): as two replicas of one host."""
+    db = tmp_path_factory.mktemp("class") / "classroom.db"
+    env = {"TRAINING_EXPLORER_DB_URL": f"sqlite:///{db}", "TRAINING_EXPLORER_POLL_S": "1"}
+    with streamlit_server("server-a.log", env) as a, streamlit_server("server-b.log", env) as b:
+        yield a, b, str(db)
 
 
 @pytest.fixture(scope="session")

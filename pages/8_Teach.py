@@ -1,0 +1,122 @@
+"""Teach: run a class (room code, QR, live polls), the lesson plan, teacher notes and handouts."""
+
+import io
+
+import pandas as pd
+import segno
+import streamlit as st
+
+from classroom.questions import QUESTIONS
+from ui import controls, room, runner
+
+controls.page_setup(
+    "Teach",
+    "Run a class from the app: start a room, share its code or QR, and every student's guess on "
+    "each page's question shows up in your tally before you reveal the answer.",
+    icon="🧑‍🏫",
+)
+TITLES = dict(controls.PAGES)
+
+# ---------------------------------------------------------------------------------------------
+st.header("Your class")
+seat = room.current()
+if seat is None or not seat.teacher:
+    st.markdown(
+        "Start a room, put the QR code on the projector, then open each page from the plan below. "
+        "Students join anonymously: no names, no accounts."
+    )
+    if st.button("▶ Start a class", type="primary", key="start_class"):
+        s = room.store()
+        if s is not None:
+            new = s.create_room()
+            st.session_state.setdefault(room._KEYS, {})[new.code] = new.teacher_key
+            st.query_params[controls.ROOM_PARAM] = new.code
+            st.rerun()
+else:
+    s = room.store()
+    base = room.public_base()
+    student_link = f"{base}/?{controls.ROOM_PARAM}={seat.code}"
+    status = s.status(seat.code, seat.teacher_key)
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        png = io.BytesIO()
+        segno.make(student_link, error="m").save(png, kind="png", scale=8, border=2)
+        st.image(png.getvalue(), caption="Scan to join: the student link", width=260)
+    with right:
+        st.metric("Room code", seat.code, help="Students type it, or scan the QR code.")
+        st.markdown(f"**Student link:** `{student_link}`")
+        closed = status.closed_at is not None
+        st.markdown(
+            f"{status.joined} joined · {'closed' if closed else 'open'} · answers deleted at "
+            f"{status.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+        with st.expander("Your teacher link (keep it private: it can reveal and close)"):
+            st.code(f"{base}/Teach?{controls.ROOM_PARAM}={seat.code}&{room.TEACHER_PARAM}={seat.teacher_key}")
+        answers = s.export(seat.code, seat.teacher_key)
+        row = st.container(horizontal=True)
+        row.download_button(
+            "⬇ Answers (CSV)",
+            answers.to_csv(index=False).encode(),
+            file_name=f"class-{seat.code}.csv",
+            mime="text/csv",
+            key="export_room",
+        )
+        if not closed and row.button("Close the room", key="close_room"):
+            s.close(seat.code, seat.teacher_key)
+            st.rerun()
+    st.caption(
+        "On each page you see the live tally under its question, with **Reveal** and **Send the class "
+        "here**. Set TRAINING_EXPLORER_PUBLIC_URL when the app runs behind a proxy, so the link and QR "
+        "code point at the public address."
+    )
+
+# ---------------------------------------------------------------------------------------------
+st.header("A 50-minute lesson")
+plan = pd.DataFrame(
+    [
+        {"minutes": q.minutes, "page": TITLES[q.page], "question": q.prompt, "takeaway": q.takeaway}
+        for q in QUESTIONS.values()
+    ]
+)
+intro, wrap = 5, 50 - 5 - int(plan["minutes"].sum())
+st.markdown(
+    f"{intro} min: the home page's depth ladder, and how a question works. Then one page after another "
+    f"({int(plan['minutes'].sum())} min), each opened with its question; {wrap} min to sum up."
+)
+runner.show_table(plan, width="stretch")
+links = st.container(horizontal=True)
+for q in QUESTIONS.values():
+    links.page_link(q.page, label=f"{TITLES[q.page]} →", query_params=controls.carried() or None)
+
+st.header("Teacher notes")
+st.markdown(
+    "- Each answer is computed when it is revealed, from one run at the question's own settings and "
+    "seed: the whole room sees the same numbers.\n"
+    "- Several pages admit where the article's story does not hold: read their *Going further* "
+    "sections before class (the 50-layer test on **Full recipe**, the learning-rate sweep on "
+    "**Batch normalization**, the seed spread on **Dropout** and **Learning-rate schedules**).\n"
+    "- A difference smaller than the seed spread is noise: when a page says *within seed noise*, "
+    "that is the result, not a failure of the demo."
+)
+
+st.header("Handouts")
+st.markdown(
+    "One card per page: the measured key figure, the takeaway and the link. Print this page from "
+    "the browser (the sidebar is left out)."
+)
+st.html("<style>@media print { [data-testid=stSidebar], header, .st-key-page_footer { display: none; } }</style>")
+if st.button("▶ Make the handouts", key="make_handouts", help="Runs each question's experiment (cached for everyone)."):
+    st.session_state["handouts"] = True
+if st.session_state.get("handouts"):
+    base = room.public_base()
+    for q in QUESTIONS.values():
+        result = runner.run(q.experiment, f"{TITLES[q.page]}…", heavy=q.heavy, **dict(q.params))
+        if result is None:
+            continue
+        with st.container(border=True):
+            st.markdown(
+                f"**{TITLES[q.page]}**  \n{q.measured(result)}  \n*{q.takeaway}*  \n"
+                f"{base}/{q.page.split('_', 1)[1].removesuffix('.py')}"
+            )
+
+controls.page_footer()
