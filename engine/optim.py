@@ -518,23 +518,33 @@ class StackAdam(StackOptimizer):
 
     ``weight_decay`` is L2 added to the gradient; with ``decoupled=True`` it is AdamW's
     ``p *= 1 - lr wd`` before the Adam step.
+
+    ``fused=True`` selects the fast path, as torch's ``fused=``: the same update in place, a
+    cache-sized block of columns at a time, with preallocated scratch and the moments kept
+    without their ``(1 - beta)`` factors (``m / (1 - beta1)``, ``v / (1 - beta2)``), which join
+    the per-step scalars: 11 passes over the stack per step instead of about 16 and no
+    temporaries. Tests check that it equals the readable update.
     """
 
     n_state = 2  # m, v
 
-    def __init__(self, params, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    def __init__(self, params, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False, fused=False):
         b1, b2 = (float(b) for b in betas)
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"betas must be in [0, 1); got {betas}")
         if not float(eps) > 0:
             raise ValueError(f"eps must be > 0; got {eps}")
         self.betas, self.eps, self.decoupled, self.t = (b1, b2), float(eps), bool(decoupled), 0
+        self.fused = bool(fused)
         super().__init__(params, grads, lr, weight_decay)
+        self._scratch = {}
 
     def _advance(self):
         self.t += 1
 
     def update(self, p, g, m, v):
+        if self.fused:
+            return self._fused_update(p, g, m, v)
         beta1, beta2 = self.betas
         lr, weight_decay = _per_member(self.lr, p), _per_member(self.weight_decay, p)
         if self.weight_decay.any():
@@ -552,11 +562,48 @@ class StackAdam(StackOptimizer):
         denom = np.sqrt(v) / math.sqrt(bias_correction2) + self.eps
         p -= step_size * (m / denom)
 
+    def _fused_update(self, p, g, m, v):
+        """The update above, in place on (K, P) buffers, CHUNK elements of the stack at a time."""
+        beta1, beta2 = self.betas
+        k = len(p)
+        p, g, m, v = (a.reshape(k, -1) for a in (p, g, m, v))
+        lr, weight_decay = _per_member(self.lr, p), _per_member(self.weight_decay, p)
+        decay = self.weight_decay.any()
+        # torch's p -= (lr / bc1) m / (sqrt(v / bc2) + eps) in the state's terms (m (1 - b1), v (1 - b2))
+        step_size = lr * ((1 - beta1) / (1 - beta1**self.t))
+        scale = math.sqrt((1 - beta2) / (1 - beta2**self.t))
+        shrink = 1 - lr * weight_decay
+        cols = max(1, CHUNK // k)
+        key = (p.dtype, min(cols, p.shape[1]))
+        if key not in self._scratch:
+            self._scratch = {key: (np.empty((k, key[1]), p.dtype), np.empty((k, key[1]), p.dtype))}
+        tmp0, tmp1 = self._scratch[key]
+        for s in range(0, p.shape[1], cols):
+            e = min(s + cols, p.shape[1])
+            pb, gb, mb, vb = p[:, s:e], g[:, s:e], m[:, s:e], v[:, s:e]
+            t0, t1 = tmp0[:, : e - s], tmp1[:, : e - s]
+            if decay:
+                if self.decoupled:
+                    pb *= shrink
+                else:
+                    gb = np.add(gb, np.multiply(pb, weight_decay, out=t1), out=t1)
+            mb *= beta1
+            mb += gb
+            vb *= beta2
+            vb += np.square(gb, out=t0)
+            np.sqrt(vb, out=t0)
+            t0 *= scale
+            t0 += self.eps
+            np.divide(mb, t0, out=t0)
+            t0 *= step_size
+            pb -= t0
 
-#: optimizer name -> factory(params, grads, lr (K,), weight_decay (K,)), the stacks' twin of OPTIMIZERS.
+
+#: optimizer name -> factory(params, grads, lr (K,), weight_decay (K,), fused=False), the stacks' twin of
+#: OPTIMIZERS (``fused`` selects Adam's fast path; SGD has one path).
 STACK_OPTIMIZERS = {
-    "sgd": lambda p, g, lr, wd: StackSGD(p, g, lr, weight_decay=wd),
-    "momentum": lambda p, g, lr, wd: StackSGD(p, g, lr, momentum=0.9, weight_decay=wd),
-    "adam": lambda p, g, lr, wd: StackAdam(p, g, lr, weight_decay=wd),
-    "adamw": lambda p, g, lr, wd: StackAdam(p, g, lr, weight_decay=wd, decoupled=True),
+    "sgd": lambda p, g, lr, wd, fused=False: StackSGD(p, g, lr, weight_decay=wd),
+    "momentum": lambda p, g, lr, wd, fused=False: StackSGD(p, g, lr, momentum=0.9, weight_decay=wd),
+    "adam": lambda p, g, lr, wd, fused=False: StackAdam(p, g, lr, weight_decay=wd, fused=fused),
+    "adamw": lambda p, g, lr, wd, fused=False: StackAdam(p, g, lr, weight_decay=wd, decoupled=True, fused=fused),
 }

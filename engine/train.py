@@ -234,45 +234,58 @@ def evaluate(model: MLP, X, y, batch_size=1024):
     return loss_sum / n, correct / n
 
 
-def _dead_fraction(act: str, h: np.ndarray) -> float:
-    """Dead ReLU units (zero for the whole batch) or saturated sigmoid/tanh outputs."""
+def _dead_fraction(act: str, h: np.ndarray) -> np.ndarray:
+    """Per member of ``h`` (K, N, n): dead ReLU units (zero for the whole batch) or saturated
+    sigmoid/tanh outputs."""
     if act in ("relu", "leaky_relu"):
-        return float(np.mean(np.all(h <= 0, axis=0)))
+        return np.mean(np.all(h <= 0, axis=1), axis=-1)
     if act == "sigmoid":
-        return float(np.mean((h < 0.01) | (h > 0.99)))
-    return float(np.mean(np.abs(h) > 0.99))
+        return np.mean((h < 0.01) | (h > 0.99), axis=(1, 2))
+    return np.mean(np.abs(h) > 0.99, axis=(1, 2))
 
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _std(a: np.ndarray) -> float:
-    """Population standard deviation of all of ``a``: a float64 mean, then one BLAS dot of the residuals."""
-    a = a.reshape(-1)
-    d = a - a.dtype.type(float(np.add.reduce(a, dtype=np.float64)) / a.size)
-    return math.sqrt(float(np.dot(d, d)) / a.size)
+def _std(a: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each member's ``a[k]``: a float64 mean, then the residuals' squares."""
+    a = a.reshape(len(a), -1)
+    d = a - (np.add.reduce(a, axis=1, dtype=np.float64) / a.shape[1]).astype(a.dtype)[:, None]
+    return np.sqrt(np.einsum("ki,ki->k", d, d) / a.shape[1])
 
 
-def _diagnose(model: MLP, before: list, epoch: int, act: str, k: int = 0) -> list:
-    """Per-layer diagnostics of member ``k`` after one step: ``before`` are copies of the
-    stack's weights before the step (member k's overwritten here with its update)."""
-    rows = []
+def _diagnose(model: MLP, before: list, epoch: int, act: str) -> list:
+    """Per-layer diagnostics of every member after one step, one list of rows per member:
+    ``before`` are copies of the stack's weights before the step (overwritten here with the update)."""
+    k = model.members
+    columns = []
     outs = model.block_outputs + [None]
-    for i, (lin, w0, h) in enumerate(zip(model.linears, before, outs)):
-        w0, h = w0[k], (h[k] if h is not None else None)
+    for lin, w0, h in zip(model.linears, before, outs):
         data = _std(w0)
-        upd = _std(np.subtract(lin.params["W"][k], w0, out=w0))
+        upd = _std(np.subtract(lin.params["W"], w0, out=w0))
+        g = lin.grads["W"].reshape(k, -1)
+        stats = {"grad_norm": np.sqrt(np.einsum("ki,ki->k", g, g)), "update_ratio": upd / np.where(data > 0, data, 1)}
+        if h is not None:
+            stats["act_mean"] = h.mean(axis=(1, 2))
+            stats["act_std"] = h.std(axis=(1, 2))
+            stats["dead_frac"] = _dead_fraction(act, h)
+        columns.append((stats, data > 0))
+    rows = []
+    for m in range(k):
         rows.append(
-            {
-                "epoch": epoch,
-                "layer": i + 1,
-                "act_mean": _finite(float(h.mean())) if h is not None else None,
-                "act_std": _finite(float(h.std())) if h is not None else None,
-                "dead_frac": _dead_fraction(act, h) if h is not None else None,
-                "grad_norm": _finite(float(np.linalg.norm(lin.grads["W"][k]))),
-                "update_ratio": _finite(upd / data) if data > 0 else None,
-            }
+            [
+                {
+                    "epoch": epoch,
+                    "layer": i + 1,
+                    "act_mean": _finite(float(st["act_mean"][m])) if "act_mean" in st else None,
+                    "act_std": _finite(float(st["act_std"][m])) if "act_std" in st else None,
+                    "dead_frac": float(st["dead_frac"][m]) if "dead_frac" in st else None,
+                    "grad_norm": _finite(float(st["grad_norm"][m])),
+                    "update_ratio": _finite(float(st["update_ratio"][m])) if positive[m] else None,
+                }
+                for i, (st, positive) in enumerate(columns)
+            ]
         )
     return rows
 
@@ -361,9 +374,10 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
         One Split for every member, or one per member; loaded per member seed otherwise.
     dtype : float32 (default) or float64 (for checks against lone runs).
     fused : bool
-        With one member, use the fast update (:class:`engine.optim.Optimizer`: flat buffers,
-        chunks, threads, overlapped with the backward pass); else, and for stacks, the readable
-        :class:`engine.optim.StackOptimizer`.
+        The fast update (default): with one member :class:`engine.optim.Optimizer` (flat
+        buffers, chunks, threads, overlapped with the backward pass), for a stack
+        :class:`engine.optim.StackAdam`'s fused path. False: the readable
+        :class:`engine.optim.StackOptimizer` update, written like the equations.
 
     Each member gets what it would get alone: its split, its init and dropout masks from
     ``default_rng(seed)``, its data order from ``default_rng([seed, 1])``, its schedule and
@@ -402,9 +416,8 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
     if len(configs) == 1 and fused:
         opt = make_optimizer(first)
     else:
-        opt = STACK_OPTIMIZERS[first.optimizer](
-            [model.flat_params], [model.flat_grads], [c.lr for c in configs], [c.weight_decay for c in configs]
-        )
+        lrs, decays = [c.lr for c in configs], [c.weight_decay for c in configs]
+        opt = STACK_OPTIMIZERS[first.optimizer]([model.flat_params], [model.flat_grads], lrs, decays, fused=fused)
     before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
     active = list(members)  # row r of the stack is active[r]
     n, bs = Xtr.shape[1], min(first.batch_size, Xtr.shape[1])
@@ -419,7 +432,7 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
             order = np.stack([orders[m.row].permutation(n) for m in active])
             K = len(active)
             loss_sum, correct, seen = np.zeros(K), np.zeros(K, dtype=np.int64), 0
-            diag = [None] * K
+            diag = None
             with step_threads(model, opt, bs):  # the validation pass keeps the default BLAS threads
                 for j, s in enumerate(starts):
                     idx = order[:, s : s + bs]
@@ -435,9 +448,7 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
                     if all(m.snapshot is not None for m in active):
                         break
                     if j == 0:
-                        for r, m in enumerate(active):
-                            if m.snapshot is None:
-                                diag[r] = _diagnose(model, before, epoch, first.activation, r)
+                        diag = _diagnose(model, before, epoch, first.activation)
                     loss_sum += loss * idx.shape[1]
                     correct += (logits.argmax(-1) == yb).sum(-1)
                     seen += idx.shape[1]
