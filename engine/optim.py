@@ -464,8 +464,9 @@ class StackOptimizer:
 
     @contextmanager
     def stepping(self, layers=None):
-        """``step()`` on exit, for the same training step as :meth:`Optimizer.stepping` (no overlap)."""
-        yield _run_later
+        """``step()`` on exit, for the same training step as :meth:`Optimizer.stepping`; yields None
+        (no overlap: the backward pass computes every gradient at once)."""
+        yield None
         self.step()
 
     def select(self, rows):
@@ -522,8 +523,9 @@ class StackAdam(StackOptimizer):
     ``fused=True`` selects the fast path, as torch's ``fused=``: the same update in place, a
     cache-sized block of columns at a time, with preallocated scratch and the moments kept
     without their ``(1 - beta)`` factors (``m / (1 - beta1)``, ``v / (1 - beta2)``), which join
-    the per-step scalars: 11 passes over the stack per step instead of about 16 and no
-    temporaries. Tests check that it equals the readable update.
+    the per-step scalars: 10 passes over the stack per step instead of about 16 and no
+    temporaries; the arithmetic of the lone :class:`Adam`'s kernel. Tests check that it equals
+    the readable update.
     """
 
     n_state = 2  # m, v
@@ -563,20 +565,26 @@ class StackAdam(StackOptimizer):
         p -= step_size * (m / denom)
 
     def _fused_update(self, p, g, m, v):
-        """The update above, in place on (K, P) buffers, CHUNK elements of the stack at a time."""
+        """The update above, in place on (K, P) buffers, CHUNK elements of the stack at a time,
+        with the arithmetic of :class:`Adam`'s kernel (so a member's numbers are a lone run's)."""
         beta1, beta2 = self.betas
         k = len(p)
         p, g, m, v = (a.reshape(k, -1) for a in (p, g, m, v))
-        lr, weight_decay = _per_member(self.lr, p), _per_member(self.weight_decay, p)
+        # torch's p -= (lr/bc1) m / (sqrt(v/bc2) + eps) in the state's terms, every scalar folded
+        # into the two that scale the denominator: p -= m / (sqrt(v) c + eps/step)
+        step = self.lr / (1.0 - beta1**self.t) * (1.0 - beta1)
+        frozen = step == 0.0  # lr 0: the moments move, the parameters don't
+        safe = np.where(frozen, 1.0, step)
+        c = _per_member(math.sqrt((1.0 - beta2) / (1.0 - beta2**self.t)) / safe, p)
+        eps = _per_member(self.eps / safe, p)
+        shrink = _per_member(1.0 - self.lr * self.weight_decay, p)
+        weight_decay = _per_member(self.weight_decay, p)
         decay = self.weight_decay.any()
-        # torch's p -= (lr / bc1) m / (sqrt(v / bc2) + eps) in the state's terms (m (1 - b1), v (1 - b2))
-        step_size = lr * ((1 - beta1) / (1 - beta1**self.t))
-        scale = math.sqrt((1 - beta2) / (1 - beta2**self.t))
-        shrink = 1 - lr * weight_decay
+        saved = p[frozen] if frozen.any() else None
         cols = max(1, CHUNK // k)
-        key = (p.dtype, min(cols, p.shape[1]))
+        key = (p.dtype, k, min(cols, p.shape[1]))
         if key not in self._scratch:
-            self._scratch = {key: (np.empty((k, key[1]), p.dtype), np.empty((k, key[1]), p.dtype))}
+            self._scratch = {key: (np.empty((k, key[2]), p.dtype), np.empty((k, key[2]), p.dtype))}
         tmp0, tmp1 = self._scratch[key]
         for s in range(0, p.shape[1], cols):
             e = min(s + cols, p.shape[1])
@@ -587,16 +595,17 @@ class StackAdam(StackOptimizer):
                     pb *= shrink
                 else:
                     gb = np.add(gb, np.multiply(pb, weight_decay, out=t1), out=t1)
-            mb *= beta1
+            mb *= beta1  # the state m is torch's m / (1 - beta1): m <- beta1 m + g
             mb += gb
-            vb *= beta2
+            vb *= beta2  # the state v is torch's v / (1 - beta2): v <- beta2 v + g^2
             vb += np.square(gb, out=t0)
             np.sqrt(vb, out=t0)
-            t0 *= scale
-            t0 += self.eps
+            t0 *= c
+            t0 += eps
             np.divide(mb, t0, out=t0)
-            t0 *= step_size
             pb -= t0
+        if saved is not None:
+            p[frozen] = saved
 
 
 #: optimizer name -> factory(params, grads, lr (K,), weight_decay (K,), fused=False), the stacks' twin of
