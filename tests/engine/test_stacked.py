@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from engine.datasets import load
+from engine.experiments.common import train_many
 from engine.train import STACK_SHARED, TrainConfig, train, train_stacked
 
 BASE = TrainConfig(dataset="digits", n_train=240, depth=3, width=16, batch_size=32, epochs=8, batch_norm=True)
@@ -186,3 +187,52 @@ def test_diverging_members_leave_the_others_as_alone():
         for a, b in zip(h.model.state(), alone.model.state(), strict=True):  # the weights left when it blew up
             np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
             np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- train_many
+
+
+def test_train_many_stacks_same_shape_configs_and_keeps_labels(monkeypatch):
+    import engine.experiments.common as common
+
+    calls = []
+    real = common.train_stacked
+    monkeypatch.setattr(common, "train_stacked", lambda cs, **kw: calls.append(len(cs)) or real(cs, **kw))
+    base = BASE.replace(epochs=3)
+    configs = {
+        "a": base,
+        "wide": base.replace(width=24),
+        "b": base.replace(seed=5, lr=3e-3),
+        "c": base.replace(dropout=0.3),
+    }
+    out = common.train_many(configs)
+    assert calls == [3, 1] and list(out) == list(configs)
+    for label, cfg in configs.items():  # float32, bit for bit the lone runs
+        assert out[label].val_loss == train(cfg).val_loss, label
+
+
+def test_train_many_time_cap_stops_a_stack_and_keeps_its_finished_epochs():
+    base = BASE.replace(epochs=5)
+    configs = {"a": base, "b": base.replace(seed=1), "other": base.replace(width=24)}
+    seen = []
+
+    def progress(fraction, message):
+        seen.append((round(fraction, 6), message))
+        return len(seen) < 2  # the cap strikes after the stack's second epoch
+
+    out = train_many(configs, progress)
+    assert seen == [(round(2 / 15, 6), "a and 1 more: epoch 1/5"), (round(4 / 15, 6), "a and 1 more: epoch 2/5")]
+    assert list(out) == ["a", "b"]  # the next stack never started
+    for h in out.values():
+        assert h.epoch == [0, 1] and h.stop_reason == "callback" and h.stopped_epoch == 1
+
+
+def test_train_many_splits_a_stack_over_the_memory_budget(monkeypatch):
+    import engine.experiments.common as common
+
+    calls = []
+    real = common.train_stacked
+    monkeypatch.setattr(common, "train_stacked", lambda cs, **kw: calls.append(len(cs)) or real(cs, **kw))
+    monkeypatch.setattr(common, "max_members", lambda cfg: 2)
+    common.train_many({f"s{s}": BASE.replace(seed=s, epochs=1) for s in range(5)})
+    assert calls == [2, 2, 1]
