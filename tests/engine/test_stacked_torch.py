@@ -130,7 +130,8 @@ def test_stacked_gradients_match_torch_func_vmap(torch, batch_norm, residual, ac
     names = list(params)
     for k in range(K):
         for name, g in zip(names, _engine_grads(model, k), strict=True):
-            np.testing.assert_allclose(g, grads[name][k].detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{name}[{k}]")
+            ref = grads[name][k].detach().numpy()
+            np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12, err_msg=f"{name}[{k}]")
 
 
 @pytest.mark.parametrize("optimizer", sorted(STACK_OPTIMIZERS))
