@@ -236,15 +236,19 @@ class Activation(Layer):
         self._x = self._y = None
 
     def forward(self, x, training=True):
+        if self.name == "relu":
+            # relu's derivative, 1.0 where the unit is active, then relu(x) = x * it: two products
+            # run faster than np.maximum (several times, on the stacks); a unit at -inf gives NaN.
+            active = np.greater(x, 0, out=np.empty_like(x))
+            self._x, self._y = None, active
+            return x * active
         y = ACTIVATIONS[self.name](x)
-        self._x, self._y = (None if self.name == "relu" else x), y  # relu's derivative needs only y
+        self._x, self._y = x, y
         return y
 
     def backward(self, dy):
         if self.name == "relu":
-            dx = np.greater(self._y, 0, out=np.empty_like(dy))  # 1.0 where the unit was active
-            dx *= dy
-            return dx
+            return dy * self._y  # _y holds the derivative itself (see forward)
         return dy * DERIVATIVES[self.name](self._x, self._y)
 
 

@@ -29,9 +29,15 @@ def softmax_cross_entropy(logits, y):
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     sums = exp.sum(axis=-1, keepdims=True)
-    at_y = (np.arange(n), y) if logits.ndim == 2 else (np.arange(len(y))[:, None], np.arange(n), y)
-    loss = np.mean(np.log(sums[..., 0]) - shifted[at_y], axis=-1)
-    dlogits = exp / sums
-    dlogits[at_y] -= 1.0
+    if logits.ndim == 2:
+        rows = np.arange(n)
+        loss = float(np.mean(np.log(sums[:, 0]) - shifted[rows, y]))
+        dlogits = exp / sums
+        dlogits[rows, y] -= 1.0
+    else:  # (K, N, C): index the flat arrays (one 1-D gather is faster than three index arrays)
+        at_y = np.arange(0, y.size * logits.shape[-1], logits.shape[-1]) + y.reshape(-1)
+        loss = np.mean(np.log(sums[..., 0]) - shifted.reshape(-1)[at_y].reshape(y.shape), axis=-1)
+        dlogits = exp / sums
+        dlogits.reshape(-1)[at_y] -= 1.0
     dlogits /= n
-    return (float(loss) if logits.ndim == 2 else loss), dlogits
+    return loss, dlogits

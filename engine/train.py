@@ -421,6 +421,7 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
     before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
     active = list(members)  # row r of the stack is active[r]
     n, bs = Xtr.shape[1], min(first.batch_size, Xtr.shape[1])
+    Xflat, yflat = Xtr.reshape(-1, Xtr.shape[2]), ytr.reshape(-1)
     starts = list(range(0, n, bs))
     if first.batch_norm and n - starts[-1] < 2 and len(starts) > 1:
         starts.pop()  # a BatchNorm batch of one sample is undefined: drop that remainder
@@ -429,6 +430,7 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
             lrs = [lr_at(m.config.schedule, epoch, m.config.epochs, m.config.lr, m.config.warmup) for m in active]
             opt.lr = float(lrs[0]) if isinstance(opt.lr, float) else np.array(lrs, dtype=float)
             rows = np.array([m.row for m in active])[:, None]  # each member's own data
+            offsets = rows * n
             order = np.stack([orders[m.row].permutation(n) for m in active])
             K = len(active)
             loss_sum, correct, seen = np.zeros(K), np.zeros(K, dtype=np.int64), 0
@@ -436,7 +438,8 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
             with step_threads(model, opt, bs):  # the validation pass keeps the default BLAS threads
                 for j, s in enumerate(starts):
                     idx = order[:, s : s + bs]
-                    xb, yb = Xtr[rows, idx], ytr[rows, idx]
+                    at = (idx + offsets).reshape(-1)  # rows of the (K N, d) training data
+                    xb, yb = Xflat[at].reshape(len(idx), -1, Xflat.shape[1]), yflat[at].reshape(idx.shape)
                     if j == 0:
                         for buf, lin in zip(before, model.linears):
                             np.copyto(buf, lin.params["W"])
