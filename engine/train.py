@@ -347,6 +347,14 @@ def _splits(configs, data) -> list:
     return splits
 
 
+class _NoDraws:
+    """A stand-in generator for a network whose weights are copied in afterwards: zeros, no draws."""
+
+    @staticmethod
+    def standard_normal(size):
+        return np.zeros(size)
+
+
 class _Member:
     """What one member of a stack records while it trains (what a lone run keeps)."""
 
@@ -408,7 +416,18 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
     )
     members = []
     for k, c in enumerate(configs):
-        view = build_model(c, n_features, n_classes, dtype)  # the member's own network, kept in step
+        # the member's own network, kept in step with its row of the stack (its weights are copied
+        # in, so its init is not drawn again)
+        view = MLP(
+            model.sizes,
+            activation=c.activation,
+            init=c.init,
+            batch_norm=c.batch_norm,
+            dropout=c.dropout,
+            residual=c.residual,
+            rng=_NoDraws(),
+            dtype=dtype,
+        )
         for layer in view.layers:
             if isinstance(layer, Dropout):
                 layer.rng = rngs[k]
@@ -445,11 +464,12 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
                             np.copyto(buf, lin.params["W"])
                     loss, logits = train_step(model, opt, xb, yb)
                     loss = np.reshape(loss, K)
-                    for r, m in enumerate(active):
-                        if m.snapshot is None and not math.isfinite(loss[r]):
-                            m.snapshot = [a.copy() for a in model.member_state(r)]
-                    if all(m.snapshot is not None for m in active):
-                        break
+                    if not np.isfinite(loss).all():  # a member diverged: keep its state as a lone run stops
+                        for r, m in enumerate(active):
+                            if m.snapshot is None and not math.isfinite(loss[r]):
+                                m.snapshot = [a.copy() for a in model.member_state(r)]
+                        if all(m.snapshot is not None for m in active):
+                            break
                     if j == 0:
                         diag = _diagnose(model, before, epoch, first.activation)
                     loss_sum += loss * idx.shape[1]
