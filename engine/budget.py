@@ -37,32 +37,51 @@ def n_params(config) -> int:
     return weights + n_out + (2 if config.batch_norm else 1) * config.width * config.depth
 
 
-def peak_bytes(config, baseline: int = 200 * 2**20) -> float:
-    """Peak resident memory of ``train(config)`` (float32), calibrated by benchmarks/memory.py.
+def peak_bytes(config, baseline: int = 200 * 2**20, members: int = 1) -> float:
+    """Peak resident memory of ``train(config)`` (float32), calibrated by benchmarks/memory.py;
+    with ``members=K``, of ``train_stacked`` on K such configs.
 
     26 bytes per parameter (param, grad, Adam's two moments, the diagnostics' copy, early
     stopping's best weights, allocator slack) plus, per hidden unit and per sample of a batch
     (or of a 1024-row validation chunk, if larger), what backward keeps: 4 bytes each for the
     activation output, BatchNorm's centred input and the skip sum, 1 for the dropout mask; over
-    the Python, NumPy and scikit-learn baseline. Over-predicts measured peaks by 3-15%.
+    the Python, NumPy and scikit-learn baseline. Over-predicts measured peaks by 3-15%. A stack
+    holds all of that once per member (its arrays carry a member axis), plus each member's copy
+    of its data split and its own lone-shaped model for its History: linear in K.
     """
     n = n_train_available(config.dataset)
     batch = max(min(config.batch_size, config.n_train or n), min(1024, n // 4))
     per_unit = 4 * (1 + bool(config.batch_norm) + bool(config.residual)) + (1 if config.dropout else 0)
-    return float(baseline + 26 * n_params(config) + per_unit * batch * config.width * config.depth)
+    one = 26 * n_params(config) + per_unit * batch * config.width * config.depth
+    if members > 1:
+        n_in = _N_FEATURES.get(config.dataset, (2, 2))[0]
+        one += 4 * n_params(config) + 4 * n * n_in  # the member's own model and its split, float32
+    return float(baseline + members * one)
 
 
-def flops(config) -> float:
-    """Approximate FLOPs of a run: 6 x samples x epochs x sum(fan_in x fan_out) (+ validation)."""
+def flops(config, members: int = 1) -> float:
+    """Approximate FLOPs of a run: 6 x samples x epochs x sum(fan_in x fan_out) (+ validation);
+    ``members`` times that for a stack."""
     n_in, n_out = _N_FEATURES.get(config.dataset, (2, 2))
     n_train = config.n_train or n_train_available(config.dataset)
     n_val = n_train_available(config.dataset) // 4
     macs = n_in * config.width + (config.depth - 1) * config.width**2 + config.width * n_out
-    return float(config.epochs * (6 * n_train + 2 * n_val) * macs)
+    return float(members * config.epochs * (6 * n_train + 2 * n_val) * macs)
 
 
-def check(config, max_flops: float = MAX_FLOPS, max_bytes: float = MAX_BYTES) -> None:
-    """Raise ValueError when ``config`` costs more than ``max_flops`` or ``max_bytes``, saying what to reduce."""
+def max_members(config, max_bytes: float = MAX_BYTES) -> int:
+    """How many members like ``config`` one stack may train within ``max_bytes`` (at least 1)."""
+    base = peak_bytes(config, members=0)
+    per_member = peak_bytes(config, members=3) - peak_bytes(config, members=2)
+    return max(1, int((max_bytes - base) // per_member))
+
+
+def check(config, max_flops: float = MAX_FLOPS, max_bytes: float = MAX_BYTES, members: int = 1) -> None:
+    """Raise ValueError when ``config`` costs more than ``max_flops`` or ``max_bytes``, saying what to reduce.
+
+    ``max_flops`` bounds each run; with ``members=K`` (a stack of K such runs) ``max_bytes``
+    bounds the whole stack, whose memory grows linearly in K.
+    """
     f = flops(config)
     if f > max_flops:
         raise ValueError(
@@ -70,9 +89,11 @@ def check(config, max_flops: float = MAX_FLOPS, max_bytes: float = MAX_BYTES) ->
             f"reduce depth ({config.depth}), width ({config.width}) or epochs ({config.epochs}) "
             f"by a factor of {f / max_flops:.1f}"
         )
-    m = peak_bytes(config)
+    m = peak_bytes(config, members=members)
     if m > max_bytes:
+        what = "this run needs" if members == 1 else f"these {members} runs trained together need"
+        fewer = "" if members == 1 else f", or train at most {max_members(config, max_bytes)} of them together"
         raise ValueError(
-            f"this run needs about {m / 2**20:.0f} MiB of memory, over the budget of {max_bytes / 2**20:.0f} MiB: "
-            f"reduce depth ({config.depth}) or width ({config.width})"
+            f"{what} about {m / 2**20:.0f} MiB of memory, over the budget of {max_bytes / 2**20:.0f} MiB: "
+            f"reduce depth ({config.depth}) or width ({config.width}){fewer}"
         )

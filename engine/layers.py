@@ -3,6 +3,11 @@
 Each layer caches in ``forward`` exactly what ``backward`` needs (cs231n's cache pattern) and
 exposes ``params`` and ``grads`` dicts with the same keys. Semantics follow PyTorch
 (``nn.Linear`` with (fan_in, fan_out) weights, ``nn.BatchNorm1d``, inverted ``nn.Dropout``).
+
+A layer is either alone, acting on a batch ``x`` (N, n), or a stack of K members acting on
+``x`` (K, N, n): give it one ``rng`` per member (a list) and every parameter gains a leading
+member axis (``W`` (K, fan_in, fan_out), ``b``, ``gamma``, ``beta`` (K, 1, n)), so one NumPy
+call serves all K members. Axis -2 is always the batch axis.
 """
 
 from __future__ import annotations
@@ -15,15 +20,47 @@ _ONES: dict = {}
 
 
 def _batch_sum(a, out=None):
-    """Sum of ``a`` (N, n) over the batch axis, as a BLAS product ``ones(N) @ a`` (faster than a reduce)."""
-    key = (a.shape[0], a.dtype)
+    """Sum of ``a`` (N, n) over the batch axis, as a BLAS product ``ones(N) @ a`` (faster than a
+    reduce): shape (n,). For a stack ``a`` (K, N, n), shape (K, 1, n). ``out`` has that shape."""
+    key = (a.shape[-2], a.dtype)
     ones = _ONES.get(key)
     if ones is None:
         if len(_ONES) > 64:
             _ONES.clear()
-        ones = _ONES[key] = np.ones(a.shape[0], a.dtype)
+        ones = _ONES[key] = np.ones((1, a.shape[-2]), a.dtype)
         ones.flags.writeable = False
+    if a.ndim == 2:
+        return np.matmul(ones[0], a, out=out)
     return np.matmul(ones, a, out=out)
+
+
+def _sum_of_products(a, b, out=None):
+    """Sum over the batch axis of ``a * b``: (n,) alone (one einsum), (K, 1, n) for a stack
+    (a product and one BLAS call, faster there than a batched einsum)."""
+    if a.ndim == 2:
+        return np.einsum("ij,ij->j", a, b, out=out)
+    return _batch_sum(np.multiply(a, b), out=out)
+
+
+def _members(rng):
+    """(K, list of generators) for a list of per-member generators, else (None, rng)."""
+    if isinstance(rng, (list, tuple)):
+        return len(rng), list(rng)
+    return None, (np.random.default_rng() if rng is None else rng)
+
+
+def _per_member(value, k, name):
+    """``value`` (one for all, or one per member) as a list of K values."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != k:
+            raise ValueError(f"{name} needs one value per member ({k}); got {len(value)}")
+        return list(value)
+    return [value] * k
+
+
+def _stat_shape(k, n):
+    """Shape of a per-unit array: (n,) alone, (K, 1, n) for a stack of K."""
+    return (n,) if k is None else (k, 1, n)
 
 
 class Layer:
@@ -53,25 +90,31 @@ class Linear(Layer):
         A strategy from :data:`engine.init.STRATEGIES`.
     bias : bool
         Whether to learn ``b`` (initialised to zero).
-    rng : Generator or RandomState
+    rng : Generator or RandomState, or a list of K of them
+        A list makes a stack of K members, member k drawing its weights from ``rng[k]``
+        (``init`` may then be one strategy per member).
     dtype : numpy dtype
     """
 
     def __init__(self, fan_in, fan_out, init="he", bias=True, rng=None, dtype=np.float32):
         super().__init__()
-        rng = np.random.default_rng() if rng is None else rng
+        k, rng = _members(rng)
         self.fan_in, self.fan_out = int(fan_in), int(fan_out)
-        self.params["W"] = init_weights(init, fan_in, fan_out, rng).astype(dtype, copy=False)
+        if k is None:
+            W = init_weights(init, fan_in, fan_out, rng)
+        else:
+            W = np.stack([init_weights(i, fan_in, fan_out, r) for i, r in zip(_per_member(init, k, "init"), rng)])
+        self.params["W"] = W.astype(dtype, copy=False)
         self.grads["W"] = np.zeros_like(self.params["W"])
         if bias:
-            self.params["b"] = np.zeros(self.fan_out, dtype=dtype)
+            self.params["b"] = np.zeros(_stat_shape(k, self.fan_out), dtype=dtype)
             self.grads["b"] = np.zeros_like(self.params["b"])
         self._x = None
 
     def forward(self, x, training=True):
-        """x (N, fan_in) -> y (N, fan_out)."""
+        """x (N, fan_in) -> y (N, fan_out) (each with a leading member axis in a stack)."""
         self._x = x
-        y = x @ self.params["W"]
+        y = np.matmul(x, self.params["W"])
         if "b" in self.params:
             y += self.params["b"]
         return y
@@ -83,11 +126,11 @@ class Linear(Layer):
             self.weight_grad(dy)
         if "b" in self.params:
             _batch_sum(dy, out=self.grads["b"])
-        return dy @ self.params["W"].T
+        return np.matmul(dy, self.params["W"].mT)
 
     def weight_grad(self, dy):
         """Fill grads W from dy (N, fan_out): ``x.T @ dy``."""
-        np.matmul(self._x.T, dy, out=self.grads["W"])
+        np.matmul(self._x.mT, dy, out=self.grads["W"])
 
 
 class BatchNorm(Layer):
@@ -97,36 +140,38 @@ class BatchNorm(Layer):
     unbiased one, ``r = (1 - momentum) * r + momentum * stat``. Eval: use running statistics.
     """
 
-    def __init__(self, n, momentum=0.1, eps=1e-5, dtype=np.float32):
+    def __init__(self, n, momentum=0.1, eps=1e-5, dtype=np.float32, members=None):
+        """``members=K`` makes a stack of K members: every array (K, 1, n), statistics per member."""
         super().__init__()
         if not 0.0 <= float(momentum) <= 1.0:
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
         if not float(eps) > 0:
             raise ValueError(f"eps must be > 0; got {eps}")
         self.n, self.momentum, self.eps = int(n), float(momentum), float(eps)
-        self.params["gamma"] = np.ones(self.n, dtype=dtype)
-        self.params["beta"] = np.zeros(self.n, dtype=dtype)
-        self.grads["gamma"] = np.zeros(self.n, dtype=dtype)
-        self.grads["beta"] = np.zeros(self.n, dtype=dtype)
-        self.running_mean = np.zeros(self.n, dtype=dtype)
-        self.running_var = np.ones(self.n, dtype=dtype)
+        shape = _stat_shape(members, self.n)
+        self.params["gamma"] = np.ones(shape, dtype=dtype)
+        self.params["beta"] = np.zeros(shape, dtype=dtype)
+        self.grads["gamma"] = np.zeros(shape, dtype=dtype)
+        self.grads["beta"] = np.zeros(shape, dtype=dtype)
+        self.running_mean = np.zeros(shape, dtype=dtype)
+        self.running_var = np.ones(shape, dtype=dtype)
         self._xc = None
         self._invstd = None
 
     def forward(self, x, training=True):
-        """x (N, n) -> y (N, n)."""
+        """x (N, n) -> y (N, n) (each with a leading member axis in a stack)."""
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:
             y = x - self.running_mean
             y *= gamma / np.sqrt(self.running_var + self.eps)
             y += beta
             return y
-        n = x.shape[0]
+        n = x.shape[-2]
         if n < 2:
             raise ValueError(f"BatchNorm needs a training batch of at least 2 samples; got batch size {n}")
         mean = _batch_sum(x) / n
         xc = x - mean
-        var = np.einsum("ij,ij->j", xc, xc) / n
+        var = _sum_of_products(xc, xc) / n
         invstd = 1.0 / np.sqrt(var + self.eps)
         self._xc, self._invstd = xc, invstd  # xhat = xc * invstd, never materialised
         m = self.momentum
@@ -140,9 +185,9 @@ class BatchNorm(Layer):
 
     def backward(self, dy):
         """dx = gamma * invstd / N * (N dy - sum(dy) - xhat * sum(dy * xhat))."""
-        xc, invstd, n = self._xc, self._invstd, dy.shape[0]
+        xc, invstd, n = self._xc, self._invstd, dy.shape[-2]
         dbeta = _batch_sum(dy, out=self.grads["beta"])
-        dgamma = np.einsum("ij,ij->j", dy, xc, out=self.grads["gamma"])
+        dgamma = _sum_of_products(dy, xc, out=self.grads["gamma"])
         dgamma *= invstd
         # the same, in 4 passes over (N, n): dx = (dy - (sum(dy) + xhat * dgamma) / N) * gamma * invstd
         dx = xc * (invstd * dgamma / n)
@@ -191,15 +236,19 @@ class Activation(Layer):
         self._x = self._y = None
 
     def forward(self, x, training=True):
+        if self.name == "relu":
+            # relu's derivative, 1.0 where the unit is active, then relu(x) = x * it: two products
+            # run faster than np.maximum (several times, on the stacks); a unit at -inf gives NaN.
+            active = np.greater(x, 0, out=np.empty_like(x))
+            self._x, self._y = None, active
+            return x * active
         y = ACTIVATIONS[self.name](x)
-        self._x, self._y = (None if self.name == "relu" else x), y  # relu's derivative needs only y
+        self._x, self._y = x, y
         return y
 
     def backward(self, dy):
         if self.name == "relu":
-            dx = np.greater(self._y, 0, out=np.empty_like(dy))  # 1.0 where the unit was active
-            dx *= dy
-            return dx
+            return dy * self._y  # _y holds the derivative itself (see forward)
         return dy * DERIVATIVES[self.name](self._x, self._y)
 
 
@@ -208,27 +257,47 @@ class Dropout(Layer):
 
     The mask is drawn with ``rng.binomial(1, 1 - p, shape)`` and kept for backward as booleans
     (``mask``, True = kept) with the scale ``1/(1-p)``; eval mode is the identity.
+
+    In a stack (``rng`` a list of K generators, ``rate`` one per member or one for all), member
+    k draws its mask from ``rng[k]`` exactly as it would alone; a member at rate 0 draws nothing
+    and keeps every unit.
     """
 
     def __init__(self, rate=0.5, rng=None):
         super().__init__()
-        rate = float(rate)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"dropout rate must be in [0, 1); got {rate}")
-        self.rate = rate
-        self.rng = np.random.default_rng() if rng is None else rng
+        k, rng = _members(rng)
+        rates = [float(r) for r in _per_member(rate, k or 1, "dropout")]
+        for r in rates:
+            if not 0.0 <= r < 1.0:
+                raise ValueError(f"dropout rate must be in [0, 1); got {r}")
+        self.members = k
+        self.rate = rates[0] if k is None else np.array(rates)
+        self.rng = rng
         self.mask = self.scale = None
 
     def forward(self, x, training=True):
-        if not training or self.rate == 0.0:
+        if not training or not np.any(self.rate):
             self.mask = None
             return x
         keep = 1.0 - self.rate
-        self.mask = self.rng.binomial(1, keep, x.shape).astype(bool)
-        self.scale = np.asarray(1.0 / keep, dtype=x.dtype)
+        if self.members is None:
+            self.mask = self.rng.binomial(1, keep, x.shape).astype(bool)
+            self.scale = np.asarray(1.0 / keep, dtype=x.dtype)
+        else:
+            self.mask = np.ones(x.shape, bool)
+            for m, r, kp in zip(self.mask, self.rng, keep):
+                if kp < 1.0:
+                    m[...] = r.binomial(1, kp, m.shape)
+            self.scale = (1.0 / keep).astype(x.dtype).reshape(-1, 1, 1)
         y = x * self.scale
         y *= self.mask
         return y
+
+    def select(self, rows):
+        """Keep only the members ``rows`` of a stack."""
+        self.rate = self.rate[rows]
+        self.rng = [self.rng[i] for i in rows]
+        self.members = len(self.rng)
 
     def backward(self, dy):
         if self.mask is None:

@@ -6,26 +6,37 @@ from functools import partial
 
 import numpy as np
 
-from engine.layers import Activation, BatchNorm, Dropout, Linear
+from engine.layers import Activation, BatchNorm, Dropout, Linear, _members, _per_member
 
 
-def _share_buffers(layers):
+def _share_buffers(layers, members=None):
     """Move every param into one flat buffer and every grad into another, in layer order, leaving
     same-shaped views in the dicts: an optimiser then updates all of them with a few large array
-    operations (see :class:`engine.optim.Optimizer`) instead of a few small ones per array."""
+    operations (see :class:`engine.optim.Optimizer`) instead of a few small ones per array.
+
+    For a stack of K members the buffers are (K, P), member-major: row k holds member k's
+    params, so a per-member rate broadcasts as (K, 1) over the whole buffer. Returns the two
+    buffers, (P,) or (K, P) (None when the arrays do not share one dtype)."""
     pairs = [(layer, k) for layer in layers for k in layer.params]
+    out = []
     for attr in ("params", "grads"):
         arrays = [getattr(layer, attr)[k] for layer, k in pairs]
         if not arrays or len({a.dtype for a in arrays}) != 1:
-            return
-        flat = np.zeros(sum(a.size for a in arrays), arrays[0].dtype)
+            return None
+        size = sum(a.size for a in arrays) // (members or 1)
+        flat = np.zeros(size * (members or 1), arrays[0].dtype)
+        rows = flat if members is None else flat.reshape(members, size)
         start = 0
         for (layer, k), a in zip(pairs, arrays):
-            view = flat[start : start + a.size].reshape(a.shape)
+            n = a.size // (members or 1)
+            view = rows[..., start : start + n].reshape(a.shape)
+            assert np.shares_memory(view, flat)
             if a.any():  # (fresh grads are zeros already)
                 view[...] = a
             getattr(layer, attr)[k] = view
-            start += a.size
+            start += n
+        out.append(rows)
+    return out
 
 
 class MLP:
@@ -47,7 +58,10 @@ class MLP:
     residual : bool
         Add an identity skip ``h + block(h)`` around every hidden block whose input and output
         widths match.
-    rng : Generator or RandomState
+    rng : Generator or RandomState, or a list of K of them
+        A list builds a stack of K same-shape networks trained as one (see
+        :mod:`engine.layers`): member k draws its init (and dropout masks) from ``rng[k]`` in
+        the order a lone network would, and ``init`` and ``dropout`` may be one per member.
     dtype : numpy dtype
         float32 for training (default), float64 for gradient checks.
 
@@ -73,24 +87,27 @@ class MLP:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"sizes needs at least 2 positive widths; got {sizes}")
-        rng = np.random.default_rng() if rng is None else rng
+        k, rng = _members(rng)
+        self.members = k
         self.sizes, self.dtype, self.residual = sizes, np.dtype(dtype), bool(residual)
         self.layers, self.blocks = [], []
+        drop = dropout if k is None else _per_member(dropout, k, "dropout")
         for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
             start = len(self.layers)
             self.layers.append(Linear(fan_in, fan_out, init=init, bias=not batch_norm, rng=rng, dtype=dtype))
             if batch_norm:
-                self.layers.append(BatchNorm(fan_out, dtype=dtype))
+                self.layers.append(BatchNorm(fan_out, dtype=dtype, members=k))
             self.layers.append(Activation(activation))
-            if dropout != 0:  # not `> 0`: a negative or NaN rate must reach Dropout's validation
-                self.layers.append(Dropout(dropout, rng=rng))
+            # not `> 0`: a negative or NaN rate must reach Dropout's validation
+            if np.any(np.asarray(drop, dtype=float) != 0):
+                self.layers.append(Dropout(drop, rng=rng))
             skip = self.residual and fan_in == fan_out
             self.blocks.append((start, len(self.layers), skip))
         start = len(self.layers)
         self.layers.append(Linear(sizes[-2], sizes[-1], init=init, bias=True, rng=rng, dtype=dtype))
         self.blocks.append((start, len(self.layers), False))
         self.block_outputs = []
-        _share_buffers(self.layers)
+        self.flat_params, self.flat_grads = _share_buffers(self.layers, k) or (None, None)
 
     @property
     def linears(self):
@@ -150,6 +167,31 @@ class MLP:
         """Copy ``arrays`` (as returned by :meth:`state`) into the model in place."""
         for dst, src in zip(self.state(), arrays, strict=True):
             dst[...] = src
+
+    def member_state(self, k):
+        """Member ``k``'s arrays of :meth:`state`, as views shaped like a lone network's."""
+        arrays = []
+        for layer in self.layers:
+            for key, a in layer.params.items():
+                arrays.append(a[k] if key == "W" else a[k, 0])
+            if isinstance(layer, BatchNorm):
+                arrays.extend([layer.running_mean[k, 0], layer.running_var[k, 0]])
+        return arrays
+
+    def select(self, rows):
+        """Keep only the members ``rows`` (indices) of a stack, in that order (copies)."""
+        rows = list(rows)
+        for layer in self.layers:
+            for d in (layer.params, layer.grads):
+                for key in d:
+                    d[key] = d[key][rows]
+            if isinstance(layer, BatchNorm):
+                layer.running_mean = layer.running_mean[rows]
+                layer.running_var = layer.running_var[rows]
+            elif isinstance(layer, Dropout):
+                layer.select(rows)
+        self.members = len(rows)
+        self.flat_params, self.flat_grads = _share_buffers(self.layers, self.members) or (None, None)
 
     def predict(self, x, batch_size=1024):
         """Class predictions in eval mode."""

@@ -12,10 +12,10 @@ import numpy as np
 from engine.datasets import DATASETS, load, n_train_available
 from engine.early_stopping import EarlyStopping
 from engine.init import STRATEGIES
-from engine.layers import ACTIVATIONS
+from engine.layers import ACTIVATIONS, Dropout
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import OPTIMIZERS, QUIET_BLAS, blas_threads
+from engine.optim import OPTIMIZERS, QUIET_BLAS, STACK_OPTIMIZERS, blas_threads
 from engine.schedules import SCHEDULES, lr_at
 
 #: Allowed ranges, shown in error messages and used by the UI for slider bounds.
@@ -203,73 +203,347 @@ def step_threads(model: MLP, opt, batch_size: int):
 
 
 def train_step(model: MLP, opt, xb, yb):
-    """One training step on the batch (xb, yb): forward, loss, backward and the optimiser's
-    update (overlapping the backward pass, on one BLAS thread: see
-    :meth:`engine.optim.Optimizer.stepping`). Returns (loss, logits); a non-finite loss skips
-    the update."""
+    """One training step on the batch (xb, yb): forward -> loss -> backward -> step.
+
+    Returns (loss, logits). A non-finite loss skips the update; in a stack only that member's
+    (``loss`` is then one per member). With :class:`engine.optim.Optimizer` the update overlaps
+    the backward pass (see :meth:`engine.optim.Optimizer.stepping`)."""
     logits = model.forward(xb, training=True)
     loss, dlogits = softmax_cross_entropy(logits, yb)
-    if math.isfinite(loss):
+    finite = np.isfinite(loss)
+    if np.all(finite):
         with opt.stepping(model.layers) as ready:
             model.backward(dlogits, on_block=ready)
+    elif np.any(finite):  # a stack in which some members diverged: the others step
+        model.backward(dlogits)
+        opt.step(skip=~finite)
     return loss, logits
 
 
 def evaluate(model: MLP, X, y, batch_size=1024):
-    """(mean loss, accuracy) in eval mode."""
-    loss_sum, correct = 0.0, 0
-    for i in range(0, len(X), batch_size):
-        logits = model.forward(X[i : i + batch_size], training=False)
-        loss, _ = softmax_cross_entropy(logits, y[i : i + batch_size])
-        loss_sum += loss * len(logits)
-        correct += int((logits.argmax(1) == y[i : i + batch_size]).sum())
-    return loss_sum / len(X), correct / len(X)
+    """(mean loss, accuracy) in eval mode; for a stack, X (K, N, d) and y (K, N) give two (K,) arrays."""
+    loss_sum, correct, n = 0.0, 0, X.shape[-2]
+    for i in range(0, n, batch_size):
+        logits = model.forward(X[..., i : i + batch_size, :], training=False)
+        yb = y[..., i : i + batch_size]
+        loss, _ = softmax_cross_entropy(logits, yb)
+        loss_sum = loss_sum + loss * logits.shape[-2]
+        correct = correct + (logits.argmax(-1) == yb).sum(-1)
+    if X.ndim == 2:
+        return loss_sum / n, int(correct) / n
+    return loss_sum / n, correct / n
 
 
-def _dead_fraction(act: str, h: np.ndarray) -> float:
-    """Dead ReLU units (zero for the whole batch) or saturated sigmoid/tanh outputs."""
+def _dead_fraction(act: str, h: np.ndarray) -> np.ndarray:
+    """Per member of ``h`` (K, N, n): dead ReLU units (zero for the whole batch) or saturated
+    sigmoid/tanh outputs."""
     if act in ("relu", "leaky_relu"):
-        return float(np.mean(np.all(h <= 0, axis=0)))
+        return np.mean(np.all(h <= 0, axis=1), axis=-1)
     if act == "sigmoid":
-        return float(np.mean((h < 0.01) | (h > 0.99)))
-    return float(np.mean(np.abs(h) > 0.99))
+        return np.mean((h < 0.01) | (h > 0.99), axis=(1, 2))
+    return np.mean(np.abs(h) > 0.99, axis=(1, 2))
 
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def _std(a: np.ndarray) -> float:
-    """Population standard deviation of all of ``a``: a float64 mean, then one BLAS dot of the residuals."""
-    a = a.reshape(-1)
-    d = a - a.dtype.type(float(np.add.reduce(a, dtype=np.float64)) / a.size)
-    return math.sqrt(float(np.dot(d, d)) / a.size)
+def _std(a: np.ndarray) -> np.ndarray:
+    """Population standard deviation of each member's ``a[k]``: a float64 mean, then the residuals' squares."""
+    a = a.reshape(len(a), -1)
+    d = a - (np.add.reduce(a, axis=1, dtype=np.float64) / a.shape[1]).astype(a.dtype)[:, None]
+    return np.sqrt(np.einsum("ki,ki->k", d, d) / a.shape[1])
 
 
 def _diagnose(model: MLP, before: list, epoch: int, act: str) -> list:
-    """Per-layer diagnostics after one step: ``before`` are copies of the weights before the step
-    (overwritten here with the update)."""
-    rows = []
+    """Per-layer diagnostics of every member after one step, one list of rows per member:
+    ``before`` are copies of the stack's weights before the step (overwritten here with the update)."""
+    k = model.members
+    columns = []
     outs = model.block_outputs + [None]
-    for i, (lin, w0, h) in enumerate(zip(model.linears, before, outs)):
+    for lin, w0, h in zip(model.linears, before, outs):
         data = _std(w0)
         upd = _std(np.subtract(lin.params["W"], w0, out=w0))
+        g = lin.grads["W"].reshape(k, -1)
+        stats = {"grad_norm": np.sqrt(np.einsum("ki,ki->k", g, g)), "update_ratio": upd / np.where(data > 0, data, 1)}
+        if h is not None:
+            stats["act_mean"] = h.mean(axis=(1, 2))
+            stats["act_std"] = h.std(axis=(1, 2))
+            stats["dead_frac"] = _dead_fraction(act, h)
+        columns.append((stats, data > 0))
+    rows = []
+    for m in range(k):
         rows.append(
-            {
-                "epoch": epoch,
-                "layer": i + 1,
-                "act_mean": _finite(float(h.mean())) if h is not None else None,
-                "act_std": _finite(float(h.std())) if h is not None else None,
-                "dead_frac": _dead_fraction(act, h) if h is not None else None,
-                "grad_norm": _finite(float(np.linalg.norm(lin.grads["W"]))),
-                "update_ratio": _finite(upd / data) if data > 0 else None,
-            }
+            [
+                {
+                    "epoch": epoch,
+                    "layer": i + 1,
+                    "act_mean": _finite(float(st["act_mean"][m])) if "act_mean" in st else None,
+                    "act_std": _finite(float(st["act_std"][m])) if "act_std" in st else None,
+                    "dead_frac": float(st["dead_frac"][m]) if "dead_frac" in st else None,
+                    "grad_norm": _finite(float(st["grad_norm"][m])),
+                    "update_ratio": _finite(float(st["update_ratio"][m])) if positive[m] else None,
+                }
+                for i, (st, positive) in enumerate(columns)
+            ]
         )
     return rows
 
 
-def train(config: TrainConfig, on_epoch=None, data=None) -> History:
-    """Train the MLP that ``config`` describes and return its :class:`History`.
+#: Fields the members of a stack must share (they fix the shapes and the steps); the others
+#: (seed, init, lr, weight_decay, dropout, schedule, warmup_epochs, patience, restore_best)
+#: may differ per member.
+STACK_SHARED = (
+    "dataset",
+    "n_train",
+    "depth",
+    "width",
+    "activation",
+    "batch_norm",
+    "residual",
+    "optimizer",
+    "batch_size",
+    "epochs",
+)
+
+
+def stack_key(config: TrainConfig) -> tuple:
+    """The values of :data:`STACK_SHARED`: configs with the same key train as one stack."""
+    return tuple(getattr(config, f) for f in STACK_SHARED)
+
+
+def _check_stack(configs) -> list:
+    configs = list(configs)
+    if not configs:
+        raise ValueError("configs must hold at least one TrainConfig; got none")
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig; got {type(c).__name__}")
+    for name in STACK_SHARED:
+        values = {getattr(c, name) for c in configs}
+        if len(values) > 1:
+            got = ", ".join(map(repr, sorted(values, key=repr)))
+            raise ValueError(f"{name} must be the same for every member of a stack; got {got}")
+    return configs
+
+
+def _splits(configs, data) -> list:
+    """One Split per member: ``data`` (one Split for all, or one per member), else loaded per seed."""
+    if data is None:
+        cache = {}
+        for c in configs:
+            if c.seed not in cache:
+                cache[c.seed] = load(c.dataset, c.seed, c.n_train)
+        splits = [cache[c.seed] for c in configs]
+    elif isinstance(data, (list, tuple)):
+        splits = list(data)
+        if len(splits) != len(configs):
+            raise ValueError(f"data must hold one Split per member ({len(configs)}); got {len(splits)}")
+    else:
+        splits = [data] * len(configs)
+    shapes = {(s.X_train.shape, s.X_val.shape, s.n_classes) for s in splits}
+    if len(shapes) > 1:
+        raise ValueError(f"data: every member's split must have the same shapes; got {sorted(shapes)}")
+    return splits
+
+
+class _NoDraws:
+    """A stand-in generator for a network whose weights are copied in afterwards: zeros, no draws."""
+
+    @staticmethod
+    def standard_normal(size):
+        return np.zeros(size)
+
+
+class _Member:
+    """What one member of a stack records while it trains (what a lone run keeps)."""
+
+    def __init__(self, config, model, row):
+        self.config, self.row = config, row
+        self.hist = History(config=config, model=model)
+        self.stopper = EarlyStopping(config.patience) if config.patience else None
+        self.best = (math.inf, None, None)  # (val loss, epoch, weights)
+        self.snapshot = None  # its state when its loss went non-finite (then left as it was)
+
+
+def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=True) -> list:
+    """Train K same-shape configs as one stacked network and return one :class:`History` each.
+
+    Parameters
+    ----------
+    configs : sequence of TrainConfig
+        They must agree on :data:`STACK_SHARED` (else ValueError naming the field); seed, init,
+        lr, weight_decay, dropout, schedule, warmup_epochs, patience and restore_best may differ.
+    on_epoch : callable(epoch, history) -> bool or None, optional
+        Called after every completed epoch of each member still training, with that member's
+        History (its ``model`` holds the member's current weights); returning False stops that
+        member (``stop_reason = "callback"``).
+    data : Split or list of Split, optional
+        One Split for every member, or one per member; loaded per member seed otherwise.
+    dtype : float32 (default) or float64 (for checks against lone runs).
+    fused : bool
+        The fast update (default): with one member :class:`engine.optim.Optimizer` (flat
+        buffers, chunks, threads, overlapped with the backward pass), for a stack
+        :class:`engine.optim.StackAdam`'s fused path. False: the readable
+        :class:`engine.optim.StackOptimizer` update, written like the equations.
+
+    Each member gets what it would get alone: its split, its init and dropout masks from
+    ``default_rng(seed)``, its data order from ``default_rng([seed, 1])``, its schedule and
+    early stopping. A member that stops (diverged, early stopping, callback) leaves the stack;
+    its History and ``model`` are what a lone run would return.
+    """
+    configs = _check_stack(configs)
+    dtype = np.dtype(dtype)
+    t0 = time.perf_counter()
+    splits = _splits(configs, data)
+    first = configs[0]
+    Xtr = np.stack([s.X_train.astype(dtype) for s in splits])  # (K, N, d)
+    ytr = np.stack([s.y_train for s in splits])
+    Xva = np.stack([s.X_val.astype(dtype) for s in splits])
+    yva = np.stack([s.y_val for s in splits])
+    n_features, n_classes = splits[0].n_features, splits[0].n_classes
+    rngs = [np.random.default_rng(c.seed) for c in configs]  # init, then dropout masks
+    orders = [np.random.default_rng([c.seed, 1]) for c in configs]  # each epoch's permutation
+    model = MLP(
+        [n_features] + [first.width] * first.depth + [n_classes],
+        activation=first.activation,
+        init=[c.init for c in configs],
+        batch_norm=first.batch_norm,
+        dropout=[c.dropout for c in configs],
+        residual=first.residual,
+        rng=rngs,
+        dtype=dtype,
+    )
+    members = []
+    for k, c in enumerate(configs):
+        # the member's own network, kept in step with its row of the stack (its weights are copied
+        # in, so its init is not drawn again)
+        view = MLP(
+            model.sizes,
+            activation=c.activation,
+            init=c.init,
+            batch_norm=c.batch_norm,
+            dropout=c.dropout,
+            residual=c.residual,
+            rng=_NoDraws(),
+            dtype=dtype,
+        )
+        for layer in view.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = rngs[k]
+        members.append(_Member(c, view, k))
+    if len(configs) == 1 and fused:
+        opt = make_optimizer(first)
+    else:
+        lrs, decays = [c.lr for c in configs], [c.weight_decay for c in configs]
+        opt = STACK_OPTIMIZERS[first.optimizer]([model.flat_params], [model.flat_grads], lrs, decays, fused=fused)
+    before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
+    active = list(members)  # row r of the stack is active[r]
+    n, bs = Xtr.shape[1], min(first.batch_size, Xtr.shape[1])
+    Xflat, yflat = Xtr.reshape(-1, Xtr.shape[2]), ytr.reshape(-1)
+    starts = list(range(0, n, bs))
+    if first.batch_norm and n - starts[-1] < 2 and len(starts) > 1:
+        starts.pop()  # a BatchNorm batch of one sample is undefined: drop that remainder
+    with np.errstate(all="ignore"):
+        for epoch in range(first.epochs):
+            lrs = [lr_at(m.config.schedule, epoch, m.config.epochs, m.config.lr, m.config.warmup) for m in active]
+            opt.lr = float(lrs[0]) if isinstance(opt.lr, float) else np.array(lrs, dtype=float)
+            rows = np.array([m.row for m in active])[:, None]  # each member's own data
+            offsets = rows * n
+            order = np.stack([orders[m.row].permutation(n) for m in active])
+            K = len(active)
+            loss_sum, correct, seen = np.zeros(K), np.zeros(K, dtype=np.int64), 0
+            diag = None
+            with step_threads(model, opt, bs):  # the validation pass keeps the default BLAS threads
+                for j, s in enumerate(starts):
+                    idx = order[:, s : s + bs]
+                    at = (idx + offsets).reshape(-1)  # rows of the (K N, d) training data
+                    xb, yb = Xflat[at].reshape(len(idx), -1, Xflat.shape[1]), yflat[at].reshape(idx.shape)
+                    if j == 0:
+                        for buf, lin in zip(before, model.linears):
+                            np.copyto(buf, lin.params["W"])
+                    loss, logits = train_step(model, opt, xb, yb)
+                    loss = np.reshape(loss, K)
+                    if not np.isfinite(loss).all():  # a member diverged: keep its state as a lone run stops
+                        for r, m in enumerate(active):
+                            if m.snapshot is None and not math.isfinite(loss[r]):
+                                m.snapshot = [a.copy() for a in model.member_state(r)]
+                        if all(m.snapshot is not None for m in active):
+                            break
+                    if j == 0:
+                        diag = _diagnose(model, before, epoch, first.activation)
+                    loss_sum += loss * idx.shape[1]
+                    correct += (logits.argmax(-1) == yb).sum(-1)
+                    seen += idx.shape[1]
+            if all(m.snapshot is not None for m in active):
+                val_loss, val_acc = np.full(K, math.nan), np.zeros(K)
+            else:
+                val_loss, val_acc = evaluate(model, Xva[rows[:, 0]], yva[rows[:, 0]])
+            leaving = []
+            for r, m in enumerate(active):
+                hist = m.hist
+                if m.snapshot is not None or not math.isfinite(val_loss[r]):
+                    hist.diverged_epoch, hist.stop_reason = epoch, "diverged"
+                    leaving.append(r)
+                    continue
+                hist.epoch.append(epoch)
+                hist.lr.append(float(lrs[r]))
+                hist.train_loss.append(float(loss_sum[r]) / seen)
+                hist.val_loss.append(float(val_loss[r]))
+                hist.train_acc.append(int(correct[r]) / seen)
+                hist.val_acc.append(float(val_acc[r]))
+                hist.layers.extend(diag[r])
+                if val_loss[r] < m.best[0]:
+                    kept = None
+                    if m.stopper is not None:  # the best weights, copied into the same buffers each time
+                        kept = m.best[2] or [np.empty_like(a) for a in model.member_state(r)]
+                        for dst, src in zip(kept, model.member_state(r)):
+                            np.copyto(dst, src)
+                    m.best = (float(val_loss[r]), epoch, kept)
+                hist.best_epoch = m.best[1]
+                if m.stopper is not None and m.stopper.check(val_loss[r], ()):
+                    hist.stopped_epoch, hist.stop_reason = epoch, "early_stopping"
+                    leaving.append(r)
+                    continue
+                if on_epoch is not None:
+                    hist.model.load_state(model.member_state(r))
+                    if on_epoch(epoch, hist) is False:
+                        hist.stopped_epoch, hist.stop_reason = epoch, "callback"
+                        leaving.append(r)
+            if leaving:
+                for r in leaving:
+                    _finish(active[r], model.member_state(r), t0)
+                keep = [r for r in range(len(active)) if r not in leaving]
+                active = [active[r] for r in keep]
+                if not active:
+                    break
+                model.select(keep)
+                opt.select(keep)
+                opt.rebind([model.flat_params], [model.flat_grads])
+                before = [np.empty_like(lin.params["W"]) for lin in model.linears]
+    for r, m in enumerate(active):
+        _finish(m, model.member_state(r), t0)
+    return [m.hist for m in members]
+
+
+def _finish(member: _Member, state: list, t0: float) -> None:
+    """Close a member's History as a lone run closes it, its model holding its final weights."""
+    hist, config = member.hist, member.config
+    hist.model.load_state(member.snapshot if member.snapshot is not None else state)
+    if hist.val_acc:
+        best = member.best
+        restore = member.stopper is not None and config.restore_best and best[2] is not None
+        if restore:
+            hist.model.load_state(best[2])
+        hist.final_val_acc = hist.val_acc[best[1]] if restore else hist.val_acc[-1]
+    if hist.stopped_epoch is None and hist.epoch:
+        hist.stopped_epoch = hist.epoch[-1]
+    hist.seconds = time.perf_counter() - t0
+
+
+def train(config: TrainConfig, on_epoch=None, data=None, dtype=np.float32, fused=True) -> History:
+    """Train the MLP that ``config`` describes and return its :class:`History`: a stack of one,
+    ``train_stacked([config], on_epoch, data, dtype, fused)[0]``.
 
     Parameters
     ----------
@@ -285,74 +559,4 @@ def train(config: TrainConfig, on_epoch=None, data=None) -> History:
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
-    t0 = time.perf_counter()
-    split = data if data is not None else load(config.dataset, config.seed, config.n_train)
-    dtype = np.float32
-    Xtr, ytr = split.X_train.astype(dtype), split.y_train
-    Xva, yva = split.X_val.astype(dtype), split.y_val
-    model = build_model(config, split.n_features, split.n_classes, dtype)
-    opt = make_optimizer(config)
-    before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
-    rng = np.random.default_rng([config.seed, 1])
-    hist = History(config=config, model=model)
-    stopper = EarlyStopping(config.patience) if config.patience else None
-    best = (math.inf, None, None)  # (val loss, epoch, weights)
-    n, bs = len(Xtr), min(config.batch_size, len(Xtr))
-    starts = list(range(0, n, bs))
-    if config.batch_norm and n - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()  # a BatchNorm batch of one sample is undefined: drop that remainder
-    with np.errstate(all="ignore"):
-        for epoch in range(config.epochs):
-            opt.lr = lr_at(config.schedule, epoch, config.epochs, config.lr, config.warmup)
-            order = rng.permutation(n)
-            loss_sum, correct, seen, diverged, diag = 0.0, 0, 0, False, None
-            with step_threads(model, opt, bs):  # the validation pass keeps the default BLAS threads
-                for j, s in enumerate(starts):
-                    idx = order[s : s + bs]
-                    xb, yb = Xtr[idx], ytr[idx]
-                    if j == 0:
-                        for buf, lin in zip(before, model.linears):
-                            np.copyto(buf, lin.params["W"])
-                    loss, logits = train_step(model, opt, xb, yb)
-                    if not math.isfinite(loss):
-                        diverged = True
-                        break
-                    if j == 0:
-                        diag = _diagnose(model, before, epoch, config.activation)
-                    loss_sum += loss * len(idx)
-                    correct += int((logits.argmax(1) == yb).sum())
-                    seen += len(idx)
-            val_loss, val_acc = evaluate(model, Xva, yva) if not diverged else (math.nan, 0.0)
-            if diverged or not math.isfinite(val_loss):
-                hist.diverged_epoch, hist.stop_reason = epoch, "diverged"
-                break
-            hist.epoch.append(epoch)
-            hist.lr.append(float(opt.lr))
-            hist.train_loss.append(loss_sum / seen)
-            hist.val_loss.append(val_loss)
-            hist.train_acc.append(correct / seen)
-            hist.val_acc.append(val_acc)
-            hist.layers.extend(diag)
-            if val_loss < best[0]:
-                kept = None
-                if stopper is not None:  # the best weights, copied into the same buffers each time
-                    kept = best[2] or [np.empty_like(a) for a in model.state()]
-                    for dst, src in zip(kept, model.state()):
-                        np.copyto(dst, src)
-                best = (val_loss, epoch, kept)
-            hist.best_epoch = best[1]
-            if stopper is not None and stopper.check(val_loss, ()):
-                hist.stopped_epoch, hist.stop_reason = epoch, "early_stopping"
-                break
-            if on_epoch is not None and on_epoch(epoch, hist) is False:
-                hist.stopped_epoch, hist.stop_reason = epoch, "callback"
-                break
-    if hist.val_acc:
-        restore = stopper is not None and config.restore_best and best[2] is not None
-        if restore:
-            model.load_state(best[2])
-        hist.final_val_acc = hist.val_acc[best[1]] if restore else hist.val_acc[-1]
-    if hist.stopped_epoch is None and hist.epoch:
-        hist.stopped_epoch = hist.epoch[-1]
-    hist.seconds = time.perf_counter() - t0
-    return hist
+    return train_stacked([config], on_epoch=on_epoch, data=data, dtype=dtype, fused=fused)[0]

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from engine.train import History, TrainConfig, train
+from engine.budget import max_members
+from engine.train import History, TrainConfig, stack_key, train_stacked
 
 #: experiment name -> function. Filled by :func:`experiment`.
 REGISTRY: dict = {}
@@ -71,28 +72,47 @@ class Result:
         return {"experiment": name, "params": params, "tables": tables, "summary": self.summary}
 
 
-def train_many(configs: dict[str, TrainConfig], progress=None) -> dict[str, History]:
-    """Train each labelled config in turn.
+def train_many(configs: dict[str, TrainConfig], progress=None, data=None) -> dict[str, History]:
+    """Train each labelled config, same-shape configs together as one stack.
 
-    ``progress(fraction, message) -> bool | None`` is called after every epoch of every run with
-    the overall fraction done; returning False stops the current run and skips the rest.
+    Configs that agree on :data:`engine.train.STACK_SHARED` (they differ only in seed, init, lr,
+    weight decay, dropout, schedule, warmup or early stopping) are trained by one
+    :func:`engine.train.train_stacked` call (split where one stack would exceed the memory
+    budget, :func:`engine.budget.max_members`); the stacks run in the order their first label comes.
+    ``progress(fraction, message) -> bool | None`` is called once after every epoch of every
+    stack with the overall fraction done; returning False stops that stack (its members keep
+    their finished epochs, ``stop_reason = "callback"``) and skips the rest. ``data`` (a Split)
+    is given to every run; by default each run loads its own split from its seed.
     """
+    groups: dict[tuple, list[str]] = {}
+    for label, cfg in configs.items():
+        groups.setdefault(stack_key(cfg), []).append(label)
+    stacks = []
+    for labels in groups.values():  # no stack above the memory budget (engine.budget)
+        k = max_members(configs[labels[0]])
+        stacks.extend(labels[i : i + k] for i in range(0, len(labels), k))
     total = sum(c.epochs for c in configs.values()) or 1
     done, out, stop = 0, {}, False
-    for label, cfg in configs.items():
+    for labels in stacks:
         if stop:
             break
+        group = [configs[label] for label in labels]
+        name = labels[0] if len(labels) == 1 else f"{labels[0]} and {len(labels) - 1} more"
+        decided = {}  # epoch -> progress's answer, the same for every member of the stack
 
-        def cb(epoch, hist, _label=label, _base=done):
+        def cb(epoch, hist, _name=name, _base=done, _k=len(group), _decided=decided):
             if progress is None:
                 return True
-            return progress((_base + epoch + 1) / total, f"{_label}: epoch {epoch + 1}/{hist.config.epochs}")
+            if epoch not in _decided:
+                fraction = (_base + (epoch + 1) * _k) / total
+                _decided[epoch] = progress(min(fraction, 1.0), f"{_name}: epoch {epoch + 1}/{hist.config.epochs}")
+            return _decided[epoch]
 
-        h = train(cfg, on_epoch=cb)
-        stop = h.stop_reason == "callback"
-        out[label] = h
-        done += cfg.epochs
-    return out
+        hists = train_stacked(group, on_epoch=cb, data=data)
+        stop = any(h.stop_reason == "callback" for h in hists)
+        out.update(zip(labels, hists))
+        done += sum(c.epochs for c in group)
+    return {label: out[label] for label in configs if label in out}
 
 
 CURVE_COLUMNS = ["run", "epoch", "lr", "train_loss", "val_loss", "train_acc", "val_acc"]

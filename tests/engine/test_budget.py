@@ -34,3 +34,22 @@ def test_check_accepts_the_defaults_and_refuses_too_many_flops():
     budget.check(TrainConfig())
     with pytest.raises(ValueError, match="FLOPs"):
         budget.check(TrainConfig(depth=100, width=1024, epochs=500))
+
+
+def test_a_stack_costs_k_members_and_grows_linearly():
+    cfg = TrainConfig(depth=10, width=128)
+    one, two, three = (budget.peak_bytes(cfg, members=k) for k in (1, 2, 3))
+    # a stack adds, per member, its lone-shaped model (4 bytes a parameter) and its split (4 bytes a feature)
+    per_member = 26 * budget.n_params(cfg) + 4 * (1 + 1) * 359 * 128 * 10 + 4 * budget.n_params(cfg) + 4 * 1438 * 64
+    assert three - two == per_member
+    assert two - one == per_member + 4 * budget.n_params(cfg) + 4 * 1438 * 64
+    assert budget.flops(cfg, members=5) == 5 * budget.flops(cfg)
+
+
+def test_check_refuses_a_stack_over_the_memory_budget_and_says_how_many_fit():
+    cfg = TrainConfig(depth=10, width=256, batch_size=512)
+    k = budget.max_members(cfg)
+    assert budget.peak_bytes(cfg, members=k) <= budget.MAX_BYTES < budget.peak_bytes(cfg, members=k + 1)
+    budget.check(cfg, members=k)
+    with pytest.raises(ValueError, match=rf"these {k + 1} runs trained together need .* at most {k} of them together"):
+        budget.check(cfg, members=k + 1)

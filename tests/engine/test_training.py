@@ -138,7 +138,7 @@ def _count_losses(monkeypatch):
 
     def spy(logits, y):
         loss, d = real(logits, y)
-        seen.append(loss)
+        seen.extend(np.ravel(loss).tolist())  # (a stack of one gives one loss per member)
         return loss, d
 
     monkeypatch.setattr(train_mod, "softmax_cross_entropy", spy)

@@ -1,0 +1,226 @@
+"""Stacked training: K seeds as one stacked run, against one run, K lone runs and torch.func.
+
+On digits (depth 10, batch 64, 5 epochs, Adam, BatchNorm, the default warmup-cosine schedule),
+each round times, in one process and in a rotating order:
+
+* ``one``: ``engine.train.train`` for seed 0 alone;
+* ``stack``: ``engine.train.train_stacked`` on seeds 0..K-1 (each member on its own split);
+* ``lone``: ``train`` on those K seeds one after another;
+* ``torch``: PyTorch training the same K members with ``torch.func`` (``stack_module_state`` +
+  ``vmap(functional_call)``, its model-ensembling recipe, BatchNorm's running statistics
+  stacked with the buffers), one ``torch.optim.Adam`` over the stacked parameters, the same
+  batches, a training-loss/accuracy tally and a validation pass every epoch.
+
+Everything runs on the same threads: NumPy's BLAS and ``torch.set_num_threads`` both get
+``--threads`` (default 1: the engine runs these small matmuls on one thread anyway). The table
+gives, per width, the median over rounds of the per-round ratios and their range (min-max):
+a ratio measured within one round cancels the slow drifts of a shared machine. Times are
+wall-clock; ``--cpu`` uses the process's CPU time instead (steadier when other processes
+share the cores: every side here is single-threaded).
+
+    python benchmarks/stacked.py                       # widths 32, 64, 128; 7 rounds
+    python benchmarks/stacked.py --widths 64 --rounds 11 --json /tmp/stacked.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _configs(width, k, epochs):
+    from engine.train import TrainConfig
+
+    base = TrainConfig(depth=10, width=width, batch_size=64, epochs=epochs, batch_norm=True, optimizer="adam")
+    return [base.replace(seed=s) for s in range(k)]
+
+
+def _torch_trainer(configs, splits):
+    """A function that trains ``configs`` with torch.func as one vmapped ensemble; returns val accs."""
+    import copy
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from engine.schedules import lr_at
+
+    cfg = configs[0]
+    k = len(configs)
+    Xtr = torch.from_numpy(np.stack([s.X_train.astype(np.float32) for s in splits]))
+    ytr = torch.from_numpy(np.stack([s.y_train for s in splits]))
+    Xva = torch.from_numpy(np.stack([s.X_val.astype(np.float32) for s in splits]))
+    yva = torch.from_numpy(np.stack([s.y_val for s in splits]))
+    n, bs = Xtr.shape[1], cfg.batch_size
+    starts = list(range(0, n, bs))
+    if n - starts[-1] < 2 and len(starts) > 1:
+        starts.pop()
+    rows = torch.arange(k)[:, None]
+
+    def net(seed):
+        torch.manual_seed(seed)
+        layers, fan_in = [], Xtr.shape[2]
+        for _ in range(cfg.depth):
+            lin = nn.Linear(fan_in, cfg.width, bias=False)
+            nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+            layers += [lin, nn.BatchNorm1d(cfg.width), nn.ReLU()]
+            fan_in = cfg.width
+        return nn.Sequential(*layers, nn.Linear(fan_in, int(ytr.max()) + 1))
+
+    def run():
+        models = [net(c.seed) for c in configs]
+        params, buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+
+        def forward(p, b, x):
+            return functional_call(base, (p, b), (x,))
+
+        opt = torch.optim.Adam(list(params.values()), lr=cfg.lr)
+        gens = [torch.Generator().manual_seed(c.seed) for c in configs]
+        accs = None
+        for epoch in range(cfg.epochs):
+            for group in opt.param_groups:
+                group["lr"] = float(lr_at(cfg.schedule, epoch, cfg.epochs, cfg.lr, cfg.warmup))
+            base.train()
+            order = torch.stack([torch.randperm(n, generator=g) for g in gens])
+            loss_sum, correct, seen = torch.zeros(k), torch.zeros(k), 0
+            for s in starts:
+                idx = order[:, s : s + bs]
+                xb, yb = Xtr[rows, idx], ytr[rows, idx]
+                logits = vmap(forward)(params, buffers, xb)
+                losses = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    loss_sum += losses.detach() * idx.shape[1]
+                    correct += (logits.argmax(-1) == yb).sum(1)
+                    seen += idx.shape[1]
+            base.eval()
+            with torch.no_grad():
+                logits = vmap(forward)(params, buffers, Xva)
+                accs = (logits.argmax(-1) == yva).float().mean(1)
+        return accs.tolist()
+
+    return run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--widths", default="32,64,128", help="comma-separated widths")
+    ap.add_argument("--k", type=int, default=5, help="members of the stack")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per width")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
+    ap.add_argument("--cpu", action="store_true", help="time the process's CPU time, not the wall clock")
+    ap.add_argument("--no-torch", action="store_true", help="skip the torch.func side")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
+
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    # isort: off
+    import engine  # noqa: F401 - first: it sets OpenBLAS's spin before NumPy loads it
+    import numpy as np
+
+    # isort: on
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads, user_api="blas")
+    from engine.datasets import load
+    from engine.train import train, train_stacked
+
+    torch = None
+    if not args.no_torch:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.cpu else time.perf_counter
+    results = []
+    for width in [int(w) for w in args.widths.split(",")]:
+        configs = _configs(width, args.k, args.epochs)
+        splits = [load("digits", c.seed) for c in configs]
+        sides = {
+            "one": lambda cs=configs, ss=splits: train(cs[0], data=ss[0]).val_acc[-1],
+            "stack": lambda cs=configs, ss=splits: [h.val_acc[-1] for h in train_stacked(cs, data=ss)],
+            "lone": lambda cs=configs, ss=splits: [train(c, data=s).val_acc[-1] for c, s in zip(cs, ss)],
+        }
+        if torch is not None:
+            sides["torch"] = _torch_trainer(configs, splits)
+        names = list(sides)
+        for fn in sides.values():  # warm-up
+            fn()
+        times = {name: [] for name in names}
+        accs = {}
+        for r in range(args.rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                t0 = clock()
+                accs[name] = sides[name]()
+                times[name].append(clock() - t0)
+        rounds = list(zip(*(times[name] for name in names)))
+        per = {name: i for i, name in enumerate(names)}
+        ratios = {
+            "stack_over_one": [t[per["stack"]] / t[per["one"]] for t in rounds],
+            "lone_over_stack": [t[per["lone"]] / t[per["stack"]] for t in rounds],
+        }
+        if torch is not None:
+            ratios["stack_over_torch"] = [t[per["stack"]] / t[per["torch"]] for t in rounds]
+        row = {
+            "width": width,
+            "k": args.k,
+            "seconds": {name: statistics.median(v) for name, v in times.items()},
+            "ratios": {key: statistics.median(v) for key, v in ratios.items()},
+            "spread": {key: (min(v), max(v)) for key, v in ratios.items()},
+            "val_acc": accs,
+        }
+        results.append(row)
+        print(
+            f"width {width:4d}: one {row['seconds']['one']:.3f} s, stack of {args.k} {row['seconds']['stack']:.3f} s, "
+            f"{args.k} lone {row['seconds']['lone']:.3f} s"
+            + (f", torch.func {row['seconds']['torch']:.3f} s" if torch is not None else ""),
+            flush=True,
+        )
+    labels = {
+        "stack_over_one": f"stack of {args.k} / one run",
+        "lone_over_stack": f"{args.k} lone runs / stack (speed-up)",
+        "stack_over_torch": "stack / torch.func (engine / torch)",
+    }
+    print()
+    print(
+        f"digits, depth 10, batch 64, {args.epochs} epochs, K = {args.k}, {args.threads} thread(s), "
+        f"{'CPU' if args.cpu else 'wall'} time, median of {args.rounds} rounds (min-max)"
+    )
+    print("| width | " + " | ".join(labels[key] for key in results[0]["ratios"]) + " |")
+    print("|---|" + "---|" * len(results[0]["ratios"]))
+    for row in results:
+        cells = [
+            f"{row['ratios'][key]:.2f} ({row['spread'][key][0]:.2f}-{row['spread'][key][1]:.2f})"
+            for key in row["ratios"]
+        ]
+        print(f"| {row['width']} | " + " | ".join(cells) + " |")
+    if args.json:
+        meta = {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "machine": platform.machine(),
+            "torch": getattr(torch, "__version__", None),
+            "threads": args.threads,
+            "cpu_time": args.cpu,
+            "date": time.strftime("%Y-%m-%d"),
+        }
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
