@@ -170,7 +170,7 @@ def ladder_result(runs: pd.DataFrame, chance: float) -> Result:
             row["diff_vs_modern"], row["beyond_noise"] = None, None
         rows.append(row)
     ladder = pd.DataFrame(rows)
-    summary = {"chance_acc": round(chance, 4), "seeds": sorted(set(runs["seed"])) if len(runs) else []}
+    summary = {"chance_acc": round(chance, 4), "seeds": sorted({int(x) for x in runs["seed"]})}
     learned_at = (1 + chance) / 2
     summary["learned_threshold"] = round(learned_at, 4)
     deepest = {}
@@ -304,7 +304,7 @@ def add_one_in_result(runs: pd.DataFrame, fixes: tuple, chance: float) -> Result
     summary = {
         "chance_acc": round(chance, 4),
         "naive_val_acc": round(float(naive.mean()), 4),
-        "seeds": sorted(set(runs["seed"])),
+        "seeds": sorted({int(x) for x in runs["seed"]}),
         "alone_beyond_noise": [
             r["variant"] for r in rows if r["kind"] == "alone" and r["beyond_noise"] and r["gain_vs_naive"] > 0
         ],
