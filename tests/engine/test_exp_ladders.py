@@ -111,7 +111,9 @@ def test_ladder_in_parts_combines_to_the_joint_ladder():
     kw = dict(depths=(2, 3), width=8, dataset="moons", epochs=2)
     joint = run("depth_ladder", recipes=("naive", "modern"), **kw)
     parts = [run("depth_ladder", recipes=(r,), **kw) for r in ("naive", "modern")]
+    assert parts[0].notes == [] and parts[1].notes == []  # one recipe compares nothing
     both = lx.combine_ladder(parts)
+    assert both.notes
     cols = ["recipe", "depth", "seed", "final_val_acc"]
     assert both.tables["runs"][cols].equals(joint.tables["runs"][cols])
     assert both.summary == joint.summary and both.notes == joint.notes
