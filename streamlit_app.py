@@ -63,7 +63,7 @@ with left:
 
 with right:
     st.subheader("The headline: what lets a network go deep?")
-    shape = dict(width=64, dataset="digits", epochs=15, seeds=ladders.DEFAULT_SEEDS, seed=seed)
+    shape = dict(width=64, dataset="digits", epochs=ladders.LADDER_EPOCHS, seeds=ladders.DEFAULT_SEEDS, seed=seed)
     shown = runner.on_demand("home_ladder", "depth_ladder", shape, what="four recipes at four depths")
     lad = None
     if shown is not None:
@@ -87,8 +87,8 @@ with right:
                 title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs",
             )
         )
-        deepest = s["deepest_learned"]
-        m = controls.metric_row(len(deepest))
+        deepest = s["deepest_learned"] if s["complete"] else {}
+        m = controls.metric_row(len(deepest)) if deepest else []
         for col, (r, d) in zip(m, deepest.items()):
             col.metric(
                 ladders.LADDER_RECIPES[r],

@@ -68,3 +68,14 @@ def test_bad_seed_is_survived(bad):
     at = run_page(PAGE, {"seed": bad})
     assert not at.exception, errors_text(at)
     assert len(charts(at)) == 1
+
+
+def test_a_ladder_cut_by_the_time_cap_draws_no_verdict(monkeypatch):
+    monkeypatch.setenv("TRAINING_EXPLORER_MAX_SECONDS", "1")
+    at = run_page(PAGE, {"seed": "31"})  # settings no other test has cached
+    assert not at.exception, errors_text(at)
+    assert any("time cap" in w.value for w in at.warning)
+    words = " ".join(md.value for md in at.markdown)
+    assert "The time cap stopped this experiment after" in words
+    assert "seed noise" not in words and "Deepest network" not in words
+    assert len(at.metric) == 0

@@ -207,3 +207,35 @@ def test_train_config_is_reused_unchanged():
     # the ladders train the registered recipes as they are, only the shape and seed replaced
     res = run("depth_ladder", depths=(2,), recipes=("modern",), width=8, dataset="moons", epochs=2, seeds=1)
     assert isinstance(RECIPES["modern"], TrainConfig) and np.isfinite(res.tables["runs"]["final_val_acc"]).all()
+
+
+def test_an_unfinished_ladder_draws_no_verdict():
+    rows = [
+        ("modern", 50, 0, 0.10),
+        ("modern", 50, 1, 0.14),
+        ("modern_skips", 50, 0, 0.92),
+        ("modern_skips", 50, 1, 0.5),
+    ]
+    runs = _runs(rows).assign(finished=[True, True, True, False])  # the time cap cut the last run
+    res = lx.ladder_result(runs, chance=0.1, planned=6)
+    assert res.summary["complete"] is False and res.summary["finished_runs"] == 3
+    assert res.notes == [lx._cut_note(3, 6)] and "seed noise" not in " ".join(res.notes)
+    lad = res.tables["ladder"].set_index(["recipe", "depth"])
+    assert lad.loc[("modern_skips", 50), "n_seeds"] == 1  # the cut run is left out of the ladder
+    # the same runs, all finished and all planned: verdicts again
+    full = lx.ladder_result(_runs(rows).assign(finished=True), chance=0.1, planned=4)
+    assert full.summary["complete"] is True and any("seed noise" in n for n in full.notes)
+
+
+def test_an_unfinished_add_one_in_draws_no_verdict():
+    runs = pd.DataFrame(
+        [
+            {"key": ("naive", 0), "final_val_acc": 0.1, "finished": True},
+            {"key": ("naive", 1), "final_val_acc": 0.1, "finished": True},
+            {"key": ("ReLU", 0), "final_val_acc": 0.3, "finished": False},
+        ]
+    )
+    res = lx.add_one_in_result(runs, ("ReLU", "He init"), 0.1, planned=8)
+    assert res.summary["complete"] is False and res.notes == [lx._cut_note(2, 8)]
+    nothing = lx.add_one_in_result(runs.iloc[2:], ("ReLU",), 0.1, planned=8)
+    assert nothing.notes == [lx._cut_note(0, 8)] and len(nothing.tables["variants"]) == 0
