@@ -21,8 +21,8 @@ FAILURES = [
     (
         "Vanishing or exploding gradients",
         "The first layers get gradients near 0 (or huge): they stop learning, or training blows up.",
-        "ReLU with He init, skip connections. Batch norm cures *vanishing* gradients, but with ReLU it can make "
-        "them *explode* as depth grows (Yang et al. 2019): deep plain stacks need skips too",
+        "ReLU with He init; skip connections. Batch norm cures *vanishing* gradients, but with ReLU it can "
+        "make them *explode* as depth grows (Yang et al. 2019)",
         ["Vanishing & exploding gradients", "Full recipe"],
     ),
     (
@@ -51,8 +51,9 @@ FAILURES = [
     ),
 ]
 
-left, right = st.columns([1, 1], gap="large")
-with left:
+# the headline first: on a phone the columns stack, and the ladder is the page's point
+headline, failure_map = st.columns([1, 1], gap="large")
+with failure_map:
     st.subheader("What goes wrong, and what fixes it")
     for failure, symptom, fix, pages in FAILURES:
         with st.container(border=True):
@@ -61,7 +62,7 @@ with left:
                 col.page_link(P[page], label=f"→ {SHORT.get(page, page)}")
     st.page_link(P["Full recipe"], label="**All of them together: the full recipe →**")
 
-with right:
+with headline:
     st.subheader("The headline: what lets a network go deep?")
     shape = dict(width=64, dataset="digits", epochs=ladders.LADDER_EPOCHS, seeds=ladders.DEFAULT_SEEDS, seed=seed)
     shown = runner.on_demand("home_ladder", "depth_ladder", shape, what="four recipes at four depths")
@@ -83,25 +84,17 @@ with right:
             charts.ladder_chart(
                 lad.tables["ladder"],
                 chance=s["chance_acc"],
-                height=340,
+                height=430,
                 title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs",
             )
         )
-        deepest = s["deepest_learned"] if s["complete"] else {}
-        m = controls.metric_row(len(deepest)) if deepest else []
-        for col, (r, d) in zip(m, deepest.items()):
-            col.metric(
-                ladders.LADDER_RECIPES[r],
-                "none" if d is None else f"depth {d}",
-                help=f"Deepest network of the ladder whose mean validation accuracy reaches "
-                f"{s['learned_threshold']:.0%} (halfway from chance to 100%).",
-            )
         for note in lad.notes:
             st.markdown(f"- {note}")
         st.caption(
             "**naive**: sigmoid, 0.01·N(0,1) weights, plain SGD. **1990s** (LeCun et al. 1998): tanh, "
             "std 1/√fan_in, plain SGD 0.1. **modern (article)**: ReLU, He init, batch norm, Adam 10⁻³ with "
             "warmup + cosine. **modern + skips**: the same, each block adding its input to its output. "
-            f"Lines: mean over seeds {', '.join(map(str, seeds))}; bands: min to max."
+            f"Lines: mean over seeds {', '.join(map(str, seeds))}; bands: min to max; dashed: chance "
+            f"({s['chance_acc']:.0%})."
         )
         runner.downloads("depth_ladder", lad, shown, key="home_ladder")

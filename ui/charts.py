@@ -619,16 +619,28 @@ def ladder_chart(
         domain=labels, range=[LADDER_COLORS.get(x, _FALLBACK[i % len(_FALLBACK)]) for i, x in enumerate(labels)]
     )
     depths = sorted({int(d) for d in data["depth"]})
-    x = alt.X("depth", type="quantitative", title="hidden layers (log scale)", scale=alt.Scale(type="log"))
+    domain = [depths[0] / 1.25, depths[-1] * 1.25] if depths else None
+    x = alt.X(
+        "depth",
+        type="quantitative",
+        title="hidden layers (log scale)",
+        scale=alt.Scale(type="log", domain=domain, nice=False),
+    )
     x = x.axis(values=depths, format="d")
-    color = alt.Color("label", type="nominal", scale=scale, title="recipe", legend=alt.Legend(orient="bottom"))
+    color = alt.Color(
+        "label",
+        type="nominal",
+        scale=scale,
+        title=None,
+        legend=alt.Legend(orient="bottom", columns=2, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3),
+    )
     sel = alt.selection_point(fields=["label"], bind="legend")
     base = alt.Chart(data, title=title).properties(height=height)
     band = base.mark_area(opacity=0.18).encode(
         x=x,
         y=alt.Y("min_val_acc", type="quantitative"),
         y2="max_val_acc",
-        color=alt.Color("label", type="nominal", scale=scale, legend=None),
+        color=color,
         opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)),
     )
     line = (
