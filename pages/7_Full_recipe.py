@@ -84,6 +84,7 @@ if art is not None:
             log_y=True,
             rules=art.tables["markers"],
             title="article (simulated): formulas, not training",
+            x_title="epoch (from 0)",
             y_title="loss (log scale)",
         ),
     )
@@ -126,9 +127,9 @@ DEFAULTS = dict(
 )
 _SGD = {"bn": "false", "opt": "sgd", "lr": "0.1", "sched": "constant"}
 PRESETS = {
-    "Modern recipe": DEFAULTS,
-    "Naive recipe": {**DEFAULTS, **_SGD, "act": "sigmoid", "init": "small"},
-    "1990s recipe": {**DEFAULTS, **_SGD, "act": "tanh", "init": "xavier"},
+    "Modern": DEFAULTS,
+    "Naive": {**DEFAULTS, **_SGD, "act": "sigmoid", "init": "small"},
+    "1990s": {**DEFAULTS, **_SGD, "act": "tanh", "init": "xavier"},
     "Article's settings": {
         **DEFAULTS,
         "depth": "3",
@@ -138,12 +139,13 @@ PRESETS = {
         "epochs": "200",
         "warm": "10",
     },
-    "50 layers with skips": {**DEFAULTS, "depth": "50", "skips": "true"},
+    "50 layers + skips": {**DEFAULTS, "depth": "50", "skips": "true"},
 }
 for col, (name, query) in zip(st.columns(len(PRESETS)), PRESETS.items()):
     col.page_link(SELF, label=f"⚙️ {name}", query_params=query)
 st.caption(
-    "**Naive**: sigmoid, 0.01·N(0,1) weights, SGD. **1990s** (LeCun et al. 1998): tanh, std 1/√fan_in, SGD. "
+    "**Modern**: the article's recipe. **Naive**: sigmoid, 0.01·N(0,1) weights, SGD. "
+    "**1990s** (LeCun et al. 1998): tanh, std 1/√fan_in, SGD. "
     "**Article's settings**: the article's lr 0.001, 10 warmup epochs, 200 epochs, dropout 0.3, patience 15, "
     "He init and batch norm; the network (3 hidden layers × 128 units, ReLU, Adam, batches of 64, digits) "
     "is this app's choice, since the article's snippet trains none."
@@ -343,6 +345,7 @@ if run is not None:
             rules=run.tables["markers"],
             title=f"real run: depth {depth}{' + skips' if skips else ''}, {activation}, {init} init, "
             f"{optimizer}{', BN' if bn else ''}",
+            x_title="epoch (from 0)",
             y_title="loss (log scale)",
         ),
     )

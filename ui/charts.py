@@ -669,8 +669,8 @@ def add_one_in_chart(variants: pd.DataFrame, *, title: str = "", height: int | N
     order = list(data["variant"])
     kinds = [k for k in ADD_ONE_IN_COLORS if k in set(data["kind"])]
     scale = alt.Scale(domain=kinds, range=[ADD_ONE_IN_COLORS[k] for k in kinds])
-    y = alt.Y("variant", type="nominal", sort=order, title=None)
-    base = alt.Chart(data, title=title).properties(height=height or 22 * len(order))
+    y = alt.Y("variant", type="nominal", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220))
+    base = alt.Chart(data, title=title).properties(height=height or 26 * len(order))
     bars = base.mark_bar().encode(
         y=y,
         x=alt.X("mean_val_acc", type="quantitative", title="validation accuracy", scale=alt.Scale(domain=[0, 1])),

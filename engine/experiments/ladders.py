@@ -113,6 +113,11 @@ def _stats(accs) -> dict:
     }
 
 
+def _and(words: list) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _pct(x: float) -> str:
     return f"{x:.0%}"
 
@@ -366,7 +371,7 @@ def _add_one_in_notes(table: pd.DataFrame, summary: dict) -> list[str]:
         if helped:
             notes.append(
                 f"Alone, from the naive recipe's {_pct(summary['naive_val_acc'])}: {lifts}. "
-                f"Only {', '.join(helped)} lift{'s' if len(helped) == 1 else ''} it by more than seed noise."
+                f"Only {_and(helped)} lift{'s' if len(helped) == 1 else ''} it by more than seed noise."
             )
         else:
             notes.append(
