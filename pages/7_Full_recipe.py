@@ -31,7 +31,8 @@ st.markdown("The article ends with a checklist in four groups. In our words, wit
 CHECKLIST = {
     "Architecture": [
         (
-            "**ReLU** in hidden layers: its slope is 1, so gradients don't shrink layer after layer.",
+            "**ReLU** in hidden layers: its slope is 1 where it is active, so with He init the gradients "
+            "keep their size layer after layer.",
             "Vanishing & exploding gradients",
         ),
         ("**He init**, std √(2/fan_in): the signal keeps its size through depth.", "Initialization"),
@@ -496,7 +497,11 @@ with tabs[2]:
             "without skips, try it.",
         )
         abk = controls.toggle(
-            "With skip connections", "abk", recipe.ABLATION_RESIDUAL, container=c[1], help="Adds a 'no skips' variant."
+            "With skips",
+            "abk",
+            recipe.ABLATION_RESIDUAL,
+            container=c[1],
+            help="Skip connections; adds a 'no skips' variant.",
         )
         aparams = dict(
             depth=abd,
