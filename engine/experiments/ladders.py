@@ -32,9 +32,10 @@ DEFAULT_DEPTHS = (5, 10, 20, 50)
 #: Deepest plain network the ladders train (skip connections allow the engine's own limit).
 DEPTH_MAX = 50
 #: Seeds per configuration, and epochs, of the default depth ladder (4 recipes, depths 5-50,
-#: width 64): about 6 s per recipe on one quiet core (about 23 s in all), several times that on a
-#: loaded one. Two seeds at 10 epochs keep each per-recipe call well inside the hosted 45 s cap;
-#: the orderings the lessons rest on hold at 10 epochs as at 20 (checked over seeds 0-2).
+#: width 64): 2-5 s of CPU per recipe, 15 s in all (one BLAS thread), 5-9 s wall per recipe on
+#: a busy 2-core machine. Each per-recipe call stays well inside the hosted 45 s cap, and a cold
+#: Home page inside AppTest's timeout; a third seed costs 1.5x. The orderings the lessons rest
+#: on hold at 10 epochs as at 20 (checked over seeds 0-2).
 LADDER_EPOCHS = 10
 DEFAULT_SEEDS = 2
 
