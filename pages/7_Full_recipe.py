@@ -459,7 +459,7 @@ with tabs[1]:
         )
         c = st.columns([1, 3])
         aod = controls.select_slider(
-            "Depth", "aod", (3, 5, 10, 20), 10, container=c[0], help="Hidden layers of every network in this tab."
+            "Depth", "aod", (3, 5, 10, 15), 10, container=c[0], help="Hidden layers of every network in this tab."
         )
         oparams = dict(depth=aod, width=width, dataset=dataset, epochs=min(epochs, 20), seed=seed)
         one, oparams = runner.run_on_demand(
