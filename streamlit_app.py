@@ -77,7 +77,8 @@ with headline:
         ]
         lad = ladders.combine_ladder(parts) if None not in parts else None
     if lad is not None:
-        runner.remember("depth_ladder", shown)  # the whole ladder is cached: show it at once next time
+        if lad.summary["complete"]:  # every part is cached: show the ladder at once next time
+            runner.remember("depth_ladder", shown)
         s = lad.summary
         seeds = s["seeds"]
         runner.show_chart(

@@ -77,3 +77,7 @@ def test_a_ladder_cut_by_the_time_cap_draws_no_verdict(monkeypatch):
     words = " ".join(md.value for md in at.markdown)
     assert "The time cap stopped this experiment after" in words
     assert "seed noise" not in words and "Deepest network" not in words
+    # a cut ladder is not cached: the next visitor gets the Train button, not another capped run
+    again = run_page(PAGE, {"seed": "31", "run": None})
+    assert any("Press **▶ Train**" in i.value for i in again.info)
+    assert len(charts(again)) == 0
