@@ -1,7 +1,8 @@
-"""Training Explorer: home page. The map of failure modes and their fixes, and one headline chart."""
+"""Training Explorer: home page. The map of failure modes and their fixes, and the depth ladder."""
 
 import streamlit as st
 
+from engine.experiments import ladders
 from ui import charts, controls, runner
 
 P = {title: path for path, title in controls.PAGES}
@@ -20,7 +21,8 @@ FAILURES = [
     (
         "Vanishing or exploding gradients",
         "The first layers get gradients near 0 (or huge): they stop learning, or training blows up.",
-        "ReLU, He/Xavier init, batch norm, skip connections",
+        "ReLU with He init; skip connections. Batch norm cures *vanishing* gradients, but with ReLU it can "
+        "make them *explode* as depth grows (Yang et al. 2019)",
         ["Vanishing & exploding gradients", "Full recipe"],
     ),
     (
@@ -30,9 +32,9 @@ FAILURES = [
         ["Initialization"],
     ),
     (
-        "Distribution drift",
-        "Each layer's inputs keep changing scale while the layers below learn: training is slow and fragile.",
-        "Batch normalization",
+        "Slow, fragile training",
+        "Only tiny learning rates work, and each layer's inputs keep changing scale while the layers below learn.",
+        "Batch normalization (why it helps is still debated: the page measures it)",
         ["Batch normalization"],
     ),
     (
@@ -49,48 +51,55 @@ FAILURES = [
     ),
 ]
 
-left, right = st.columns([1, 1], gap="large")
-with left:
+# the headline first: on a phone the columns stack, and the ladder is the page's point
+headline, failure_map = st.columns([1, 1], gap="large")
+with failure_map:
     st.subheader("What goes wrong, and what fixes it")
     for failure, symptom, fix, pages in FAILURES:
         with st.container(border=True):
             st.markdown(f"**{failure}**: {symptom}  \n**Fix:** {fix}")
             for col, page in zip(st.columns(len(pages)), pages):
-                col.page_link(P[page], label=f"→ {SHORT.get(page, page)}")
-    st.page_link(P["Full recipe"], label="**All of them together: the full recipe →**")
-
-with right:
-    st.subheader("The headline: the same network, two recipes")
-    params = dict(depth=10, width=64, dataset="digits", epochs=20, seed=seed)
-    res, params = runner.run_on_demand(
-        "recipe_compare",
-        "Training the classic and the modern recipe…",
-        what="the classic and the modern recipe",
-        **params,
+                col.page_link(P[page], label=f"→ {SHORT.get(page, page)}", query_params=controls.carried() or None)
+    st.page_link(
+        P["Full recipe"], label="**All of them together: the full recipe →**", query_params=controls.carried() or None
     )
-    if res is not None:
-        s = res.summary
+
+with headline:
+    st.subheader("The headline: what lets a network go deep?")
+    shape = dict(width=64, dataset="digits", epochs=ladders.LADDER_EPOCHS, seeds=ladders.DEFAULT_SEEDS, seed=seed)
+    shown = runner.on_demand("home_ladder", "depth_ladder", shape, what="four recipes at four depths")
+    lad = None
+    if shown is not None:
+        # one call per recipe, so that each gets the whole time cap
+        parts = [
+            runner.run(
+                "depth_ladder", f"Training the {label} recipe at depths 5 to 50…", heavy=True, recipes=(r,), **shown
+            )
+            for r, label in ladders.LADDER_RECIPES.items()
+        ]
+        lad = ladders.combine_ladder(parts) if None not in parts else None
+    if lad is not None:
+        if lad.summary["complete"]:  # every part is cached: show the ladder at once next time
+            runner.remember("depth_ladder", shown)
+        s = lad.summary
+        seeds = s["seeds"]
         runner.show_chart(
-            charts.line_chart(
-                res.tables["curves"],
-                "epoch",
-                "val_acc",
-                "run",
-                points=True,
-                height=380,
-                title="10 hidden layers on handwritten digits",
-                y_title="validation accuracy",
+            charts.ladder_chart(
+                lad.tables["ladder"],
+                chance=s["chance_acc"],
+                height=430,
+                title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs",
             )
         )
-        m = controls.metric_row(3)
-        m[0].metric("Classic recipe", f"{s['classic_val_acc']:.0%}", help="Final validation accuracy.")
-        m[1].metric("Modern recipe", f"{s['modern_val_acc']:.0%}", help="Final validation accuracy.")
-        m[2].metric("Random guessing", f"{s['chance_acc']:.0%}")
-        st.markdown(
-            "**Classic** (1990s): sigmoid, small random weights, plain SGD at a constant rate. "
-            "**Modern**: ReLU, He init, batch norm, Adam with warmup + cosine decay. Same network, same "
-            "data, same number of epochs: only the recipe differs."
+        for note in lad.notes:
+            st.markdown(f"- {note}")
+        st.caption(
+            "**naive**: sigmoid, 0.01·N(0,1) weights, plain SGD. **1990s** (LeCun et al. 1998): tanh, "
+            "std 1/√fan_in, plain SGD 0.1. **modern (article)**: ReLU, He init, batch norm, Adam 10⁻³ with "
+            "warmup + cosine. **modern + skips**: the same, each block adding its input to its output. "
+            f"Lines: mean over seeds {', '.join(map(str, seeds))}; bands: min to max; dashed: chance "
+            f"({s['chance_acc']:.0%})."
         )
-        runner.downloads("recipe_compare", res, params, key="home_compare")
+        runner.downloads("depth_ladder", lad, shown, key="home_ladder")
 
 controls.page_footer()

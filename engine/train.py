@@ -119,15 +119,28 @@ class TrainConfig:
         return asdict(self)
 
 
-#: Named presets. "classic" is the pre-2010 recipe; "modern" the article's recipe.
+#: Named presets (hidden-layer shape and epochs are TrainConfig's defaults; ``replace`` them).
+#:
+#: - ``naive``: sigmoid + 0.01·N(0, 1) init + plain SGD 0.1 at a constant rate. A strawman: it fails
+#:   at depth for its tiny init, not for its decade.
+#: - ``lecun1998``: the 1990s recipe of LeCun et al. (1998), *Efficient BackProp*: tanh + std
+#:   1/sqrt(fan_in) (``xavier``) + plain SGD 0.1 at a constant rate.
+#: - ``modern``: the article's recipe, ReLU + He init + batch norm + Adam 1e-3 with warmup + cosine.
+#: - ``modern_skips``: ``modern`` with skip connections (each hidden block adds its input).
+#: - ``classic``: the former name of ``naive`` (the same object), kept for one release.
 RECIPES = {
-    "classic": TrainConfig(
+    "naive": TrainConfig(
         activation="sigmoid", init="small", batch_norm=False, optimizer="sgd", lr=0.1, schedule="constant"
+    ),
+    "lecun1998": TrainConfig(
+        activation="tanh", init="xavier", batch_norm=False, optimizer="sgd", lr=0.1, schedule="constant"
     ),
     "modern": TrainConfig(
         activation="relu", init="he", batch_norm=True, optimizer="adam", lr=1e-3, schedule="warmup_cosine"
     ),
 }
+RECIPES["modern_skips"] = RECIPES["modern"].replace(residual=True)
+RECIPES["classic"] = RECIPES["naive"]  # deprecated alias of "naive"
 
 
 @dataclass

@@ -1,11 +1,11 @@
-"""Full recipe: the article's checklist, a live run with every technique switchable, classic vs
-modern, a leave-one-out ablation, per-layer diagnostics and the 50-layer test."""
+"""Full recipe: the article's checklist, a live run with every technique switchable, fixes added
+one at a time, a leave-one-out ablation, per-layer diagnostics and the 50-layer test."""
 
 import streamlit as st
 
 from engine.datasets import DATASETS
 from engine.experiments import recipe
-from engine.init import STRATEGIES
+from engine.init import STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES
@@ -19,9 +19,9 @@ SHORT = {"Vanishing & exploding gradients": "Gradients", "Learning-rate schedule
 seed = controls.page_setup(
     "The full recipe",
     "Each technique of the previous pages fixes **one** failure mode. Put together they make a deep "
-    "network **reliable** to train. Here you switch each one on and off and train for real, compare "
-    "the 1990s recipe with today's, remove one technique at a time, and test the claim that a "
-    "**50-layer** network is easy to train.",
+    "network **reliable** to train. Here you switch each one on and off and train for real, add the "
+    "fixes one at a time, remove them one at a time, and test the claim that a **50-layer** network "
+    "is easy to train.",
 )
 quiz.ask("recipe")
 
@@ -32,7 +32,8 @@ st.markdown("The article ends with a checklist in four groups. In our words, wit
 CHECKLIST = {
     "Architecture": [
         (
-            "**ReLU** in hidden layers: its slope is 1, so gradients don't shrink layer after layer.",
+            "**ReLU** in hidden layers: its slope is 1 where it is active, so with He init the gradients "
+            "keep their size layer after layer.",
             "Vanishing & exploding gradients",
         ),
         ("**He init**, std √(2/fan_in): the signal keeps its size through depth.", "Initialization"),
@@ -85,6 +86,7 @@ if art is not None:
             log_y=True,
             rules=art.tables["markers"],
             title="article (simulated): formulas, not training",
+            x_title="epoch (from 0)",
             y_title="loss (log scale)",
         ),
     )
@@ -92,7 +94,13 @@ if art is not None:
     m[0].metric("Best epoch", a["best_epoch"], help="Lowest validation loss of the article's curve.")
     m[1].metric("Best val loss", f"{a['best_val_loss']:.4f}")
     m[2].metric("Stops at epoch", a["stop_epoch"], help="Patience 15 runs out 15 epochs after the best one.")
-    m[3].metric("Epochs saved", f"{a['epochs_saved']} of 200", help="The article counts 200 − stop epoch.")
+    m[3].metric(
+        "Epochs never run",
+        f"{a['epochs_not_run']} of 200",
+        help=f"Stopping at epoch {a['stop_epoch']} (0-based) means epochs 0 to {a['stop_epoch']} ran: "
+        f"{a['epochs_run']} epochs. The article prints “Saved {a['epochs_saved']} epochs”, counting the "
+        "stopping epoch itself as saved (the Early stopping page explains it).",
+    )
 
 # =============================================================================================
 st.header("Going further: real training")
@@ -115,25 +123,35 @@ DEFAULTS = dict(
     skips="false",
     drop="0.0",
     sched="warmup_cosine",
+    warm="auto",
     patience="0",
     wd="0",
 )
+_SGD = {"bn": "false", "opt": "sgd", "lr": "0.1", "sched": "constant"}
 PRESETS = {
-    "Modern recipe": DEFAULTS,
-    "Classic recipe (1990s)": {
+    "Modern": DEFAULTS,
+    "Naive": {**DEFAULTS, **_SGD, "act": "sigmoid", "init": "small"},
+    "1990s": {**DEFAULTS, **_SGD, "act": "tanh", "init": "xavier"},
+    "Article's settings": {
         **DEFAULTS,
-        "act": "sigmoid",
-        "init": "small",
-        "bn": "false",
-        "opt": "sgd",
-        "lr": "0.1",
-        "sched": "constant",
+        "depth": "3",
+        "width": "128",
+        "drop": "0.3",
+        "patience": "15",
+        "epochs": "200",
+        "warm": "10",
     },
-    "Article's settings": {**DEFAULTS, "depth": "3", "width": "128", "drop": "0.3", "patience": "15", "epochs": "200"},
-    "50 layers with skips": {**DEFAULTS, "depth": "50", "skips": "true"},
+    "50 layers + skips": {**DEFAULTS, "depth": "50", "skips": "true"},
 }
 for col, (name, query) in zip(st.columns(len(PRESETS)), PRESETS.items()):
-    col.page_link(SELF, label=f"⚙️ {name}", query_params=query)
+    col.page_link(SELF, label=f"⚙️ {name}", query_params={**query, **controls.carried()})
+st.caption(
+    "**Modern**: the article's recipe. **Naive**: sigmoid, 0.01·N(0,1) weights, SGD. "
+    "**1990s** (LeCun et al. 1998): tanh, std 1/√fan_in, SGD. "
+    "**Article's settings**: the article's lr 0.001, 10 warmup epochs, 200 epochs, dropout 0.3, patience 15, "
+    "He init and batch norm; the network (3 hidden layers × 128 units, ReLU, Adam, batches of 64, digits) "
+    "is this app's choice, since the article's snippet trains none."
+)
 
 c = st.columns(4)
 depth = controls.slider(
@@ -177,7 +195,7 @@ activation = controls.select(
     ACTIVATIONS,
     "relu",
     container=c[0],
-    help="ReLU is the modern choice; sigmoid is the classic one.",
+    help="ReLU is the modern choice; tanh the 1990s one (LeCun 1998); sigmoid the naive one.",
 )
 init = controls.select(
     "Initialization",
@@ -185,7 +203,7 @@ init = controls.select(
     STRATEGIES,
     "he",
     container=c[1],
-    help="he: std √(2/fan_in), made for ReLU. small: 0.01·N(0,1), the classic choice.",
+    help="he: std √(2/fan_in), made for ReLU. xavier: std 1/√fan_in (LeCun 1998). small: 0.01·N(0,1).",
 )
 optimizer = controls.select(
     "Optimizer",
@@ -233,6 +251,16 @@ schedule = controls.select(
     help="How the learning rate changes over the epochs.  \n"
     + "  \n".join(f"**{k}**: {v}" for k, v in SCHEDULES.items()),
 )
+warm = controls.select_slider(
+    "Warmup epochs",
+    "warm",
+    ("auto", "0", "1", "2", "3", "5", "10", "15", "20", "30"),
+    "auto",
+    container=c[1],
+    format_func=lambda v: "10% of epochs" if v == "auto" else v,
+    help="Epochs of linear warmup for warmup_cosine (auto: 10% of the epochs). The article warms up for 10 "
+    "of 200 epochs (5%); 5-10% is the usual guide.",
+)
 patience = controls.slider(
     "Early-stopping patience",
     "patience",
@@ -255,6 +283,9 @@ weight_decay = controls.select_slider(
 depth, depth_msg = recipe.clamp_depth(depth, skips)
 if depth_msg:
     st.warning(depth_msg)
+warmup = -1 if warm == "auto" else min(int(warm), epochs - 1)
+if warm != "auto" and warmup < int(warm):
+    st.warning(f"{warm} warmup epochs do not fit in {epochs} epochs: this run warms up for {warmup}.")
 params = dict(
     depth=depth,
     width=width,
@@ -268,11 +299,20 @@ params = dict(
     lr=lr,
     weight_decay=weight_decay,
     schedule=schedule,
+    warmup_epochs=warmup,
     epochs=epochs,
     patience=patience,
     seed=seed,
 )
 config = recipe.make_config(**params)
+
+with st.container(border=True):
+    st.markdown(
+        "**What Adam does** (the optimiser of most pages here). For every weight it keeps a running mean of the "
+        "gradient, *m*, and of its square, *v*.  \n"
+        "Each step moves the weight by lr · m / (√v + ε): about **lr**, whatever the gradient's scale.  \n"
+        "So the sign and steadiness of a gradient set the step, not its size; plain SGD's step is lr × gradient."
+    )
 
 st.subheader("Live training")
 live_cfg = runner.on_demand("live", live.LIVE, config.to_dict(), what="this network")
@@ -307,18 +347,24 @@ if run is not None:
             rules=run.tables["markers"],
             title=f"real run: depth {depth}{' + skips' if skips else ''}, {activation}, {init} init, "
             f"{optimizer}{', BN' if bn else ''}",
+            x_title="epoch (from 0)",
             y_title="loss (log scale)",
         ),
     )
-    real_col.caption(
-        "The real curve is noisier, flattens out instead of decaying forever, and its validation loss "
-        "sits above the training loss from early on. Try the *Article's settings* preset to add dropout "
-        "and early stopping with patience 15."
-    )
+    cur = run.tables["curves"]
+    last = cur[cur["epoch"] == cur["epoch"].max()].set_index("split")["loss"]
+    if {"train", "validation"} <= set(last.index):
+        side = "above" if last["validation"] > last["train"] else "below"
+        real_col.caption(
+            f"This run's last epoch ({int(cur['epoch'].max())}, counted from 0): validation loss "
+            f"{last['validation']:.3g}, {side} the training loss {last['train']:.3g}; its lowest validation "
+            f"loss was at epoch {s['best_epoch']}. The *Article's settings* preset adds dropout and early "
+            "stopping with patience 15."
+        )
     runner.downloads("recipe", run, params, key="recipe_live")
 
 # =============================================================================================
-tab_names = ["Per-layer diagnostics", "Classic vs modern", "Leave-one-out ablation", "The 50-layer test"]
+tab_names = ["Per-layer diagnostics", "Add one fix at a time", "Leave-one-out ablation", "The 50-layer test"]
 tabs = st.tabs(tab_names, key="view", bind="query-params", on_change="rerun")
 
 with tabs[0]:
@@ -327,8 +373,7 @@ with tabs[0]:
             "Measured on the first mini-batch of every epoch of the run above, per layer. "
             "**Activation std** shows whether the signal survives the depth, **gradient norm** whether the "
             "learning signal reaches the first layers, and the **update:data ratio** (step size / weight "
-            "size) whether the learning rate fits: about **10⁻³** is the usual rule of thumb; far below, "
-            "a layer barely learns, far above, it thrashes."
+            "size) how far one step moves a layer's weights."
         )
         lay = run.tables["layers"]
         shown = lay[lay["layer"].isin(recipe.key_layers(s["n_layers"]))].rename(
@@ -344,6 +389,7 @@ with tabs[0]:
                 "layer",
                 log_y=True,
                 title="Activation std per layer",
+                x_title="epoch (from 0)",
                 y_title="activation std (log)",
             ),
         )
@@ -356,6 +402,7 @@ with tabs[0]:
                 "layer",
                 log_y=True,
                 title="Gradient norm per layer",
+                x_title="epoch (from 0)",
                 y_title="‖∂L/∂W‖ (log)",
             ),
         )
@@ -371,6 +418,7 @@ with tabs[0]:
                 hline=1e-3,
                 hline_label="1e-3 rule of thumb",
                 title="Update:data ratio per layer",
+                x_title="epoch (from 0)",
                 y_title="std(ΔW) / std(W) (log)",
             ),
         )
@@ -380,6 +428,24 @@ with tabs[0]:
                 lay, "grad_norm", title="Gradient norm, every layer", value_title="grad norm"
             ),
         )
+        w_std = init_std(init, width, width)
+        if optimizer in ("adam", "adamw"):
+            cur = run.tables["curves"]
+            lr0 = float(cur.loc[cur["epoch"] == 0, "lr"].iloc[0]) if (cur["epoch"] == 0).any() else lr
+            guide = (
+                "**The 1e-3 line.** It is a rule of thumb from plain SGD, where a step is lr × gradient. Under "
+                "Adam every weight moves by about lr (exactly lr on the first step), so the ratio is about "
+                f"lr / std(W) by construction: at epoch 0 the schedule gives lr = {lr0:g}, and {lr0:g} / "
+                f"{w_std:.3g} = {lr0 / w_std:.2g} for a {width}-unit hidden layer at {init} init, whatever its "
+                "gradient. It then moves only with the schedule's lr and the weights' size."
+            )
+        else:
+            guide = (
+                "**The 1e-3 line.** A rule of thumb for SGD: a step is lr × gradient (with momentum, its running "
+                "sum), so the ratio follows each layer's gradient. Far below the line a layer barely learns; far "
+                "above, one step rewrites it."
+            )
+        st.markdown(guide)
         st.caption(
             f"Lines show layers {', '.join(map(str, recipe.key_layers(s['n_layers'])))} "
             f"of {s['n_layers']} (the last one is the output layer); the heatmap shows all of them."
@@ -387,67 +453,65 @@ with tabs[0]:
 
 with tabs[1]:
     if tabs[1].open is not False:
-        cd = min(depth, recipe.DEPTH_PLAIN_MAX)
         st.markdown(
-            f"The same network shape ({cd} hidden layers × {width} units, {epochs} epochs, {dataset}) trained "
-            "with two recipes. **Classic**: sigmoid, small random init, no batch norm, plain SGD at a constant "
-            "0.1. **Modern**: ReLU, He init, batch norm, Adam 10⁻³ with warmup and cosine decay."
+            "Start from the **naive** recipe (sigmoid, 0.01·N(0,1) weights, SGD at 0.1), add **one fix** at a time, "
+            "then **every pair** of fixes, then all of them. Each bar is the mean over two seeds; the black line "
+            "spans their min and max."
         )
-        cparams = dict(depth=cd, width=width, dataset=dataset, epochs=epochs, seed=seed)
-        cmp, cparams = runner.run_on_demand(
-            "recipe_compare",
-            "Training the classic and the modern recipe…",
-            what="the classic and the modern recipe",
-            **cparams,
+        c = st.columns([1, 3])
+        aod = controls.select_slider(
+            "Depth", "aod", (3, 5, 10, 15), 10, container=c[0], help="Hidden layers of every network in this tab."
         )
-        if cmp is not None:
-            cs = cmp.summary
-            m = controls.metric_row(3)
-            m[0].metric("Classic: final val accuracy", f"{cs['classic_val_acc']:.1%}")
-            m[1].metric("Modern: final val accuracy", f"{cs['modern_val_acc']:.1%}")
-            m[2].metric("Chance level", f"{cs['chance_acc']:.0%}", help="Accuracy of guessing at random.")
-            c1, c2 = st.columns(2)
+        oparams = dict(depth=aod, width=width, dataset=dataset, epochs=min(epochs, 20), seed=seed)
+        one, oparams = runner.run_on_demand(
+            "add_one_in",
+            "Training the naive recipe plus one or two fixes…",
+            what="the naive recipe with each fix and each pair of fixes",
+            **oparams,
+        )
+        if one is not None:
             runner.show_chart(
-                where=c1,
-                chart=charts.line_chart(
-                    cmp.tables["curves"],
-                    "epoch",
-                    "val_acc",
-                    "run",
-                    title="Validation accuracy",
-                    y_title="validation accuracy",
-                ),
+                chart=charts.add_one_in_chart(
+                    one.tables["variants"],
+                    title=f"{aod} hidden layers × {width} units, {oparams['epochs']} epochs, {dataset}",
+                )
             )
-            runner.show_chart(
-                where=c2,
-                chart=charts.line_chart(
-                    cmp.tables["curves"],
-                    "epoch",
-                    "val_loss",
-                    "run",
-                    log_y=True,
-                    title="Validation loss",
-                    y_title="validation loss (log)",
-                ),
-            )
-            runner.downloads("recipe_compare", cmp, cparams)
+            runner.show_table(one.tables["variants"])
+            runner.downloads("add_one_in", one, oparams)
 
 with tabs[2]:
     if tabs[2].open is not False:
-        ad = min(depth, recipe.DEPTH_PLAIN_MAX) if not skips else depth
         st.markdown(
-            "Start from the modern recipe (with your depth, width, epochs, dropout, patience and skips), then "
-            "**remove one technique at a time** and train again. The bigger the drop, the more that technique "
-            "matters for this network. SGD gets learning rate 0.1, since Adam's 10⁻³ would be unfair to it."
+            "Start from the modern recipe (with your width, epochs, dropout and patience), then **remove one "
+            "technique at a time** and train again, over two seeds. A drop bigger than the seeds' spread means "
+            "that technique matters for this network. SGD gets learning rate 0.1, since Adam's 10⁻³ would be "
+            "unfair to it."
+        )
+        c = st.columns([1, 1, 2])
+        abd = controls.select_slider(
+            "Depth",
+            "abd",
+            (3, 5, 10, 20, 30),
+            recipe.ABLATION_DEPTH,
+            container=c[0],
+            help="Hidden layers of the ablation's networks. At 20 with skips the recipe's parts matter; at 10 "
+            "without skips, try it.",
+        )
+        abk = controls.toggle(
+            "With skips",
+            "abk",
+            recipe.ABLATION_RESIDUAL,
+            container=c[1],
+            help="Skip connections; adds a 'no skips' variant.",
         )
         aparams = dict(
-            depth=ad,
+            depth=abd,
             width=width,
             dataset=dataset,
             epochs=epochs,
             dropout=dropout,
             patience=patience,
-            residual=skips,
+            residual=abk,
             seed=seed,
         )
         abl, aparams = runner.run_on_demand(
@@ -464,10 +528,10 @@ with tabs[2]:
                     "variant",
                     "final_val_acc",
                     sort=None,
-                    title="Final validation accuracy",
+                    title=f"Final validation accuracy, mean of seeds {', '.join(map(str, abl.summary['seeds']))}",
                     y_title="final validation accuracy",
                     x_title="",
-                    tooltip=["change_vs_full"],
+                    tooltip=["change_vs_full", "spread"],
                 )
             )
             runner.show_table(acc)
@@ -515,22 +579,24 @@ with tabs[3]:
                 m = st.columns(2)
                 m[0].metric("Plain: final val accuracy", f"{ds['plain_val_acc']:.1%}")
                 m[1].metric("With skips: final val accuracy", f"{ds['with_skips_val_acc']:.1%}")
-                c1, c2 = st.columns(2)
                 runner.show_chart(
-                    where=c1,
-                    chart=charts.line_chart(
+                    charts.line_chart(
                         deep.tables["curves"],
                         "epoch",
                         "val_acc",
                         "run",
                         title="Validation accuracy, depth 50",
+                        x_title="epoch (from 0)",
                         y_title="validation accuracy",
+                        height=260,
                     ),
                 )
+                c1, c2 = st.columns(2)
+                first = deep.tables["first_epoch_layers"]
                 runner.show_chart(
-                    where=c2,
+                    where=c1,
                     chart=charts.line_chart(
-                        deep.tables["first_epoch_layers"],
+                        first,
                         "layer",
                         "grad_norm",
                         "run",
@@ -539,14 +605,29 @@ with tabs[3]:
                         y_title="‖∂L/∂W‖ (log)",
                     ),
                 )
-                st.markdown(
-                    "**Why:** look at the right-hand chart. In the plain stack the gradient **grows layer after "
-                    "layer** on its way back to the input: batch norm keeps the *forward* signal at a steady "
-                    "size, but it does not stop the *backward* signal from exploding in a deep plain network "
-                    "(a known effect, analysed by Yang et al., 2019). The first layers get steps far too big "
-                    "for their weights. With a skip, each block only adds a correction to its input and the "
-                    "gradient reaches every layer at a similar size: the claim holds **with** skip connections."
+                runner.show_chart(
+                    where=c2,
+                    chart=charts.line_chart(
+                        first,
+                        "layer",
+                        "update_ratio",
+                        "run",
+                        log_y=True,
+                        title="Update:data ratio per layer, first step",
+                        y_title="std(ΔW) / std(W) (log)",
+                    ),
                 )
+                why = (
+                    "Left: how strongly the loss reacts to each layer's weights. Right: how far Adam's first step "
+                    "moved each layer's weights, relative to their size."
+                )
+                if (ds.get("plain_grad_ratio_first_to_last") or 0) > 10:
+                    why += (
+                        " Batch norm keeps the *forward* signal steady but not the backward one: in this plain "
+                        "stack the gradient grows towards the input, as Yang et al. (2019) predict for batch "
+                        "norm with ReLU."
+                    )
+                st.caption(why)
                 runner.downloads("deep50", deep, dparams)
         else:
             st.info("Switch on **Run the 50-layer test** to train both networks (progress bar, cached).")

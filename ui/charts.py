@@ -740,3 +740,88 @@ def batchnorm_lr_band_chart(df: pd.DataFrame, *, title: str = "", height: int = 
         ),
     )
     return alt.layer(line, band, pts, title=title).properties(height=height)
+
+
+#: Colours of the depth ladder's recipes (by label) and of the add-one-in ladder's kinds.
+LADDER_COLORS = {
+    "naive": _O["black"],
+    "1990s (LeCun 1998)": _O["orange"],
+    "modern (article)": _O["blue"],
+    "modern + skips": _O["bluish green"],
+}
+ADD_ONE_IN_COLORS = {"baseline": _O["black"], "alone": _O["orange"], "pair": _O["blue"], "all": _O["bluish green"]}
+
+
+@memo
+def ladder_chart(
+    ladder: pd.DataFrame, *, chance: float | None = None, title: str = "", height: int = HEIGHT
+) -> alt.LayerChart:
+    """Mean final validation accuracy against depth (log x), one line per recipe ``label``, with
+    its min-max band over seeds (columns ``label, depth, mean_val_acc, min_val_acc, max_val_acc``)
+    and a dashed chance line."""
+    data = clean(ladder, ["depth", "mean_val_acc", "min_val_acc", "max_val_acc"])
+    labels = list(pd.unique(data["label"]))
+    scale = alt.Scale(
+        domain=labels, range=[LADDER_COLORS.get(x, _FALLBACK[i % len(_FALLBACK)]) for i, x in enumerate(labels)]
+    )
+    depths = sorted({int(d) for d in data["depth"]})
+    domain = [depths[0] / 1.25, depths[-1] * 1.25] if depths else None
+    x = alt.X(
+        "depth",
+        type="quantitative",
+        title="hidden layers (log scale)",
+        scale=alt.Scale(type="log", domain=domain, nice=False),
+    )
+    x = x.axis(values=depths, format="d")
+    color = alt.Color(
+        "label",
+        type="nominal",
+        scale=scale,
+        title=None,
+        legend=alt.Legend(orient="bottom", columns=2, symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3),
+    )
+    sel = alt.selection_point(fields=["label"], bind="legend")
+    base = alt.Chart(data, title=title).properties(height=height)
+    band = base.mark_area(opacity=0.18).encode(
+        x=x,
+        y=alt.Y("min_val_acc", type="quantitative"),
+        y2="max_val_acc",
+        color=color,
+        opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)),
+    )
+    line = (
+        base.mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("mean_val_acc", type="quantitative", title="validation accuracy", scale=alt.Scale(domain=[0, 1])),
+            color=color,
+            opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
+            tooltip=_tooltip(data, ["label", "depth", "mean_val_acc", "min_val_acc", "max_val_acc", "n_seeds"]),
+        )
+        .add_params(sel)
+    )
+    layers = [band, line]
+    if chance is not None and np.isfinite(chance):
+        h = pd.DataFrame({"y": [chance], "label": [f"chance {chance:.0%}"]})
+        layers.append(alt.Chart(h).mark_rule(strokeDash=[6, 3], color="#444").encode(y="y:Q", tooltip=["label"]))
+    return alt.layer(*layers)
+
+
+@memo
+def add_one_in_chart(variants: pd.DataFrame, *, title: str = "", height: int | None = None) -> alt.LayerChart:
+    """Horizontal bars of the mean final validation accuracy per ``variant`` (in table order),
+    coloured by ``kind``, with a min-max rule over seeds."""
+    data = clean(variants, ["mean_val_acc", "min_val_acc", "max_val_acc"])
+    order = list(data["variant"])
+    kinds = [k for k in ADD_ONE_IN_COLORS if k in set(data["kind"])]
+    scale = alt.Scale(domain=kinds, range=[ADD_ONE_IN_COLORS[k] for k in kinds])
+    y = alt.Y("variant", type="nominal", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220))
+    base = alt.Chart(data, title=title).properties(height=height or 26 * len(order))
+    bars = base.mark_bar().encode(
+        y=y,
+        x=alt.X("mean_val_acc", type="quantitative", title="validation accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("kind", type="nominal", scale=scale, title="", legend=alt.Legend(orient="bottom")),
+        tooltip=_tooltip(data, ["variant", "mean_val_acc", "spread", "gain_vs_naive", "interaction"]),
+    )
+    spread = base.mark_rule(color="#222").encode(y=y, x="min_val_acc:Q", x2="max_val_acc:Q")
+    return alt.layer(bars, spread)

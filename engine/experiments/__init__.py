@@ -14,6 +14,7 @@ MODULES = ("gradients", "initialization", "batchnorm", "dropout", "schedules", "
 
 for _m in MODULES:
     importlib.import_module(f"engine.experiments.{_m}")
+importlib.import_module("engine.experiments.ladders")  # depth ladder and add-one-in (Home, Full recipe)
 
 __all__ = ["REGISTRY", "Result", "experiment", "run"]
 

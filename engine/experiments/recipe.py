@@ -1,5 +1,5 @@
-"""Experiments of the Full recipe page: one configurable run, classic vs modern, a leave-one-out
-ablation, the 50-layer test, and the article's made-up full-recipe curve."""
+"""Experiments of the Full recipe page: one configurable run, naive vs 1990s vs modern, a
+leave-one-out ablation over seeds, the 50-layer test, and the article's made-up full-recipe curve."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pandas as pd
 from engine import budget
 from engine.datasets import load
 from engine.early_stopping import stop_epoch
-from engine.experiments.common import Result, curves, experiment, layer_stats, run_summary, train_many
+from engine.experiments.common import Result, check_int, curves, experiment, layer_stats, run_summary, train_many
+from engine.experiments.ladders import beyond_noise
+from engine.init import init_std
 from engine.schedules import warmup_cosine
 from engine.train import LIMITS, RECIPES, History, TrainConfig
 
@@ -62,12 +64,14 @@ def make_config(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     schedule: str = "warmup_cosine",
+    warmup_epochs: int = -1,
     batch_size: int = 64,
     epochs: int = 20,
     patience: int = 0,
     seed: int = 0,
 ) -> TrainConfig:
-    """A validated :class:`TrainConfig`; ``patience=0`` and ``n_train=0`` mean off / all data.
+    """A validated :class:`TrainConfig`; ``patience=0`` and ``n_train=0`` mean off / all data,
+    ``warmup_epochs=-1`` means 10 % of the epochs (TrainConfig's None).
 
     Raises ValueError naming the field for a bad value, including a depth over 50 without skips.
     """
@@ -75,6 +79,8 @@ def make_config(
     for name, value in (("patience", patience), ("n_train", n_train)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0 (0 = off); got {value!r}")
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < -1:
+        raise ValueError(f"warmup_epochs must be an integer >= -1 (-1 = 10% of epochs); got {warmup_epochs!r}")
     return TrainConfig(
         dataset=dataset,
         n_train=int(n_train) or None,
@@ -89,6 +95,7 @@ def make_config(
         lr=lr,
         weight_decay=weight_decay,
         schedule=schedule,
+        warmup_epochs=None if warmup_epochs == -1 else int(warmup_epochs),
         batch_size=batch_size,
         epochs=epochs,
         patience=int(patience) or None,
@@ -201,13 +208,15 @@ def recipe(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     schedule: str = "warmup_cosine",
+    warmup_epochs: int = -1,
     batch_size: int = 64,
     epochs: int = 20,
     patience: int = 0,
     seed: int = 0,
     progress=None,
 ) -> Result:
-    """One training run with every technique switchable: curves, per-layer diagnostics, summary."""
+    """One training run with every technique switchable: curves, per-layer diagnostics, summary
+    (``warmup_epochs=-1``: 10 % of the epochs)."""
     cfg = make_config(
         depth=depth,
         width=width,
@@ -222,6 +231,7 @@ def recipe(
         lr=lr,
         weight_decay=weight_decay,
         schedule=schedule,
+        warmup_epochs=warmup_epochs,
         batch_size=batch_size,
         epochs=epochs,
         patience=patience,
@@ -236,19 +246,25 @@ def _same_shape(depth, width, dataset, epochs, seed, residual=False) -> dict:
     return dict(depth=depth, width=width, dataset=dataset, epochs=epochs, seed=seed)
 
 
+#: Recipes of :func:`recipe_compare` (names of :data:`engine.train.RECIPES`).
+COMPARE_RECIPES = ("naive", "lecun1998", "modern")
+
+
 @experiment("recipe_compare")
 def recipe_compare(
     depth: int = 10, width: int = 64, dataset: str = "digits", epochs: int = 20, seed: int = 0, progress=None
 ) -> Result:
-    """Classic (sigmoid, small init, SGD) vs modern (ReLU, He, BN, Adam, warmup+cosine) recipe."""
+    """Naive (sigmoid, 0.01 init, SGD), 1990s (tanh, 1/sqrt(fan_in), SGD) and modern (ReLU, He,
+    BN, Adam, warmup + cosine) recipes on the same network."""
     shape = _same_shape(depth, width, dataset, epochs, seed)
-    configs = {name: RECIPES[name].replace(**shape) for name in ("classic", "modern")}
+    configs = {name: RECIPES[name].replace(**shape) for name in COMPARE_RECIPES}
     _check_all(configs)
     hs = train_many(configs, progress)
     summary = {f"{k}_val_acc": _acc(h) for k, h in hs.items()}
     summary["chance_acc"] = round(1 / load(dataset, seed).n_classes, 4)
-    if len(hs) == 2 and None not in summary.values():
-        summary["modern_minus_classic"] = round(summary["modern_val_acc"] - summary["classic_val_acc"], 4)
+    if len(hs) == len(COMPARE_RECIPES) and None not in summary.values():
+        summary["modern_minus_naive"] = round(summary["modern_val_acc"] - summary["naive_val_acc"], 4)
+        summary["modern_minus_lecun1998"] = round(summary["modern_val_acc"] - summary["lecun1998_val_acc"], 4)
     return Result(tables={"curves": curves(hs), "runs": run_summary(hs)}, summary=summary, notes=_notes(hs))
 
 
@@ -272,19 +288,34 @@ def ablation_variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
     return out
 
 
+#: The ablation's default network: at 20 hidden layers with skip connections the recipe's parts
+#: matter (removing skips or batch norm costs far more than seed noise); at depth 10 without
+#: skips every single removal does better than the full recipe.
+ABLATION_DEPTH, ABLATION_RESIDUAL = 20, True
+
+
 @experiment("ablation")
 def ablation(
-    depth: int = 10,
+    depth: int = ABLATION_DEPTH,
     width: int = 64,
     dataset: str = "digits",
     epochs: int = 20,
     dropout: float = 0.0,
     patience: int = 0,
-    residual: bool = False,
+    residual: bool = ABLATION_RESIDUAL,
+    seeds: int = 2,
     seed: int = 0,
     progress=None,
 ) -> Result:
-    """Leave-one-out: the modern recipe with one technique removed at a time; final val accuracy."""
+    """Leave-one-out: the modern recipe with one technique removed at a time, ``seeds`` seeds each
+    (``seed``, ``seed + 1``, ...).
+
+    Tables: ``accuracy`` (per variant: mean final val accuracy over seeds, min, max, ``spread``,
+    ``change_vs_full`` and ``beyond_noise`` against the full recipe), ``runs`` (one row per
+    variant and seed) and ``curves`` (with a ``seed`` column).
+    """
+    check_int("seeds", seeds, 1, 5)
+    check_int("seed", seed, 0, 2**32 - 6)
     base = RECIPES["modern"].replace(**_same_shape(depth, width, dataset, epochs, seed, residual))
     base = make_config(**{**_config_fields(base), "dropout": dropout, "patience": patience, "residual": residual})
     if residual and depth > DEPTH_PLAIN_MAX:
@@ -292,64 +323,102 @@ def ablation(
         variants = {k: v for k, v in ablation_variants(base).items() if v[0] != "skip connections"}
     else:
         variants = ablation_variants(base)
-    configs = {label: cfg for label, (_, cfg) in variants.items()}
+    seed_list = [seed + i for i in range(seeds)]
+    configs = {f"{label} | seed {s}": cfg.replace(seed=s) for label, (_, cfg) in variants.items() for s in seed_list}
     _check_all(configs)
     hs = train_many(configs, progress)
-    full = hs["full recipe"].final_val_acc if "full recipe" in hs else None
-    rows = []
-    for label, h in hs.items():
+    run_rows, curve_frames = [], []
+    for key, h in hs.items():
+        label, s = key.rsplit(" | seed ", 1)
         acc = _acc(h)
-        rows.append(
+        run_rows.append(
             {
                 "variant": label,
-                "removed": variants[label][0],
+                "seed": int(s),
                 "final_val_acc": acc,
-                "change_vs_full": None if acc is None or full is None else round(acc - full, 4),
                 "best_val_loss": round(float(min(h.val_loss)), 4) if h.val_loss else None,
                 "epochs_run": len(h.epoch),
                 "diverged_epoch": h.diverged_epoch,
                 "seconds": round(h.seconds, 2),
             }
         )
+        curve_frames.append(curves({label: h}).assign(seed=int(s)))
+    runs = pd.DataFrame(run_rows)
+    accs = {v: np.nan_to_num(g["final_val_acc"].to_numpy(float)) for v, g in runs.groupby("variant", sort=False)}
+    full = accs.get("full recipe")
+    rows = []
+    for label, a in accs.items():
+        change = None if full is None else round(float(a.mean() - full.mean()), 4)
+        rows.append(
+            {
+                "variant": label,
+                "removed": variants[label][0],
+                "final_val_acc": round(float(a.mean()), 4),
+                "min_val_acc": round(float(a.min()), 4),
+                "max_val_acc": round(float(a.max()), 4),
+                "spread": round(float(np.ptp(a)), 4),
+                "change_vs_full": change,
+                "beyond_noise": None if label == "full recipe" or full is None else beyond_noise(a, full),
+                "n_seeds": len(a),
+            }
+        )
     table = pd.DataFrame(rows)
-    summary = {"full_recipe_val_acc": _acc(hs["full recipe"]) if "full recipe" in hs else None}
-    others = table[table["variant"] != "full recipe"].dropna(subset=["final_val_acc"])
+    summary = {"full_recipe_val_acc": float(table.iloc[0]["final_val_acc"]) if full is not None else None}
+    summary["seeds"] = seed_list
+    others = table[table["variant"] != "full recipe"]
     notes = _notes(hs)
     if len(others) and full is not None:
+        worse, better = _worse_better(others)
         worst = others.loc[others["final_val_acc"].idxmin()]
-        hurts = worst["change_vs_full"] < -ABLATION_TOLERANCE
+        hurts = worst["variant"] in set(worse["variant"])
         summary["most_important"] = str(worst["removed"]) if hurts else None
         summary["most_important_val_acc"] = float(worst["final_val_acc"]) if hurts else None
-        summary["n_removals_worse"] = int((others["change_vs_full"] < -ABLATION_TOLERANCE).sum())
-        summary["n_removals_better"] = int((others["change_vs_full"] > ABLATION_TOLERANCE).sum())
+        summary["n_removals_worse"] = len(worse)
+        summary["n_removals_better"] = len(better)
         chance = 1 / load(dataset, seed).n_classes
-        notes.append(_ablation_verdict(others, float(full), chance, depth))
-    return Result(tables={"accuracy": table, "curves": curves(hs)}, summary=summary, notes=notes)
+        notes.append(_ablation_verdict(others, float(full.mean()), chance, depth, seeds))
+        small = _small_init_note(table, base)
+        if small:
+            notes.append(small)
+    curve = pd.concat(curve_frames, ignore_index=True) if curve_frames else curves({})
+    return Result(tables={"accuracy": table, "runs": runs, "curves": curve}, summary=summary, notes=notes)
 
 
-#: An accuracy change smaller than this (one to two validation images on digits) is noise.
+#: With one seed there is no spread: an accuracy change smaller than this (one to two validation
+#: images on digits) counts as noise.
 ABLATION_TOLERANCE = 0.005
+
+
+def _worse_better(others: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Removals that lower / raise the accuracy beyond noise: beyond the seeds' spread, or with one
+    seed by more than :data:`ABLATION_TOLERANCE`."""
+    flags = list(others["beyond_noise"]) if "beyond_noise" in others else [None] * len(others)
+    one_seed = np.array([f is None or f != f for f in flags])  # None, or NaN once in a float column
+    beyond = np.array([bool(f) and f == f for f in flags])
+    big = (others["change_vs_full"].abs() > ABLATION_TOLERANCE).to_numpy()
+    real = (one_seed & big) | (~one_seed & beyond)
+    return others[real & (others["change_vs_full"] < 0)], others[real & (others["change_vs_full"] > 0)]
 
 
 def _short(removed: str) -> str:
     return removed.split(" (")[0]
 
 
-def _ablation_verdict(others: pd.DataFrame, full: float, chance: float, depth: int) -> str:
+def _ablation_verdict(others: pd.DataFrame, full: float, chance: float, depth: int, seeds: int = 1) -> str:
     """What the ablation shows, in a few sentences computed from its numbers."""
-    worse = others[others["change_vs_full"] < -ABLATION_TOLERANCE]
-    better = others[others["change_vs_full"] > ABLATION_TOLERANCE]
+    worse, better = _worse_better(others)
+    noise = f"beyond the spread over {seeds} seeds" if seeds > 1 else "by more than one or two images (one seed)"
     out = []
     if len(worse):
         w = worse.loc[worse["final_val_acc"].idxmin()]
         out.append(
             f"Removing {_short(w['removed'])} hurts most: {w['final_val_acc']:.1%} instead of {full:.1%} "
-            f"({len(worse)} of {len(others)} removals lower the accuracy)."
+            f"({len(worse)} of {len(others)} removals lower the accuracy {noise})."
         )
     if len(better):
         b = better.loc[better["final_val_acc"].idxmax()]
         out.append(
-            f"{len(better)} of {len(others)} removals do better than the full recipe; the best is without "
+            f"{len(better)} of {len(others)} removals do better than the full recipe {noise}; the best is without "
             f"{_short(b['removed'])}: {b['final_val_acc']:.1%} instead of {full:.1%}."
         )
         if full < 1.5 * chance:
@@ -357,14 +426,46 @@ def _ablation_verdict(others: pd.DataFrame, full: float, chance: float, depth: i
                 f"The full recipe does not train at depth {depth} ({full:.1%}, chance is {chance:.0%}): "
                 "see the 50-layer test tab for what fixes that."
             )
-        elif not len(worse):
+        elif not len(worse) and full >= (1 + chance) / 2:
             out.append(
                 f"At depth {depth} the network is easy enough that no technique is needed on its own, "
                 "and some slow it down within this epoch budget."
             )
+        elif not len(worse):
+            out.append(
+                f"The full recipe itself struggles at depth {depth} ({full:.1%}): removing a part helps, "
+                "and the depth ladder on the home page shows what does scale."
+            )
     if not out:
-        out.append(f"No single removal changes the accuracy by more than {ABLATION_TOLERANCE:.1%} here.")
+        out.append(f"No single removal changes the accuracy {noise} here.")
     return " ".join(out)
+
+
+def _small_init_note(table: pd.DataFrame, base: TrainConfig) -> str | None:
+    """The small-init variant with batch norm, and why weight scale acts as a learning rate there."""
+    t = table.set_index("variant")
+    if "small init" not in t.index or not base.batch_norm or base.optimizer != "adam":
+        return None
+    small, full = t.loc["small init"], t.loc["full recipe"]
+    flag = small["beyond_noise"]
+    verdict = (
+        "within seed noise of"
+        if flag is False
+        else "above"
+        if small["change_vs_full"] > 0
+        else "below"
+        if small["change_vs_full"] < 0
+        else "equal to"
+    )
+    he = init_std("he", base.width, base.width)
+    return (
+        f"Small init (0.01) with batch norm ends at {small['final_val_acc']:.1%}, {verdict} the full recipe's "
+        f"{full['final_val_acc']:.1%}. Batch norm divides out the hidden weights' scale in the forward pass, "
+        f"so the scale only sets how big a step is relative to the weights: Adam moves every weight by about "
+        f"lr = {base.lr:g}, which is {base.lr / 0.01:.2g} of a 0.01-sized weight but {base.lr / he:.2g} of a "
+        f"He-sized one (std {he:.3f}). With batch norm, smaller weights act like a {he / 0.01:.0f}× larger "
+        "learning rate."
+    )
 
 
 def _config_fields(cfg: TrainConfig) -> dict:
@@ -372,8 +473,8 @@ def _config_fields(cfg: TrainConfig) -> dict:
     d = cfg.to_dict()
     d["patience"] = d["patience"] or 0
     d["n_train"] = d["n_train"] or 0
-    for k in ("warmup_epochs", "restore_best"):
-        d.pop(k)
+    d["warmup_epochs"] = -1 if d["warmup_epochs"] is None else d["warmup_epochs"]
+    d.pop("restore_best")
     return d
 
 
@@ -414,6 +515,11 @@ def deep50(
         g = first[first["run"] == label].set_index("layer")["grad_norm"] if len(first) else pd.Series(dtype=float)
         ratio = g.get(1, np.nan) / g.get(depth, np.nan) if len(g) else np.nan
         summary[f"{key}_grad_ratio_first_to_last"] = round(float(ratio), 3) if np.isfinite(ratio) else None
+        u = first[first["run"] == label].set_index("layer")["update_ratio"] if len(first) else pd.Series(dtype=float)
+        u = u[u.index <= depth].dropna()  # hidden layers only
+        for name, value in (("first", u.get(1)), ("last", u.get(depth)), ("min", u.min()), ("max", u.max())):
+            ok = value is not None and np.isfinite(value)
+            summary[f"{key}_update_ratio_{name}"] = float(f"{value:.3g}") if ok and len(u) else None
     return Result(
         tables={"curves": curves(hs), "runs": run_summary(hs), "first_epoch_layers": first.reset_index(drop=True)},
         summary=summary,
@@ -456,7 +562,27 @@ def _deep_verdict(s: dict, depth: int) -> list[str]:
             f" At the first step the gradient of layer 1 is {_times(rp)} the gradient of layer {depth} in the "
             f"plain network, and {_times(rs)} with skips."
         )
-    return [text]
+    out = [text]
+    u1, un = s.get("plain_update_ratio_first"), s.get("plain_update_ratio_last")
+    lo, hi = s.get("plain_update_ratio_min"), s.get("plain_update_ratio_max")
+    if None not in (u1, un, lo, hi, rp) and lo > 0:
+        same = hi / lo < 2
+        ratios = f"the update:data ratio of the plain network is {u1:.2g} at layer 1 and {un:.2g} at layer {depth}"
+        step = (
+            f"Yet the steps are not bigger there: Adam divides every gradient by its own running size, and {ratios} "
+            f"(between {lo:.2g} and {hi:.2g} in every hidden layer)."
+            if same
+            else f"Adam divides every gradient by its own running size; {ratios}."
+        )
+        if same and rp >= 10 and plain < 0.5 <= skips:
+            step += (
+                " What fails is the sensitivity: a gradient that large means the loss reacts far more to the "
+                "first layers' weights, so a step of ordinary relative size there changes the input of every "
+                "layer above and scrambles what they learned. With skips each block only adds a correction, "
+                "and no layer's weights dominate."
+            )
+        out.append(step)
+    return out
 
 
 def article_curve(total_epochs: int = 200, patience: int = 15, warmup_epochs: int = 10, lr: float = 1e-3):
@@ -498,7 +624,9 @@ def recipe_article(total_epochs: int = 200, patience: int = 15, progress=None) -
         "stop_epoch": stop,
         "best_epoch": best,
         "best_val_loss": round(float(df["val_loss"][best]), 4),
-        "epochs_saved": total_epochs - last,
+        "epochs_saved": total_epochs - last,  # the article's count: it includes the stopping epoch
+        "epochs_run": last + 1,  # epochs 0..last (0-based) ran
+        "epochs_not_run": total_epochs - (last + 1),
         "val_loss_at_end": round(float(df["val_loss"].iloc[-1]), 4),
     }
     schedule = df[["epoch", "lr", "train_loss", "val_loss"]]

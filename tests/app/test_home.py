@@ -1,30 +1,61 @@
-"""AppTest: the home page (map of failure modes and fixes, one headline chart)."""
+"""AppTest: the home page (map of failure modes and fixes, the depth ladder)."""
 
 import pytest
 
+from engine.experiments import ladders
 from tests.apptest_helpers import BAD_VALUES, chart_frames, charts, errors_text, non_finite_values, run_page
 from ui.controls import PAGES
 
 PAGE = "streamlit_app.py"
 
 
-def test_home_shows_the_map_and_one_headline_chart():
+def ladder_rows(at):
+    return [r for frame in chart_frames(charts(at)[0]) for r in frame if "mean_val_acc" in r]
+
+
+def test_home_headline_is_the_depth_ladder_with_seed_bands():
     at = run_page(PAGE)
     assert not at.exception, errors_text(at)
     assert not at.error, errors_text(at)
     assert at.title[0].value == "Training Explorer"
     assert len(charts(at)) == 1
     assert non_finite_values(at) == []
-    rows = [r for frame in chart_frames(charts(at)[0]) for r in frame]
-    assert {r["run"] for r in rows} == {"classic", "modern"}
-    m = {x.label: x.value for x in at.metric}
-    # classic sigmoid + small init at depth 10: stuck at guessing; modern: learns
-    assert m["Classic recipe"] == "10%" and m["Random guessing"] == "10%"
-    assert int(m["Modern recipe"].rstrip("%")) >= 85
+    rows = ladder_rows(at)
+    assert {r["label"] for r in rows} == set(ladders.LADDER_RECIPES.values())
+    assert {r["depth"] for r in rows} == set(ladders.DEFAULT_DEPTHS)
+    assert all(r["min_val_acc"] <= r["mean_val_acc"] <= r["max_val_acc"] for r in rows)
+    assert all(r["n_seeds"] == ladders.DEFAULT_SEEDS for r in rows)
+    by = {(r["label"], r["depth"]): r for r in rows}
+    # orderings the headline rests on (not its numbers): skips carry the article's recipe to depth 50
+    assert by[("modern + skips", 50)]["min_val_acc"] > by[("modern (article)", 50)]["max_val_acc"]
+    assert by[("1990s (LeCun 1998)", 10)]["min_val_acc"] > by[("naive", 10)]["max_val_acc"]
+    words = " ".join(md.value for md in at.markdown)
+    assert "naive: none;" in words and "modern + skips: up to depth 50." in words
+    assert "Skip connections on the article's recipe: the largest gap is at depth 50" in words
+    assert "bigger than seed noise" in words
+    assert "Classic recipe" not in words and not at.metric  # the strawman's old name, its metrics
+
+
+def test_words_follow_the_seed_not_the_defaults():
+    # at another seed the verdicts are recomputed: every sentence quotes that run's own numbers
+    at = run_page(PAGE, {"seed": "7"})
+    assert not at.exception, errors_text(at)
+    rows = ladder_rows(at)
+    by = {(r["label"], r["depth"]): r for r in rows}
+    words = " ".join(md.value for md in at.markdown)
+    skip, plain = by[("modern + skips", 50)]["mean_val_acc"], by[("modern (article)", 50)]["mean_val_acc"]
+    assert f"depth 50, {skip:.0%} against {plain:.0%}" in words
+    assert "seeds 7, 8" in " ".join(c.value for c in at.caption)
+
+
+def test_the_map_gives_batch_norms_caveat_for_exploding_gradients():
+    at = run_page(PAGE, {"run": None})  # the map alone: nothing trains
+    row = [md.value for md in at.markdown if md.value.startswith("**Vanishing or exploding gradients**")]
+    assert row and "Batch norm" in row[0] and "explode" in row[0] and "Yang et al. 2019" in row[0]
 
 
 def test_every_lesson_page_is_linked():
-    at = run_page(PAGE)
+    at = run_page(PAGE, {"run": None})
     linked = {link.proto.page for link in at.get("page_link")}
     for path, _title in PAGES[1:]:
         url = path.split("/", 1)[1].split("_", 1)[1].removesuffix(".py")  # pages/4_Dropout.py -> Dropout
@@ -36,3 +67,17 @@ def test_bad_seed_is_survived(bad):
     at = run_page(PAGE, {"seed": bad})
     assert not at.exception, errors_text(at)
     assert len(charts(at)) == 1
+
+
+def test_a_ladder_cut_by_the_time_cap_draws_no_verdict(monkeypatch):
+    monkeypatch.setenv("TRAINING_EXPLORER_MAX_SECONDS", "1")
+    at = run_page(PAGE, {"seed": "31"})  # settings no other test has cached
+    assert not at.exception, errors_text(at)
+    assert any("time cap" in w.value for w in at.warning)
+    words = " ".join(md.value for md in at.markdown)
+    assert "The time cap stopped this experiment after" in words
+    assert "seed noise" not in words and "Deepest network" not in words
+    # a cut ladder is not cached: the next visitor gets the Train button, not another capped run
+    again = run_page(PAGE, {"seed": "31", "run": None})
+    assert any("Press **▶ Train**" in i.value for i in again.info)
+    assert len(charts(again)) == 0

@@ -19,15 +19,26 @@ KEYS = [
     "skips",
     "drop",
     "sched",
+    "warm",
     "patience",
     "wd",
     "view",
+    "aod",
+    "abd",
+    "abk",
     "d50w",
     "d50e",
     "d50",
 ]
 SMALL = {"depth": "2", "width": "16", "epochs": "5", "data": "moons"}
-TABS = ["Per-layer diagnostics", "Classic vs modern", "Leave-one-out ablation", "The 50-layer test"]
+TABS = ["Per-layer diagnostics", "Add one fix at a time", "Leave-one-out ablation", "The 50-layer test"]
+#: Sentences once written for the default settings and shown at every setting.
+STALE = [
+    "The real curve is noisier",
+    "steps far too big",
+    "flattens out instead of decaying forever",
+    "sits above the training loss from early on",
+]
 
 
 def run_recipe(query: dict | None = None):
@@ -47,6 +58,8 @@ def test_default_view_runs_with_finite_charts():
     assert len(charts(at)) >= 8
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Stops at epoch"] == "115" and metrics["Best val loss"] == "0.0419"
+    # stopping at epoch 115 (0-based) ran 116 epochs: 84 of 200 never ran (the article prints 85)
+    assert metrics["Epochs never run"] == "84 of 200" and "Epochs saved" not in metrics
     assert metrics["Epochs run"] == "20 of 20"
     acc = float(metrics["Final val accuracy"].rstrip("%")) / 100
     assert acc > 0.8  # modern recipe, depth 10 x 64, 20 epochs on digits
@@ -76,7 +89,9 @@ def test_deep_link_sets_the_widgets():
         "sched": "cosine",
         "patience": "3",
         "wd": "0.001",
-        "view": "Classic vs modern",
+        "view": "Add one fix at a time",
+        "aod": "3",
+        "warm": "2",
     }
     at = run_recipe(q)
     assert_ok(at)
@@ -95,8 +110,11 @@ def test_deep_link_sets_the_widgets():
     assert at.selectbox(key="sched").value == "cosine"
     assert at.slider(key="patience").value == 3
     assert at.select_slider(key="wd").value == 0.001
-    labels = [m.label for m in at.metric]
-    assert "Classic: final val accuracy" in labels  # the deep-linked tab ran
+    assert at.select_slider(key="warm").value == "2"
+    assert at.select_slider(key="aod").value == 3
+    bars = [c for c in charts(at) if '"bar"' in c.proto.spec]
+    assert bars, "the deep-linked tab did not run"
+    assert [r for r in at.dataframe[0].value["variant"]][:3] == ["naive", "ReLU", "He init"]
 
 
 def test_depth_over_50_without_skips_is_clamped_with_a_message():
@@ -111,14 +129,19 @@ def test_depth_over_50_without_skips_is_clamped_with_a_message():
 
 @pytest.mark.parametrize("tab", TABS[1:3])
 def test_tabs_run_small_configs(tab):
-    at = run_recipe({**SMALL, "view": tab, "drop": "0.1", "patience": "3"})
+    at = run_recipe({**SMALL, "view": tab, "drop": "0.1", "patience": "3", "aod": "3", "abd": "3"})
     assert_ok(at)
     assert not at.error, errors_text(at)
+    bars = [c for c in charts(at) if '"bar"' in c.proto.spec]
+    assert bars, "no bar chart"
+    table = at.dataframe[0].value
+    assert (table["n_seeds"] == 2).all()
     if tab == "Leave-one-out ablation":
-        bars = [c for c in charts(at) if '"bar"' in c.proto.spec]
-        assert bars, "no ablation bar chart"
-        # 6 variants + no dropout + no early stopping
-        assert len(at.dataframe[0].value) == 8
+        # 5 removals + no dropout + no early stopping + no skips (the ablation's default has skips)
+        assert len(table) == 9 and "no skips" in set(table["variant"])
+        assert any("beyond the spread over 2 seeds" in i.value or "No single removal" in i.value for i in at.info)
+    else:
+        assert len(table) == 1 + 5 + 10 + 1  # naive, each fix, each pair, all
 
 
 def test_fifty_layer_test_waits_for_its_toggle_then_runs():
@@ -140,7 +163,7 @@ def test_preset_links_carry_only_valid_url_values():
         for link in at.get("page_link")
         if link.proto.page == "Full_recipe" and link.proto.query_string
     ]
-    assert len(presets) == 4
+    assert len(presets) == 5
     epochs_opts = [str(o) for o in at.select_slider(key="epochs").options]
     width_opts = [str(o) for o in at.select_slider(key="width").options]
     for q in presets:
@@ -176,3 +199,53 @@ def test_live_run_stops_at_the_time_cap_and_is_not_cached(monkeypatch):
         assert any("time cap" in w.value for w in at.warning), [w.value for w in at.warning]
         runs = {m.label: m.value for m in at.metric}["Epochs run"]
         assert int(runs.split(" of ")[0]) < 20
+
+
+def test_articles_settings_preset_warms_up_for_ten_epochs():
+    from urllib.parse import parse_qsl
+
+    at = run_recipe({**SMALL, "run": None})
+    link = [link for link in at.get("page_link") if "Article" in link.proto.label][0]
+    q = dict(parse_qsl(link.proto.query_string))
+    assert q["warm"] == "10" and q["epochs"] == "200"  # the article: 10 warmup epochs of 200
+    at = run_recipe({**q, "width": "16", "data": "moons", "patience": "1"})
+    assert_ok(at)
+    code = " ".join(c.value for c in at.code)
+    assert "warmup_epochs=10" in code
+    # the app's own choices are marked as such
+    assert any("this app's choice" in c.value for c in at.caption)
+
+
+def test_no_verdict_written_for_the_defaults_at_other_settings():
+    q = {**SMALL, "act": "tanh", "init": "xavier", "opt": "sgd", "lr": "0.1", "bn": "false", "sched": "constant"}
+    at = run_recipe(q)
+    assert_ok(at)
+    text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+    for stale in STALE:
+        assert stale not in text, stale
+    # the real run's caption quotes this run's numbers
+    best = {m.label: m.value for m in at.metric}["Best epoch"]
+    assert any(f"lowest validation loss was at epoch {best}" in c.value for c in at.caption)
+    # under SGD the 1e-3 line is not explained by Adam's step size
+    assert any("rule of thumb for SGD" in m.value for m in at.markdown)
+    assert not any("by construction" in m.value for m in at.markdown)
+
+
+def test_update_ratio_guide_is_computed_under_adam():
+    # width 16, He init: std sqrt(2/16) = 0.354; 5 epochs -> warmup round(0.5) = 0 -> lr 0.001 at epoch 0
+    at = run_recipe(SMALL)
+    assert_ok(at)
+    guide = [m.value for m in at.markdown if m.value.startswith("**The 1e-3 line.**")]
+    assert guide and "0.001 / 0.354 = 0.0028 for a 16-unit hidden layer at he init" in guide[0]
+    assert any("**What Adam does**" in m.value for m in at.markdown)
+
+
+def test_fifty_layer_test_plots_update_ratio_beside_gradient_norm():
+    at = run_recipe({**SMALL, "view": TABS[3], "d50": "true", "d50w": "32", "d50e": "5"})
+    assert_ok(at)
+    fields = [c.proto.spec for c in charts(at)]
+    assert any('"update_ratio"' in f and "first step" in f for f in fields)
+    assert any('"grad_norm"' in f and "first step" in f for f in fields)
+    text = " ".join([i.value for i in at.info] + [c.value for c in at.caption])
+    assert "steps far too big" not in text
+    assert "update:data ratio of the plain network is" in text

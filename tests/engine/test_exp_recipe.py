@@ -1,5 +1,6 @@
 """The Full recipe experiments: the article's full-recipe numbers, hand-worked checks, the
-classic-vs-modern outcome against the class frequencies, the ablation's one-change variants."""
+naive-vs-modern outcome against the class frequencies, the ablation's one-change variants and
+its verdicts over seeds, the 50-layer test's gradient and update ratios."""
 
 import json
 import math
@@ -32,7 +33,9 @@ def test_article_curve_prints_the_articles_numbers():
     s = res.summary
     assert s["stop_epoch"] == 115
     assert s["best_val_loss"] == pytest.approx(0.0419, abs=5e-5)
-    assert s["epochs_saved"] == 85
+    assert s["epochs_saved"] == 85  # the article's count, which includes the stopping epoch
+    # counted as the Early-stopping page does: stopping at epoch 115 (0-based) ran epochs 0..115
+    assert s["epochs_run"] == 116 and s["epochs_not_run"] == 200 - 116 == 84
     sched = res.tables["schedule"].set_index("epoch")
     for epoch, (lr, tr, va) in ARTICLE_ROWS.items():
         assert round(sched.loc[epoch, "lr"], 6) == pytest.approx(lr, abs=1e-12)
@@ -52,6 +55,7 @@ def test_article_best_epoch_by_hand():
     # with more patience than epochs left, it never stops: 200 - 199 = 1 epoch "saved" (the last one)
     never = run("recipe_article", patience=100)
     assert never.summary["stop_epoch"] is None and never.summary["epochs_saved"] == 1
+    assert never.summary["epochs_not_run"] == 0 and never.summary["epochs_run"] == 200
 
 
 # ------------------------------------------------------------------ helpers
@@ -78,6 +82,14 @@ def test_make_config_maps_zero_to_off():
     assert cfg.patience == 7 and cfg.n_train == 300
     # the recipe's defaults are TrainConfig's modern defaults apart from width and epochs
     assert rx.make_config() == TrainConfig(width=64, epochs=20)
+    # warmup: -1 is 10 % of the epochs (2 of 20); the article's settings warm up for 10 of 200
+    assert rx.make_config().warmup == 2
+    assert rx.make_config(epochs=200, warmup_epochs=10).warmup == 10
+    assert rx.make_config(warmup_epochs=0).warmup == 0
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        rx.make_config(warmup_epochs=-2)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        rx.make_config(epochs=5, warmup_epochs=5)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +109,8 @@ def test_make_config_maps_zero_to_off():
         ("recipe_compare", dict(epochs=0), "epochs"),
         ("ablation", dict(dropout=-0.1), "dropout"),
         ("ablation", dict(patience=-2), "patience"),
+        ("ablation", dict(seeds=0), "seeds"),
+        ("recipe", dict(warmup_epochs=25), "warmup_epochs"),
         ("deep50", dict(width=1024, epochs=100), "budget"),
         ("deep50", dict(runs=("evil",)), "runs"),
         ("deep50", dict(runs=()), "runs"),
@@ -133,19 +147,19 @@ def test_recipe_cli_prints_tables_and_summary(capsys):
     assert out["summary"]["epochs_run"] == 2 and 0 <= out["summary"]["final_val_acc"] <= 1
 
 
-def test_classic_predicts_one_class_modern_learns():
-    # Independent reference: at depth 10 the classic recipe (sigmoid, 0.01-std weights) sends the
+def test_naive_predicts_one_class_the_others_learn():
+    # Independent reference: at depth 10 the naive recipe (sigmoid, 0.01-std weights) sends the
     # same near-constant signal to the output for every image, so it predicts a single class and
     # its accuracy is that class's share of the validation set (stratified digits: 9.7%-10.3%).
     res = run("recipe_compare", depth=10, width=32, epochs=6)
     y = load("digits", 0).y_val
     shares = np.bincount(y) / len(y)
-    classic = res.summary["classic_val_acc"]
-    assert shares.min() - 1e-4 <= classic <= shares.max() + 1e-4
+    naive = res.summary["naive_val_acc"]
+    assert shares.min() - 1e-4 <= naive <= shares.max() + 1e-4
     assert res.summary["modern_val_acc"] > 3 * res.summary["chance_acc"]  # clearly learning after 6 epochs
-    assert res.summary["modern_minus_classic"] == pytest.approx(res.summary["modern_val_acc"] - classic, abs=1e-4)
-    runs = set(res.tables["curves"]["run"])
-    assert runs == {"classic", "modern"}
+    assert res.summary["lecun1998_val_acc"] > 3 * res.summary["chance_acc"]  # so does the real 1990s recipe
+    assert res.summary["modern_minus_naive"] == pytest.approx(res.summary["modern_val_acc"] - naive, abs=1e-4)
+    assert set(res.tables["curves"]["run"]) == {"naive", "lecun1998", "modern"}
 
 
 def test_ablation_variants_change_one_technique_each():
@@ -171,12 +185,32 @@ def test_ablation_variants_change_one_technique_each():
 def test_ablation_table_arithmetic():
     res = run("ablation", **TINY)
     acc = res.tables["accuracy"].set_index("variant")
+    runs = res.tables["runs"]
+    assert sorted(set(runs["seed"])) == [0, 1] and len(runs) == 2 * len(acc)
     full = acc.loc["full recipe", "final_val_acc"]
     assert res.summary["full_recipe_val_acc"] == full
-    for _, row in acc.iterrows():
+    for variant, row in acc.iterrows():
+        a = runs.loc[runs["variant"] == variant, "final_val_acc"]
+        assert row["final_val_acc"] == pytest.approx(a.mean(), abs=1e-4)
+        assert row["spread"] == pytest.approx(a.max() - a.min(), abs=1e-4)
         assert row["change_vs_full"] == pytest.approx(row["final_val_acc"] - full, abs=1e-4)
-    others = acc.drop(index="full recipe")
-    assert res.summary["most_important_val_acc"] == others["final_val_acc"].min()
+    assert "no skips" in acc.index  # the default network has skip connections
+    assert set(res.tables["curves"]["seed"]) == {0, 1}
+
+
+def test_ablation_default_is_where_the_parts_matter():
+    # depth 20 with skips: without skips the article's recipe does not train, beyond seed noise
+    assert (rx.ABLATION_DEPTH, rx.ABLATION_RESIDUAL) == (20, True)
+    res = run("ablation", epochs=10)
+    acc = res.tables["accuracy"].set_index("variant")
+    assert acc.loc["no skips", "change_vs_full"] < 0 and acc.loc["no skips", "beyond_noise"]
+    assert res.summary["n_removals_worse"] >= 1
+    text = " ".join(res.notes)
+    assert "hurts most" in text and "beyond the spread over 2 seeds" in text
+    # small init with batch norm: the note gives the effective-learning-rate arithmetic
+    # He std at width 64 = sqrt(2/64) = 0.177: lr 0.001 is 0.1 of 0.01 and 0.0057 of 0.177, i.e. 18x
+    assert "0.1 of a 0.01-sized weight but 0.0057 of a He-sized one (std 0.177)" in text
+    assert "act like a 18× larger learning rate" in text
 
 
 def test_deep_runs_plain_and_with_skips():
@@ -210,6 +244,13 @@ def test_ablation_verdict_reads_the_numbers():
     text = rx._ablation_verdict(table([0.80, 0.0], 0.11), 0.11, 0.1, 30)
     assert "the best is without t0: 91.0% instead of 11.0%" in text and "does not train at depth 30" in text
     assert rx._ablation_verdict(table([0.001, -0.004], 0.9), 0.9, 0.1, 5).startswith("No single removal")
+    # the full recipe at 38% (well above chance, far below learning): better removals are not "easy"
+    text = rx._ablation_verdict(table([0.55, 0.5], 0.38), 0.38, 0.1, 20)
+    assert "easy enough" not in text and "struggles at depth 20 (38.0%)" in text
+    # with seeds, a change inside the spread is noise, however large
+    t = table([0.04, -0.30], 0.90).assign(beyond_noise=[False, True])
+    text = rx._ablation_verdict(t, 0.90, 0.1, 10, seeds=2)
+    assert "(1 of 2 removals lower the accuracy beyond the spread over 2 seeds)" in text and "do better" not in text
 
 
 def test_deep_verdict_reports_the_gradient_ratio():
@@ -222,6 +263,29 @@ def test_deep_verdict_reports_the_gradient_ratio():
     (text,) = rx._deep_verdict(s, 50)
     assert "plain network ends at 10.0%" in text and "skips at 95.0%" in text
     assert "17,412× the gradient of layer 50" in text and "2.15× with skips" in text
+    # with the update ratios: equal relative steps in every layer, so the words blame sensitivity
+    s.update(
+        plain_update_ratio_first=5.51e-3,
+        plain_update_ratio_last=5.6e-3,
+        plain_update_ratio_min=5.5e-3,
+        plain_update_ratio_max=5.8e-3,
+    )
+    _, steps = rx._deep_verdict(s, 50)
+    assert "0.0055 at layer 1 and 0.0056 at layer 50" in steps and "not bigger" in steps
+    assert "What fails is the sensitivity" in steps
+    # unequal steps: no claim that they are equal, no sensitivity story
+    s.update(plain_update_ratio_min=1e-4, plain_update_ratio_max=1e-2)
+    _, steps = rx._deep_verdict(s, 50)
+    assert "not bigger" not in steps and "sensitivity" not in steps
+
+
+def test_deep_summary_update_ratios_come_from_the_first_step_table():
+    res = run("deep50", depth=4, width=16, dataset="moons", epochs=2)
+    first = res.tables["first_epoch_layers"]
+    for label, key in (("plain", "plain"), ("with skips", "with_skips")):
+        u = first[(first["run"] == label) & (first["layer"] <= 4)].set_index("layer")["update_ratio"]
+        assert res.summary[f"{key}_update_ratio_first"] == pytest.approx(u[1], rel=1e-2)
+        assert res.summary[f"{key}_update_ratio_max"] == pytest.approx(u.max(), rel=1e-2)
 
 
 def test_deep_runs_one_at_a_time_combine_to_the_joint_run():
@@ -234,4 +298,4 @@ def test_deep_runs_one_at_a_time_combine_to_the_joint_run():
         assert both.tables[name].equals(joint.tables[name]), name
     same = {k: v for k, v in joint.summary.items() if "seconds" not in k}
     assert {k: both.summary[k] for k in same} == same
-    assert both.notes[0].split(" At the first")[0] == joint.notes[-1].split(" At the first")[0]
+    assert both.notes == rx._deep_verdict(joint.summary, 3)  # the verdict of the joint run's numbers

@@ -67,11 +67,15 @@ def test_delta_e_matches_hand_worked_values():
     assert delta_e("#d62728", "#2ca02c", "deuteranopia") < MIN_DELTA_E
 
 
-@pytest.mark.parametrize("group", GROUPS, ids=lambda g: "/".join(g[:2]))
+PALETTES = [charts.COLORS] * len(GROUPS) + [charts.LADDER_COLORS, charts.ADD_ONE_IN_COLORS]
+GROUPS = GROUPS + [list(charts.LADDER_COLORS), list(charts.ADD_ONE_IN_COLORS)]
+
+
+@pytest.mark.parametrize("palette,group", list(zip(PALETTES, GROUPS, strict=True)), ids=lambda g: "/".join(list(g)[:2]))
 @pytest.mark.parametrize("deficiency", sorted(CVD))
-def test_series_drawn_together_stay_apart_for_colour_blind_readers(group, deficiency):
+def test_series_drawn_together_stay_apart_for_colour_blind_readers(palette, group, deficiency):
     for a, b in itertools.combinations(group, 2):
-        d = delta_e(charts.COLORS[a], charts.COLORS[b], deficiency)
+        d = delta_e(palette[a], palette[b], deficiency)
         assert d >= MIN_DELTA_E, f"{a} vs {b} under {deficiency}: delta E {d:.1f}"
 
 

@@ -1,0 +1,399 @@
+"""Ladders: what really lets depth scale, measured over several seeds.
+
+- ``depth_ladder``: final validation accuracy against depth for named recipes (naive, LeCun 1998,
+  the article's modern recipe, modern + skip connections).
+- ``add_one_in``: from the naive recipe, each fix alone, every pair of fixes, then all of them.
+
+Every configuration trains once per seed (``seed``, ``seed + 1``, ...). A difference of means
+counts as *beyond noise* when it is larger than the min-max spread over seeds of both sides
+(:func:`beyond_noise`); with one seed there is no spread, so no such verdict.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from engine import budget
+from engine.datasets import load
+from engine.experiments.common import Result, check_choices, check_int, experiment, train_many
+from engine.train import RECIPES, TrainConfig
+
+#: Recipes of the depth ladder (names of :data:`engine.train.RECIPES`) and their labels.
+LADDER_RECIPES = {
+    "naive": "naive",
+    "lecun1998": "1990s (LeCun 1998)",
+    "modern": "modern (article)",
+    "modern_skips": "modern + skips",
+}
+DEFAULT_DEPTHS = (5, 10, 20, 50)
+#: Deepest plain network the ladders train (skip connections allow the engine's own limit).
+DEPTH_MAX = 50
+#: Seeds per configuration, and epochs, of the default depth ladder (4 recipes, depths 5-50,
+#: width 64): 2-5 s of CPU per recipe, 15 s in all (one BLAS thread), 5-9 s wall per recipe on
+#: a busy 2-core machine. Each per-recipe call stays well inside the hosted 45 s cap, and a cold
+#: Home page inside AppTest's timeout; a third seed costs 1.5x. The orderings the lessons rest
+#: on hold at 10 epochs as at 20 (checked over seeds 0-2).
+LADDER_EPOCHS = 10
+DEFAULT_SEEDS = 2
+
+#: One fix each, applied to the naive recipe (label -> TrainConfig changes).
+FIXES = {
+    "ReLU": dict(activation="relu"),
+    "He init": dict(init="he"),
+    "BN": dict(batch_norm=True),
+    "Adam": dict(optimizer="adam", lr=1e-3),
+    "skips": dict(residual=True),
+}
+
+
+def beyond_noise(a: np.ndarray, b: np.ndarray) -> bool | None:
+    """True when |mean(a) - mean(b)| exceeds the larger min-max spread of the two; None with
+    fewer than two values on either side (no spread to compare with)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return bool(abs(a.mean() - b.mean()) > max(np.ptp(a), np.ptp(b)))
+
+
+def noise_words(flag: bool | None) -> str:
+    """The words a page shows for a :func:`beyond_noise` flag."""
+    return {True: "bigger than seed noise", False: "within seed noise", None: "one seed: no noise estimate"}[flag]
+
+
+def _seeds(seed: int, seeds: int) -> list[int]:
+    check_int("seeds", seeds, 1, 5)
+    check_int("seed", seed, 0, 2**32 - 6)
+    return [seed + i for i in range(seeds)]
+
+
+def _train_grid(configs: dict[tuple, TrainConfig], progress) -> pd.DataFrame:
+    """Train every config (key: a tuple of the row's identifying fields) and return one row per
+    run that started: ``key``, ``final_val_acc``, ``diverged_epoch``, ``epochs_run``, ``epochs``
+    (planned), ``finished`` (all epochs run, or diverged) and ``seconds``. A run the time cap cut
+    is unfinished; runs after it are missing."""
+    for cfg in configs.values():
+        budget.check(cfg)
+    labels = {" | ".join(map(str, k)): k for k in configs}
+    hs = train_many({lab: configs[k] for lab, k in labels.items()}, progress)
+    rows = []
+    for lab, h in hs.items():
+        rows.append(
+            {
+                "key": labels[lab],
+                "final_val_acc": None if h.final_val_acc is None else round(float(h.final_val_acc), 4),
+                "diverged_epoch": h.diverged_epoch,
+                "epochs_run": len(h.epoch),
+                "epochs": h.config.epochs,
+                "finished": len(h.epoch) == h.config.epochs or h.diverged_epoch is not None,
+                "seconds": round(h.seconds, 2),
+            }
+        )
+    cols = ["key", "final_val_acc", "diverged_epoch", "epochs_run", "epochs", "finished", "seconds"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _cut_note(done: int, planned: int) -> str:
+    return (
+        f"The time cap stopped this experiment after {done} of {planned} runs: the chart shows the finished "
+        "runs, and no verdict is drawn from an unfinished experiment."
+    )
+
+
+def _stats(accs) -> dict:
+    """mean, min, max and spread (max - min) of the accuracies over seeds (a diverged run counts 0)."""
+    a = np.asarray([0.0 if v is None or not np.isfinite(v) else v for v in accs], float)
+    return {
+        "mean_val_acc": round(float(a.mean()), 4),
+        "min_val_acc": round(float(a.min()), 4),
+        "max_val_acc": round(float(a.max()), 4),
+        "spread": round(float(np.ptp(a)), 4),
+        "n_seeds": len(a),
+    }
+
+
+def _and(words: list) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
+# --------------------------------------------------------------------------- depth ladder
+
+
+@experiment("depth_ladder")
+def depth_ladder(
+    depths: tuple = DEFAULT_DEPTHS,
+    recipes: tuple = tuple(LADDER_RECIPES),
+    width: int = 64,
+    dataset: str = "digits",
+    epochs: int = LADDER_EPOCHS,
+    seeds: int = DEFAULT_SEEDS,
+    seed: int = 0,
+    progress=None,
+) -> Result:
+    """Final validation accuracy against depth for named recipes, ``seeds`` seeds each.
+
+    Tables: ``runs`` (one row per recipe, depth and seed), ``ladder`` (per recipe and depth:
+    mean, min, max, spread, and the difference from the article's modern recipe with its
+    ``beyond_noise`` flag). Summary: ``comparisons`` (per depth: skips vs plain modern, 1990s vs
+    naive, 1990s vs modern) and ``deepest_learned`` per recipe; notes say what they show.
+    """
+    recipes = check_choices("recipes", recipes, tuple(LADDER_RECIPES))
+    depths = tuple(sorted({check_int("depths", d, 1, DEPTH_MAX) for d in (depths if depths else ())}))
+    if not depths:
+        raise ValueError(f"depths must list at least one integer in [1, {DEPTH_MAX}]; got none")
+    seed_list = _seeds(seed, seeds)
+    configs = {
+        (r, d, s): RECIPES[r].replace(depth=d, width=width, dataset=dataset, epochs=epochs, seed=s)
+        for r in recipes
+        for d in depths
+        for s in seed_list
+    }
+    runs = _train_grid(configs, progress)
+    keys = list(runs["key"]) if len(runs) else []
+    runs.insert(0, "recipe", [k[0] for k in keys])
+    runs.insert(1, "label", [LADDER_RECIPES[k[0]] for k in keys])
+    runs.insert(2, "depth", [int(k[1]) for k in keys])
+    runs.insert(3, "seed", [int(k[2]) for k in keys])
+    chance = 1 / load(dataset, seed).n_classes
+    return ladder_result(runs.drop(columns="key"), chance, planned=len(configs))
+
+
+def combine_ladder(parts: list) -> Result | None:
+    """One depth ladder from :func:`depth_ladder` results of separate calls (e.g. one per recipe,
+    so that each gets the whole time cap): their runs stacked, the summary and notes recomputed."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    runs = pd.concat([p.tables["runs"] for p in parts], ignore_index=True)
+    return ladder_result(runs, parts[0].summary["chance_acc"], planned=sum(p.summary["planned_runs"] for p in parts))
+
+
+def ladder_result(runs: pd.DataFrame, chance: float, planned: int | None = None) -> Result:
+    """The depth ladder's tables, summary and notes from its ``runs`` (one row per run: recipe,
+    label, depth, seed, final_val_acc, finished, ...); ``planned`` runs were asked for.
+
+    The ladder table uses finished runs only. Unless every planned run finished, the summary says
+    ``complete: False`` and the only note says so: no verdict from an unfinished ladder."""
+    runs = runs.reset_index(drop=True)
+    planned = len(runs) if planned is None else planned
+    done = runs[runs["finished"].astype(bool)] if "finished" in runs else runs
+    complete = len(done) == planned
+    accs = {(r, d): g["final_val_acc"].to_numpy(float) for (r, d), g in done.groupby(["recipe", "depth"], sort=False)}
+    rows = []
+    for (r, d), a in accs.items():
+        base = accs.get(("modern", d))
+        row = {"recipe": r, "label": LADDER_RECIPES[r], "depth": d, **_stats(a)}
+        if r != "modern" and base is not None:
+            row["diff_vs_modern"] = round(float(np.nan_to_num(a).mean() - np.nan_to_num(base).mean()), 4)
+            row["beyond_noise"] = beyond_noise(np.nan_to_num(a), np.nan_to_num(base))
+        else:
+            row["diff_vs_modern"], row["beyond_noise"] = None, None
+        rows.append(row)
+    cols = ["recipe", "label", "depth", "mean_val_acc", "min_val_acc", "max_val_acc", "spread", "n_seeds"]
+    ladder = pd.DataFrame(rows, columns=cols + ["diff_vs_modern", "beyond_noise"])
+    summary = {"chance_acc": round(chance, 4), "seeds": sorted({int(x) for x in runs["seed"]})}
+    summary.update(planned_runs=int(planned), finished_runs=len(done), complete=complete)
+    learned_at = (1 + chance) / 2
+    summary["learned_threshold"] = round(learned_at, 4)
+    deepest = {}
+    for r in dict.fromkeys(ladder["recipe"]) if len(ladder) else ():
+        part = ladder[(ladder["recipe"] == r) & (ladder["mean_val_acc"] >= learned_at)]
+        deepest[r] = int(part["depth"].max()) if len(part) else None
+    summary["deepest_learned"] = deepest
+    comps = []
+    for a_name, b_name in COMPARISONS:
+        for d in sorted(set(ladder["depth"])) if len(ladder) else ():
+            if (a_name, d) in accs and (b_name, d) in accs:
+                a, b = np.nan_to_num(accs[(a_name, d)]), np.nan_to_num(accs[(b_name, d)])
+                comps.append(
+                    {
+                        "a": a_name,
+                        "b": b_name,
+                        "depth": int(d),
+                        "a_mean": round(float(a.mean()), 4),
+                        "b_mean": round(float(b.mean()), 4),
+                        "diff": round(float(a.mean() - b.mean()), 4),
+                        "beyond_noise": beyond_noise(a, b),
+                    }
+                )
+    summary["comparisons"] = comps
+    # a ladder of one recipe compares nothing: its words wait for the other parts (combine_ladder)
+    if len(set(runs["recipe"])) < 2:
+        notes = []
+    else:
+        notes = _ladder_notes(summary, learned_at) if complete else [_cut_note(len(done), planned)]
+    return Result(tables={"ladder": ladder, "runs": runs}, summary=summary, notes=notes)
+
+
+#: Pairs (a, b) the depth ladder compares at every depth.
+COMPARISONS = (("modern_skips", "modern"), ("lecun1998", "naive"), ("lecun1998", "modern"))
+_COMPARISON_WORDS = {
+    ("modern_skips", "modern"): "Skip connections on the article's recipe",
+    ("lecun1998", "naive"): "The 1990s recipe against the naive one",
+    ("lecun1998", "modern"): "The 1990s recipe against the article's modern one",
+}
+
+
+def _ladder_notes(summary: dict, learned_at: float) -> list[str]:
+    """Sentences computed from the ladder: the deepest depth each recipe learns at, and each
+    comparison at the depth where its gap is largest, with its noise verdict."""
+    notes = []
+    deepest = summary["deepest_learned"]
+    if deepest:
+        parts = [f"{LADDER_RECIPES[r]}: {'none' if d is None else f'up to depth {d}'}" for r, d in deepest.items()]
+        notes.append(
+            f"Deepest network that learns (mean validation accuracy at least {learned_at:.0%}): "
+            + "; ".join(parts)
+            + "."
+        )
+    for a_name, b_name in COMPARISONS:
+        rows = [c for c in summary["comparisons"] if (c["a"], c["b"]) == (a_name, b_name)]
+        if not rows:
+            continue
+        c = max(rows, key=lambda c: abs(c["diff"]))
+        notes.append(
+            f"{_COMPARISON_WORDS[(a_name, b_name)]}: the largest gap is at depth {c['depth']}, "
+            f"{_pct(c['a_mean'])} against {_pct(c['b_mean'])} ({c['diff']:+.0%}, {noise_words(c['beyond_noise'])})."
+        )
+    return notes
+
+
+# --------------------------------------------------------------------------- add-one-in ladder
+
+
+def add_one_in_variants(base: TrainConfig, fixes=tuple(FIXES)) -> dict[str, TrainConfig]:
+    """label -> config: ``base`` (the naive recipe), each fix alone, every pair, all together."""
+    out = {"naive": base}
+    for f in fixes:
+        out[f] = base.replace(**FIXES[f])
+    for a, b in itertools.combinations(fixes, 2):
+        out[f"{a} + {b}"] = base.replace(**FIXES[a], **FIXES[b])
+    if len(fixes) > 2:
+        out["all: " + " + ".join(fixes)] = base.replace(**{k: v for f in fixes for k, v in FIXES[f].items()})
+    return out
+
+
+@experiment("add_one_in")
+def add_one_in(
+    depth: int = 10,
+    width: int = 64,
+    dataset: str = "digits",
+    epochs: int = 15,
+    fixes: tuple = tuple(FIXES),
+    seeds: int = DEFAULT_SEEDS,
+    seed: int = 0,
+    progress=None,
+) -> Result:
+    """From the naive recipe (sigmoid, 0.01 init, SGD 0.1), add each fix alone, then every pair.
+
+    Tables: ``runs`` (one row per variant and seed) and ``variants`` (mean, spread, the change
+    from naive and its ``beyond_noise`` flag, and for pairs the ``interaction``: the pair's gain
+    minus the sum of its two fixes' gains alone). Notes say which fixes work alone and which only
+    together, from those numbers.
+    """
+    fixes = check_choices("fixes", fixes, tuple(FIXES))
+    check_int("depth", depth, 1, DEPTH_MAX)
+    seed_list = _seeds(seed, seeds)
+    base = RECIPES["naive"].replace(depth=depth, width=width, dataset=dataset, epochs=epochs)
+    variants = add_one_in_variants(base, fixes)
+    configs = {(v, s): cfg.replace(seed=s) for v, cfg in variants.items() for s in seed_list}
+    runs = _train_grid(configs, progress)
+    chance = 1 / load(dataset, seed).n_classes
+    return add_one_in_result(runs, fixes, chance, planned=len(configs))
+
+
+def add_one_in_result(runs: pd.DataFrame, fixes: tuple, chance: float, planned: int | None = None) -> Result:
+    """Tables, summary and notes of :func:`add_one_in` from its ``runs`` (``key`` = (variant, seed));
+    as :func:`ladder_result`, only finished runs count, and an unfinished experiment draws no verdict."""
+    runs = runs.copy()
+    runs.insert(0, "variant", [k[0] for k in runs["key"]])
+    runs.insert(1, "seed", [int(k[1]) for k in runs["key"]])
+    runs = runs.drop(columns="key").reset_index(drop=True)
+    planned = len(runs) if planned is None else planned
+    done = runs[runs["finished"].astype(bool)] if "finished" in runs else runs
+    accs = {v: np.nan_to_num(g["final_val_acc"].to_numpy(float)) for v, g in done.groupby("variant", sort=False)}
+    if "naive" not in accs:
+        empty = pd.DataFrame(columns=["variant", "kind", "mean_val_acc", "min_val_acc", "max_val_acc", "spread"])
+        summary = {"chance_acc": round(chance, 4), "complete": False, "planned_runs": planned, "finished_runs": 0}
+        return Result(tables={"variants": empty, "runs": runs}, summary=summary, notes=[_cut_note(0, planned)])
+    naive = accs["naive"]
+    rows = []
+    for v, a in accs.items():
+        parts = v.split(" + ") if " + " in v and not v.startswith("all: ") else None
+        kind = "baseline" if v == "naive" else "all" if v.startswith("all: ") else "pair" if parts else "alone"
+        row = {"variant": v, "kind": kind, **_stats(a)}
+        row["gain_vs_naive"] = round(float(a.mean() - naive.mean()), 4) if v != "naive" else None
+        row["beyond_noise"] = beyond_noise(a, naive) if v != "naive" else None
+        row["interaction"], row["interaction_beyond_noise"] = None, None
+        if kind == "pair" and all(p in accs for p in parts):
+            x, y = accs[parts[0]], accs[parts[1]]
+            inter = (a.mean() - naive.mean()) - (x.mean() - naive.mean()) - (y.mean() - naive.mean())
+            row["interaction"] = round(float(inter), 4)
+            spreads = [np.ptp(z) for z in (a, x, y, naive)]
+            row["interaction_beyond_noise"] = (
+                None if min(map(len, (a, x, y, naive))) < 2 else bool(abs(inter) > max(spreads))
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    complete = len(done) == planned
+    summary = {
+        "chance_acc": round(chance, 4),
+        "planned_runs": int(planned),
+        "finished_runs": len(done),
+        "complete": complete,
+        "naive_val_acc": round(float(naive.mean()), 4),
+        "seeds": sorted({int(x) for x in runs["seed"]}),
+        "alone_beyond_noise": [
+            r["variant"] for r in rows if r["kind"] == "alone" and r["beyond_noise"] and r["gain_vs_naive"] > 0
+        ],
+        "interacting_pairs": [
+            r["variant"] for r in rows if r["kind"] == "pair" and r["interaction_beyond_noise"] and r["interaction"] > 0
+        ],
+    }
+    notes = _add_one_in_notes(table, summary) if complete else [_cut_note(len(done), planned)]
+    return Result(tables={"variants": table, "runs": runs}, summary=summary, notes=notes)
+
+
+def _add_one_in_notes(table: pd.DataFrame, summary: dict) -> list[str]:
+    """What the add-one-in ladder shows, computed from its table."""
+    by = table.set_index("variant")
+    notes = []
+    alone = table[table["kind"] == "alone"]
+    helped = summary["alone_beyond_noise"]
+    if len(alone):
+        lifts = ", ".join(f"{v} {_pct(by.loc[v, 'mean_val_acc'])}" for v in alone["variant"])
+        if helped:
+            notes.append(
+                f"Alone, from the naive recipe's {_pct(summary['naive_val_acc'])}: {lifts}. "
+                f"Only {_and(helped)} lift{'s' if len(helped) == 1 else ''} it by more than seed noise."
+            )
+        else:
+            notes.append(
+                f"Alone, from the naive recipe's {_pct(summary['naive_val_acc'])}: {lifts}. "
+                "No single fix lifts it by more than seed noise."
+            )
+    pairs = table[(table["kind"] == "pair") & table["interaction"].notna()]
+    if len(pairs):
+        top = pairs.loc[pairs["interaction"].idxmax()]
+        a, b = top["variant"].split(" + ")
+        if summary["interacting_pairs"]:
+            notes.append(
+                f"Fixes interact: {a} alone gives {_pct(by.loc[a, 'mean_val_acc'])} and {b} alone "
+                f"{_pct(by.loc[b, 'mean_val_acc'])}, but {a} + {b} together give {_pct(top['mean_val_acc'])}: "
+                f"{100 * top['interaction']:.0f} points above the sum of their gains alone "
+                f"({noise_words(top['interaction_beyond_noise'])}). "
+                f"{len(summary['interacting_pairs'])} of {len(pairs)} pairs do more together than their parts."
+            )
+        else:
+            notes.append(
+                f"No pair does more than its two fixes added, beyond seed noise (largest: {a} + {b}, "
+                f"{top['interaction']:+.0%}, {noise_words(top['interaction_beyond_noise'])})."
+            )
+    return notes
