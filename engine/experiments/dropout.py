@@ -26,7 +26,7 @@ from engine.datasets import load, n_train_available
 from engine.experiments.common import Result, experiment
 from engine.experiments.common import check_int as _int
 from engine.layers import Dropout
-from engine.train import LIMITS, TrainConfig, evaluate, train
+from engine.train import LIMITS, TrainConfig, evaluate, train_stacked
 
 ARTICLE_SEED = 42
 ARTICLE_INPUT = np.arange(1.0, 9.0)  # the article's activations [1, 2, ..., 8]
@@ -234,33 +234,38 @@ def dropout(
         activation="relu",
     )
     configs = {run_label(r): base.replace(dropout=r) for r in rates}
-    for cfg in configs.values():
-        check_budget(cfg)
+    check_budget(base, members=len(configs))  # each run, and the stack's memory
     data = load(base.dataset, seed, n_train)
     Xtr, ytr = data.X_train.astype(np.float32), data.y_train
     total = sum(c.epochs for c in configs.values())
-    done, frames, rows, ensembles = 0, [], [], []
-    for (label, cfg), rate in zip(configs.items(), rates):
-        train_eval = []
+    # the rates differ only in dropout: one stacked computation trains them all
+    train_eval = {float(rate): [] for rate in rates}
+    stopped = []
 
-        def cb(epoch, hist, _label=label, _base=done, _store=train_eval, _n=cfg.epochs):
-            # training-set accuracy of the same weights with dropout off, to compare like with like
-            _store.append(evaluate(hist.model, Xtr, ytr))
-            if progress is None:
-                return True
-            return progress((_base + epoch + 1) / total, f"{_label}: epoch {epoch + 1}/{_n}")
+    def cb(epoch, hist):
+        # training-set accuracy of the same weights with dropout off, to compare like with like
+        train_eval[float(hist.config.dropout)].append(evaluate(hist.model, Xtr, ytr))
+        if progress is None or stopped:
+            return not stopped
+        done = sum(len(v) for v in train_eval.values())
+        if progress(done / total, f"{run_label(hist.config.dropout)}: epoch {epoch + 1}/{hist.config.epochs}") is False:
+            stopped.append(True)
+            return False
+        return True
 
-        h = train(cfg, on_epoch=cb, data=data)
-        done += cfg.epochs
-        k = min(len(h.epoch), len(train_eval))
+    histories = train_stacked(list(configs.values()), on_epoch=cb, data=data)
+    frames, rows, ensembles = [], [], []
+    for (label, cfg), rate, h in zip(configs.items(), rates, histories, strict=True):
+        train_eval_rate = train_eval[float(cfg.dropout)]
+        k = min(len(h.epoch), len(train_eval_rate))
         f = pd.DataFrame(
             {
                 "run": label,
                 "rate": rate,
                 "epoch": np.asarray(h.epoch[:k]),
-                "train_loss": [loss for loss, _ in train_eval[:k]],
+                "train_loss": [loss for loss, _ in train_eval_rate[:k]],
                 "val_loss": h.val_loss[:k],
-                "train_acc": [acc for _, acc in train_eval[:k]],
+                "train_acc": [acc for _, acc in train_eval_rate[:k]],
                 "val_acc": h.val_acc[:k],
                 "train_acc_with_dropout": h.train_acc[:k],
             }
@@ -287,8 +292,6 @@ def dropout(
         if rate > 0 and k and h.diverged_epoch is None and h.model is not None:
             ens, _ = ensemble_view(h.model, data.X_val, data.y_val, seed)
             ensembles.append(ens.assign(run=label, rate=rate))
-        if h.stop_reason == "callback":
-            break
     curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     long = (
         pd.concat(
