@@ -51,8 +51,8 @@ def test_the_answer_follows_the_result_not_the_text(results):
     r.summary["plain_val_acc"] = 0.9
     assert QUESTIONS["recipe"].correct(r) == 0
     r = copy.deepcopy(results["batchnorm"])
-    sweep = r.tables["sweep"]
-    sweep.loc[sweep["run"] == "with BN", "diverged_epoch"] = 1
+    mean = r.tables["mean"]
+    mean.loc[mean["run"] == "with BN", "n_diverged"] = 1
     assert QUESTIONS["batchnorm"].correct(r) == 3
     r = copy.deepcopy(results["early_stopping"])
     r.summary["epochs_not_run"] = 108
