@@ -278,8 +278,14 @@ def test_the_results_table_comes_from_the_store_migrations(make_results, db_url)
     from classroom.store import MIGRATIONS, Store
 
     make_results()
-    assert "result_cache" in sa.inspect(sa.create_engine(db_url)).get_table_names()
-    assert Store(db_url, questions={}).schema_version() == MIGRATIONS[-1].version >= 2
+    engine = sa.create_engine(db_url)
+    try:
+        assert "result_cache" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    store = Store(db_url, questions={})
+    assert store.schema_version() == MIGRATIONS[-1].version >= 2
+    store.dispose()
 
 
 # -- the app: memory -> shared store -> compute ---------------------------------------------------
