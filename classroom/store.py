@@ -131,8 +131,29 @@ class Migration:
     apply: Callable[[sa.Connection], None]
 
 
+def _m2_results(conn: sa.Connection) -> None:
+    """Experiment results shared by the replicas (``classroom.results``): Arrow IPC + JSON, no pickle."""
+    md = sa.MetaData()
+    sa.Table(
+        "result_cache",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),  # sha256 hex of experiment, params, engine
+        sa.Column("experiment", sa.String(100), nullable=False),
+        sa.Column("params", sa.Text, nullable=False),  # JSON, sorted keys
+        sa.Column("engine", sa.String(64), nullable=False),  # sha256 of the engine's source
+        sa.Column("meta", sa.Text, nullable=False),  # JSON: table layout, summary, notes
+        sa.Column("data", sa.LargeBinary, nullable=False),  # the tables' Arrow IPC streams
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
+    )
+    md.create_all(conn)
+
+
 # Append only; never edit an applied entry (a replica may already have run it).
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "class rooms, members, answers and reveals", _m1_class_tables),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "class rooms, members, answers and reveals", _m1_class_tables),
+    Migration(2, "shared experiment results", _m2_results),
+)
 
 _md = sa.MetaData()
 schema_migrations = sa.Table(

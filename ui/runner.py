@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
+import os
+import threading
 import time
 
 import pandas as pd
@@ -12,6 +15,7 @@ import pyarrow as pa
 import streamlit as st
 from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as _altair_to_vega_lite
 
+from classroom.results import ResultStore
 from engine.budget import max_seconds
 from engine.experiments import REGISTRY
 from engine.experiments.common import Result, params_of
@@ -20,6 +24,12 @@ from ui.controls import RUN_PARAM
 
 CACHE_ENTRIES = 64
 CACHE_TTL = 6 * 3600
+#: ``0`` turns the shared result store off (results then live only in this process's cache).
+SHARED_ENV = "TRAINING_EXPLORER_SHARED_RESULTS"
+#: Seconds to leave the shared store alone after it failed (so an outage costs one timeout a minute).
+SHARED_RETRY_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 class _Progress:
@@ -49,12 +59,62 @@ class _Progress:
 # derive new frames from them (tests/app/test_shared_results.py checks this on every page).
 
 
+# Behind the per-process cache, training results go to the shared store (classroom.results, in
+# the class store's database), so the other replicas and this one after a restart find them:
+# look-up order memory -> shared store -> compute (then written to the store). Light runs stay
+# per process: computing one costs less than storing it.
+
+
+class _Shared:
+    """The process's ResultStore, or None while it is off or failing (retried after a pause)."""
+
+    def __init__(self):
+        self._lock, self._store, self._down_until = threading.Lock(), None, 0.0
+
+    def get(self) -> ResultStore | None:
+        if os.environ.get(SHARED_ENV, "").strip() == "0" or time.monotonic() < self._down_until:
+            return None
+        with self._lock:
+            if self._store is None and time.monotonic() >= self._down_until:
+                try:
+                    self._store = ResultStore()
+                except Exception as e:  # noqa: BLE001 - any failure: compute as without the store
+                    self.failed(e)
+            return self._store
+
+    def failed(self, e: Exception) -> None:
+        log.warning("shared result store unavailable, computing here (retry in %.0f s): %s", SHARED_RETRY_S, e)
+        self._down_until = time.monotonic() + SHARED_RETRY_S
+
+
+_shared = _Shared()
+
+
+def _shared_call(method: str, *args):
+    """``ResultStore.method(*args)``, or None when the store is off or fails (logged)."""
+    store = _shared.get()
+    if store is None:
+        return None
+    try:
+        return getattr(store, method)(*args)
+    except Exception as e:  # noqa: BLE001 - the store never breaks a page
+        _shared.failed(e)
+        return None
+
+
 @st.cache_resource(max_entries=CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
 def _cached(name: str, params_json: str, _progress: _Progress) -> Result:
     """Run experiment ``name`` in a compute worker; keyed by name and the JSON of its parameters
-    (seed included). A run cut by the time cap raises ``compute.Capped`` out of the cache, so it
-    is never cached."""
-    return compute.experiment(name, json.loads(params_json), _progress.seconds, _progress, _progress.waiting)
+    (seed included). A result another process stored is read instead of training again; a new
+    one is stored. A run cut by the time cap raises ``compute.Capped`` out of the cache, so it is
+    never cached nor stored."""
+    params = json.loads(params_json)
+    stored = _shared_call("get", name, params)
+    if stored is not None:
+        return stored
+    result = compute.experiment(name, params, _progress.seconds, _progress, _progress.waiting)
+    _shared_call("put", name, params, result)
+    return result
 
 
 @st.cache_resource(max_entries=4 * CACHE_ENTRIES, ttl=CACHE_TTL, show_spinner=False)
@@ -80,9 +140,12 @@ def remember(kind: str, params: dict) -> None:
 
 
 def known(kind: str, params: dict) -> bool:
-    """True when ``kind`` with ``params`` ran here before: showing it costs a cache lookup."""
+    """True when ``kind`` with ``params`` ran here before, or its result is in the shared store:
+    showing it costs a look-up, no training."""
     at = _done.get(_params_key(kind, params))
-    return at is not None and time.monotonic() - at < CACHE_TTL
+    if at is not None and time.monotonic() - at < CACHE_TTL:
+        return True
+    return bool(_shared_call("contains", kind, params))
 
 
 def on_demand(key: str, kind: str, params: dict, what: str = "these networks", button: str = "Train") -> dict | None:
