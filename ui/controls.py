@@ -7,7 +7,12 @@ falls back to the default, so a hand-edited URL can never crash a page.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+from streamlit.source_util import page_icon_and_name
+
+from serve import warm
 
 #: Pages in the order of the sidebar (path, title); the home page first.
 PAGES = [
@@ -21,12 +26,18 @@ PAGES = [
     ("pages/7_Full_recipe.py", "Full recipe"),
 ]
 
+
+def page_names() -> list[str]:
+    """URL pathname of each page in :data:`PAGES`, as Streamlit derives it ("" is the home page)."""
+    return ["" if p == "streamlit_app.py" else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+
+
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
 SEED_MAX = 999
 
 
 #: URL parameter that starts every training section of a page when it opens (``?run=1``): for
-#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
+#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``, ``serve.warm.RUN_QUERY``).
 RUN_PARAM = "run"
 
 
@@ -38,9 +49,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     The seed is a slider: a bound ``number_input`` crashes inside Streamlit on ``?seed=inf``.
     """
     st.set_page_config(page_title=f"{title} · Training Explorer", page_icon=icon, layout="wide")
-    from ui import warm  # here, not at import time: ui.warm imports this module
-
-    warm.start_in_background()
+    warm.start_in_background(st.get_option("server.port"), st.get_option("server.baseUrlPath") or "")
     with st.sidebar:
         st.markdown("### Training Explorer")
         st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")

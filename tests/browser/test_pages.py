@@ -6,8 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
-from ui.controls import PAGES
-from ui.warm import page_names
+from ui.controls import PAGES, page_names
 
 pytestmark = pytest.mark.browser
 

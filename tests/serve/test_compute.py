@@ -1,13 +1,16 @@
-"""ui.compute's worker processes give the same results as computing in-process, and stop cleanly."""
+"""serve.compute's worker processes give the same results as computing in-process, and stop cleanly."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pandas as pd
 import pytest
 
 from engine.experiments import run
 from engine.train import TrainConfig
-from ui import compute
+from serve import compute
+from serve.settings import SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +102,8 @@ def test_a_worker_that_dies_mid_run_is_reported_and_replaced(pool):
     assert not capped and result.tables
 
 
-def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one(monkeypatch):
-    monkeypatch.setenv("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "-1")  # every job leaves too much
-    p = compute._Pool(1)
+def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one():
+    p = compute._Pool(1, dataclasses.replace(SETTINGS, worker_recycle_mb=-1))  # every job leaves too much
     p.start()
     try:
         (first,) = list(p.free.queue)
@@ -125,8 +127,8 @@ def test_workers_run_at_a_lower_priority_than_the_server(pool):
 
     _run(pool, "experiment", {"name": "init_rules", "params": {}})  # the worker is up and niced
     (worker,) = list(pool.free.queue)
-    assert compute.NICE == 10
-    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + compute.NICE)
+    assert pool.settings.worker_nice == 10
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + pool.settings.worker_nice)
     assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
 
 
