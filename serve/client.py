@@ -91,15 +91,16 @@ class Session:
     async def exchange(self, msg: BackMsg, on_message: Callable[[ForwardMsg], None] | None = None) -> None:
         """Send ``msg``, then pass every ForwardMsg to ``on_message`` until the run ends.
 
-        Records the app's pages from the ``new_session`` message a run starts with.
+        Records the app's pages from the ``navigation`` message a run sends (older Streamlit
+        versions listed them in ``new_session``).
         """
         await self.ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
             fwd.ParseFromString(await self.ws.recv())
             what = fwd.WhichOneof("type")
-            if what == "new_session" and fwd.new_session.app_pages:
-                self.app_pages = [p.url_pathname for p in fwd.new_session.app_pages if not p.is_hidden]
+            if what in ("navigation", "new_session") and getattr(fwd, what).app_pages:
+                self.app_pages = [p.url_pathname for p in getattr(fwd, what).app_pages if not p.is_hidden]
             if on_message is not None:
                 on_message(fwd)
             if what == "script_finished" and fwd.script_finished in FINAL_STATUSES:

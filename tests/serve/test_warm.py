@@ -21,8 +21,8 @@ def _arun(fn, *args):
 
 
 class _FakeServer:
-    """Answers each rerun_script like the app would: a new_session listing the pages, then the end
-    of the run (page "Broken" never ends: its socket fails)."""
+    """Answers each rerun_script like Streamlit 1.67 does: a navigation message listing the pages,
+    then the end of the run (page "Broken" never ends: its socket fails)."""
 
     def __init__(self, pages):
         self.pages, self.sent, self.inbox = pages, [], []
@@ -34,11 +34,12 @@ class _FakeServer:
         if msg.rerun_script.page_name == "Broken":
             self.inbox.append(None)
             return
-        hello = ForwardMsg()
+        hello, nav = ForwardMsg(), ForwardMsg()
+        hello.new_session.app_pages.add(url_pathname="")  # 1.67 lists only the main page here
         for name in self.pages:
-            hello.new_session.app_pages.add(url_pathname=name, page_name=name or "Home")
-        hello.new_session.app_pages.add(url_pathname="Hidden", is_hidden=True)
-        self.inbox += [hello, ForwardMsg(script_finished=ForwardMsg.FINISHED_SUCCESSFULLY)]
+            nav.navigation.app_pages.add(url_pathname=name, page_name=name or "Home")
+        nav.navigation.app_pages.add(url_pathname="Hidden", is_hidden=True)
+        self.inbox += [hello, nav, ForwardMsg(script_finished=ForwardMsg.FINISHED_SUCCESSFULLY)]
 
     async def recv(self):
         msg = self.inbox.pop(0)
