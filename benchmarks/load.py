@@ -80,19 +80,6 @@ from serve.client import HTTP, Session, rerun_message  # noqa: E402
 APP = ROOT / "streamlit_app.py"
 TRIVIAL_APP = Path(__file__).resolve().parent / "trivial_app.py"
 
-# Pages the students visit when --pages is not given and pages/ is absent.
-# "" is the home page; "Name?a=1&b=2" opens a page with URL parameters.
-DEFAULT_PAGES = [
-    "",
-    "Vanishing_gradients",
-    "Initialization",
-    "Batch_normalization",
-    "Dropout",
-    "LR_schedules",
-    "Early_stopping",
-    "Full_recipe",
-]
-
 CLASSROOM_PAUSE = (3.0, 8.0)  # seconds between a student's interactions
 MAX_STUDENTS = 500
 MAX_DURATION = 3600.0
@@ -126,8 +113,6 @@ def discover_pages(app: Path = APP) -> list[str]:
     from streamlit.source_util import page_icon_and_name, page_sort_key
 
     files = [p for p in (app.parent / "pages").glob("*.py") if not p.name.startswith((".", "__"))]
-    if not files:
-        return list(DEFAULT_PAGES) if app == APP else [""]
     return [""] + [page_icon_and_name(p)[1] for p in sorted(files, key=page_sort_key)]
 
 
@@ -236,7 +221,7 @@ class Stats:
             "reruns_per_s": len(every) / elapsed if elapsed > 0 else None,
             "latency": pcts(every),
             **{f"latency_{kind}": pcts(self.latencies[kind]) for kind in KINDS},
-            # what the students do (open pages, change controls), without the Train presses
+            # what students do most (open pages, change controls), without the Train presses
             "latency_open_change": pcts(self.latencies["open"] + self.latencies["change"]),
             "latency_by_page": {page: pcts(values) for page, values in sorted(by_page.items())},
             "timeline": sorted(self.timeline),

@@ -85,13 +85,14 @@ def _own_cgroup() -> str | None:
 def available_cpus(cgroup_root: Path | None = None) -> int:
     """CPUs this process may use: its affinity, capped by a cgroup CPU quota (rounded up), >= 1.
 
-    ``os.sched_getaffinity`` exists on Linux; elsewhere ``os.cpu_count()``. Without a cgroup file
-    system (macOS, Windows) only that count applies.
+    ``os.sched_getaffinity`` exists on Linux; elsewhere ``os.process_cpu_count()`` (Python 3.13,
+    the affinity where the OS has one) or ``os.cpu_count()``. Without a cgroup file system (macOS,
+    Windows) only that count applies.
     """
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+        cpus = getattr(os, "process_cpu_count", os.cpu_count)() or 1
     root = CGROUP_ROOT if cgroup_root is None else cgroup_root
     quota = _cgroup_quota(root, _own_cgroup() if cgroup_root is None else None)
     if quota is not None and quota > 0:

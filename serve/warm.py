@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds one page may take (its training sections included).
 PAGE_TIMEOUT = 300.0
-#: The query that trains every section of a page as it opens (``ui.controls.RUN_PARAM``).
-RUN_QUERY = "run=1"
+#: URL parameter that, set to 1, trains every section of a page as it opens (``?run=1``; the
+#: pages read it as ``ui.controls.RUN_PARAM``).
+RUN_PARAM = "run"
+RUN_QUERY = f"{RUN_PARAM}=1"
 
 
 async def _warm(base: str, timeout: float) -> dict[str, float | str]:

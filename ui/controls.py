@@ -37,8 +37,8 @@ SEED_MAX = 999
 
 
 #: URL parameter that starts every training section of a page when it opens (``?run=1``): for
-#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``, ``serve.warm.RUN_QUERY``).
-RUN_PARAM = "run"
+#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``, ``serve.warm``).
+RUN_PARAM = warm.RUN_PARAM
 
 
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:

@@ -115,3 +115,12 @@ def test_the_default_worker_count_follows_a_one_cpu_limit(tmp_path, monkeypatch)
     assert Settings.from_env({}, cgroup_root=root).workers == 1
     assert Settings.from_env({}, cgroup_root=_cgroup(tmp_path / "none", {})).workers == settings.MAX_DEFAULT_WORKERS
     assert Settings.from_env({"TRAINING_EXPLORER_WORKERS": "3"}, cgroup_root=root).workers == 3  # explicit wins
+
+
+def test_without_affinity_or_cgroups_the_cpu_count_is_the_machines(tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # as on macOS and Windows
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert available_cpus(tmp_path) == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown
+    assert available_cpus(tmp_path) == 1
