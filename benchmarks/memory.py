@@ -14,8 +14,7 @@ the other: every experiment at its defaults (what the default views compute), th
 run of the table. One worker hands freed memory back after each job (``serve.memory.trim``, as
 the app's workers do), the other does not. The script reports each worker's RSS when fresh and
 after each job: what trimming gives back, what a worker keeps after a class (what replacing an
-idle worker by a fresh one gives back), and whether any job leaves it past the recycling
-threshold (``TRAINING_EXPLORER_WORKER_RECYCLE_MB``).
+idle worker by a fresh one gives back), and the most any job leaves it holding.
 
     python benchmarks/memory.py              # the table (a few minutes)
     python benchmarks/memory.py --quick      # only the single worst case
@@ -131,7 +130,7 @@ def workers(biggest: dict) -> list[dict]:
     from serve.settings import SETTINGS
 
     compute._plain_main = contextlib.nullcontext  # this script is __main__, and holds the worker below
-    keep = dataclasses.replace(SETTINGS, worker_recycle_mb=float("inf"))  # measure, never recycle
+    keep = dataclasses.replace(SETTINGS, worker_idle_s=float("inf"))  # (no upkeep thread runs here anyway)
     jobs = [("experiment", {"name": name, "params": {}}, name) for name in REGISTRY]
     jobs.append(("train", {"config": biggest}, "biggest run ({depth} x {width})".format(**biggest)))
     pools = {"trimmed": compute._Pool(1, keep), "untrimmed": compute._Pool(1, keep, target=_untrimmed_worker)}

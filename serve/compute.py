@@ -12,9 +12,10 @@ tests do this: AppTest runs pages in its own process).
 
 Workers are spawned (never forked from a threaded server) and get the server's
 :class:`~serve.settings.Settings` as an argument, so a worker never reads the environment again.
-Their priority and memory figures come from psutil, which works on Linux, macOS and Windows; where
-a figure is unavailable the worker still computes (see :func:`serve.system.lower_priority` and
-:func:`serve.memory.rss_mb`).
+Their priority comes from psutil, which works on Linux, macOS and Windows; where the OS refuses,
+the worker still computes (:func:`serve.system.lower_priority`). After each job a worker hands
+freed memory back to the system; a worker idle ``SETTINGS.worker_idle_s`` after a job is replaced
+by a fresh one (benchmarks/README.md, "What a worker and the server keep after a class").
 """
 
 from __future__ import annotations
@@ -86,16 +87,12 @@ def _execute(kind: str, payload: dict, seconds: float, send: Callable, cancelled
 def _worker_main(conn, cancel, settings: Settings) -> None:
     """A worker process: run the jobs that arrive on ``conn``, one at a time, until it closes.
 
-    After each job it hands freed memory back to the system; if it still holds more than
-    ``settings.worker_recycle_mb`` over its size at start, it says so with its answer and exits,
-    and the pool starts a fresh worker in its place. Where its memory cannot be read it is never
-    recycled for size (the idle refresh still replaces it).
+    After each job it hands freed memory back to the system (:func:`serve.memory.trim`).
     """
     system.lower_priority(settings.worker_nice)
     setup_process(settings)  # one BLAS thread, as in the server
     import engine.experiments  # noqa: F401 - imported before the first job's time cap starts
 
-    base = memory.rss_mb()
     while True:
         try:
             kind, payload, seconds = conn.recv()
@@ -107,15 +104,11 @@ def _worker_main(conn, cancel, settings: Settings) -> None:
         except Exception as e:  # noqa: BLE001 - every error goes back to the page that asked
             answer = ("error", e)
         memory.trim()
-        now = memory.rss_mb()
-        retire = base is not None and now is not None and now > base + settings.worker_recycle_mb
         try:
-            conn.send((*answer, retire))
+            conn.send(answer)
         except Exception:  # noqa: BLE001 - an exception that does not pickle
-            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}"), retire))
+            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
         answer = None
-        if retire:
-            return
 
 
 @contextlib.contextmanager
@@ -189,13 +182,11 @@ class _Pool:
         except queue.Empty:
             waiting()
             w = self.free.get()
-        w.idle = w.retire = False
+        w.idle = False
         try:
             yield w
         finally:
-            if w.idle and w.retire:
-                threading.Thread(target=self._replace, args=(w,), daemon=True).start()
-            elif w.idle:
+            if w.idle:
                 self._put_back(w)
             else:
                 threading.Thread(target=self._drain, args=(w,), daemon=True).start()
@@ -218,7 +209,7 @@ class _Pool:
             self.free.put(w)
 
     def _replace(self, w: _Worker) -> None:
-        """Put a fresh worker in the place of ``w``, which is exiting."""
+        """Put a fresh worker in the place of ``w`` (dead, or stuck in a job)."""
         w.close()
         self.free.put(self._new())
 
@@ -228,10 +219,7 @@ class _Pool:
             while w.conn.poll(60):
                 msg = w.conn.recv()
                 if msg[0] in ("done", "error"):
-                    if msg[-1]:  # it retires
-                        self._replace(w)
-                    else:
-                        self._put_back(w)
+                    self._put_back(w)
                     return
         except (EOFError, OSError):
             pass
@@ -255,7 +243,7 @@ class _Pool:
                     if on_epoch is not None:
                         on_epoch(msg[1], msg[2])
                 else:
-                    w.idle, w.retire = True, msg[-1]
+                    w.idle = True
                     if msg[0] == "done":
                         return msg[1], msg[2]
                     raise msg[1]

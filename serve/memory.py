@@ -26,16 +26,6 @@ def _glibc():
         return None
 
 
-def rss_mb() -> float | None:
-    """This process's resident memory in MB (psutil: Linux, macOS, Windows), None if unknown."""
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-    except Exception:  # noqa: BLE001 - no psutil, /proc unreadable: unknown, not fatal
-        return None
-
-
 def trim() -> bool:
     """Hand the memory freed since the last call back to the system (glibc's ``malloc_trim``).
 

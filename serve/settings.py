@@ -10,8 +10,6 @@ Variable (field, default): meaning.
   0 computes in the server process.
 - ``TRAINING_EXPLORER_WORKER_NICE`` (``worker_nice``, 10): how much lower the workers' priority
   is (0-19, as ``nice``), so that page reruns go first when the cores train.
-- ``TRAINING_EXPLORER_WORKER_RECYCLE_MB`` (``worker_recycle_mb``, 96): a worker holding this many
-  MB over its start after a job is replaced by a fresh one.
 - ``TRAINING_EXPLORER_WORKER_IDLE_S`` (``worker_idle_s``, 20): a worker idle this many seconds
   after a job is replaced by a fresh one.
 - ``TRAINING_EXPLORER_BLAS_THREADS`` (``blas_threads``, 1): BLAS threads per process.
@@ -124,7 +122,6 @@ class Settings:
 
     workers: int = 1
     worker_nice: int = 10
-    worker_recycle_mb: float = 96.0
     worker_idle_s: float = 20.0
     blas_threads: int = 1
     warm: bool = True
@@ -142,7 +139,6 @@ class Settings:
         return cls(
             workers=_number(env, "TRAINING_EXPLORER_WORKERS", default_workers, int, lo=0, hi=64),
             worker_nice=_number(env, "TRAINING_EXPLORER_WORKER_NICE", 10, int, lo=0, hi=19),
-            worker_recycle_mb=_number(env, "TRAINING_EXPLORER_WORKER_RECYCLE_MB", 96.0),
             worker_idle_s=_number(env, "TRAINING_EXPLORER_WORKER_IDLE_S", 20.0, lo=0.0),
             blas_threads=_number(env, "TRAINING_EXPLORER_BLAS_THREADS", 1, int, lo=1, hi=256),
             warm=(env.get("TRAINING_EXPLORER_WARM") or "1").strip() != "0",

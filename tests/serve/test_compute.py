@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import pytest
 
 from engine.experiments import run
 from engine.train import TrainConfig
 from serve import compute
-from serve.settings import SETTINGS
 
 
 @pytest.fixture(scope="module")
@@ -100,26 +97,6 @@ def test_a_worker_that_dies_mid_run_is_reported_and_replaced(pool):
         _run(pool, "experiment", {"name": "dropout", "params": {"epochs": 200}}, progress=progress)
     result, capped = _run(pool, "experiment", {"name": "init_rules", "params": {}})
     assert not capped and result.tables
-
-
-def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one():
-    p = compute._Pool(1, dataclasses.replace(SETTINGS, worker_recycle_mb=-1))  # every job leaves too much
-    p.start()
-    try:
-        (first,) = list(p.free.queue)
-        result, capped = _run(p, "experiment", {"name": "init_rules", "params": {}})
-        assert result.tables and not capped
-        second = p.free.get(timeout=30)  # the replacement, started in the background
-        assert second is not first
-        first.process.join(timeout=10)
-        assert not first.process.is_alive()
-        p.free.put(second)
-        result, _ = _run(p, "experiment", {"name": "init_rules", "params": {}})  # the new one works
-        assert result.tables
-        p.free.get(timeout=30).close()  # it retired too: wait for its replacement before leaving
-    finally:
-        while not p.free.empty():
-            p.free.get().close()
 
 
 def test_workers_run_at_a_lower_priority_than_the_server(pool):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.experiments import run
-from serve import compute, memory, settings, system
+from serve import compute, settings, system
 from serve.settings import SETTINGS, Settings, available_cpus
 
 
@@ -34,8 +34,8 @@ def _no_proc_worker(conn, cancel, worker_settings):
     for name in ("nice", "getpriority", "setpriority"):
         if hasattr(os, name):
             delattr(os, name)
-    # the worker answers for itself: what it could read, before its first job
-    probe = {"rss": memory.rss_mb(), "has_nice": hasattr(os, "nice")}
+    # the worker answers for itself: what it could reach, before its first job
+    probe = {"has_nice": hasattr(os, "nice")}
     try:
         with open("/proc/self/statm"):
             probe["proc"] = True
@@ -52,13 +52,13 @@ def test_a_worker_without_os_nice_or_proc_trains_a_run():
         (worker,) = list(pool.free.queue)
         kind, probe = worker.conn.recv()
         assert kind == "probe"
-        assert probe == {"rss": None, "has_nice": False, "proc": False}  # the worker really lacks them
+        assert probe == {"has_nice": False, "proc": False}  # the worker really lacks them
         payload = {"name": "init_training", "params": {"epochs": 2, "seed": 1}}
         result, capped = pool.run("experiment", payload, 60, lambda *a: None, None, lambda: None)
         assert not capped
         assert result.summary == run("init_training", epochs=2, seed=1).summary
         (same,) = list(pool.free.queue)
-        assert same is worker and same.process.is_alive()  # unknown memory: kept, not recycled
+        assert same is worker and same.process.is_alive()  # and it takes the next job
         if hasattr(os, "getpriority"):  # psutil lowered its priority without os.nice
             expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + SETTINGS.worker_nice)
             assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
@@ -71,7 +71,6 @@ def test_lower_priority_without_psutil_logs_and_carries_on(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "psutil", None)  # "import psutil" raises ImportError
     assert system.lower_priority(5) is False
     assert "priority left unchanged" in caplog.text
-    assert memory.rss_mb() is None
     assert system.lower_priority(0) is True  # nothing asked
 
 

@@ -11,7 +11,7 @@ from serve.settings import Settings
 
 def test_defaults_without_any_variable(tmp_path):
     s = Settings.from_env({}, cgroup_root=tmp_path)
-    assert (s.worker_nice, s.worker_recycle_mb, s.worker_idle_s, s.blas_threads) == (10, 96.0, 20.0, 1)
+    assert (s.worker_nice, s.worker_idle_s, s.blas_threads) == (10, 20.0, 1)
     assert s.warm and s.malloc_arena_max == 2 and s.arrow_pool == "system"
     assert 1 <= s.workers <= 2
 
@@ -20,7 +20,6 @@ def test_every_variable_is_read(tmp_path):
     env = {
         "TRAINING_EXPLORER_WORKERS": "0",
         "TRAINING_EXPLORER_WORKER_NICE": "5",
-        "TRAINING_EXPLORER_WORKER_RECYCLE_MB": "200",
         "TRAINING_EXPLORER_WORKER_IDLE_S": "60",
         "TRAINING_EXPLORER_BLAS_THREADS": "2",
         "TRAINING_EXPLORER_WARM": "0",
@@ -31,7 +30,6 @@ def test_every_variable_is_read(tmp_path):
     assert s == Settings(
         workers=0,
         worker_nice=5,
-        worker_recycle_mb=200.0,
         worker_idle_s=60.0,
         blas_threads=2,
         warm=False,
