@@ -17,7 +17,7 @@ _done = False
 
 
 def setup_process(settings: Settings = SETTINGS) -> None:
-    """Once per process: BLAS threads (``settings.blas_threads``) and Arrow's allocator.
+    """Once per process: at most ``settings.blas_threads`` BLAS threads.
 
     The server process runs it when ``ui`` is imported, each compute worker when it starts.
     """
@@ -25,7 +25,6 @@ def setup_process(settings: Settings = SETTINGS) -> None:
     if _done:
         return
     _done = True
-    from serve import memory, system
+    from serve import system
 
     system.limit_blas(settings.blas_threads)
-    memory.use_arrow_pool(settings.arrow_pool)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
 import multiprocessing as mp
 import queue
 import sys
@@ -252,31 +251,26 @@ class _Pool:
 _pool = _Pool(SETTINGS.workers) if SETTINGS.workers else None
 _upkeep_started = False
 _local = threading.BoundedSemaphore(1)
-#: Seconds between the server's upkeep rounds: idle workers replaced, freed memory trimmed.
+#: Seconds between the server's checks for idle workers to replace.
 UPKEEP_S = 10.0
 
 
 def start() -> None:
-    """Start the worker processes now (they take about a second each to import the engine); once
-    per process, limit the server's malloc arenas (``SETTINGS.malloc_arena_max``) and start a
-    thread that every :data:`UPKEEP_S` replaces the workers idle for ``SETTINGS.worker_idle_s``
-    after a job and hands the server's freed memory back to the system."""
+    """Start the worker processes now (they take about a second each to import the engine), and
+    once per process a thread that every :data:`UPKEEP_S` replaces the workers idle for
+    ``SETTINGS.worker_idle_s`` after a job by fresh ones."""
     global _upkeep_started
     if _pool is not None:
         _pool.start()
-    if not _upkeep_started:
+    if not _upkeep_started and _pool is not None:
         _upkeep_started = True
-        memory.limit_arenas(SETTINGS.malloc_arena_max)
-        threading.Thread(target=_upkeep, name="compute-upkeep", daemon=True).start()
+        threading.Thread(target=_upkeep, args=(_pool,), name="compute-upkeep", daemon=True).start()
 
 
-def _upkeep() -> None:
-    for tick in itertools.count(1):
+def _upkeep(pool: _Pool) -> None:
+    while True:
         time.sleep(UPKEEP_S)
-        if _pool is not None:
-            _pool.refresh(SETTINGS.worker_idle_s)
-        if tick % 3 == 0:
-            memory.trim()
+        pool.refresh(SETTINGS.worker_idle_s)
 
 
 def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):

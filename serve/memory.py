@@ -1,6 +1,8 @@
-"""Memory housekeeping: what a process holds, and handing freed memory back to the system.
+"""Memory housekeeping: a compute worker hands the memory a job freed back to the system.
 
-Where each mechanism is measured: benchmarks/README.md, "Memory after a class".
+Kept because a measurement says it earns its place (benchmarks/README.md, "What a worker and the
+server keep after a class"). It does nothing where the C library is not glibc (macOS, Windows,
+musl), whose allocators give freed pages back on their own.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import sys
 
 log = logging.getLogger(__name__)
 
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
-
 
 def _glibc():
     """glibc's C library, or None where the C library is another (macOS, Windows, musl)."""
@@ -21,7 +21,7 @@ def _glibc():
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+        return libc if hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
 
@@ -36,33 +36,4 @@ def trim() -> bool:
     if libc is None:
         return False
     libc.malloc_trim(0)
-    return True
-
-
-def limit_arenas(arenas: int | None) -> bool:
-    """At most ``arenas`` glibc malloc arenas in this process (None: leave glibc's setting).
-
-    glibc gives each thread that allocates an arena of its own (up to 8 per core), and
-    Streamlit runs every session's script in a thread: the memory a class frees ends up
-    scattered over many arenas, in pieces that stay with the process. Two arenas keep it where
-    :func:`trim` hands it back. Server only: a worker computes in one thread.
-    """
-    libc = _glibc() if arenas else None
-    if libc is None:
-        return False
-    libc.mallopt(_M_ARENA_MAX, int(arenas))
-    return True
-
-
-def use_arrow_pool(name: str | None) -> bool:
-    """Allocate Arrow's buffers from pool ``name`` ("system"; None: Arrow's default).
-
-    Arrow's default pool (mimalloc) keeps what the charts' and tables' Arrow data freed, apart
-    from malloc and out of reach of :func:`trim`; the system allocator gives it back with the rest.
-    """
-    if not name:
-        return False
-    import pyarrow
-
-    pyarrow.set_memory_pool({"system": pyarrow.system_memory_pool}[name]())
     return True

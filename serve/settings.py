@@ -14,10 +14,6 @@ Variable (field, default): meaning.
   after a job is replaced by a fresh one.
 - ``TRAINING_EXPLORER_BLAS_THREADS`` (``blas_threads``, 1): BLAS threads per process.
 - ``TRAINING_EXPLORER_WARM`` (``warm``, on): ``0`` switches the in-process warm-up off.
-- ``MALLOC_ARENA_MAX`` (``malloc_arena_max``, 2 in the server): glibc malloc arenas; when the
-  variable is set, glibc reads it itself and the field is None.
-- ``ARROW_DEFAULT_MEMORY_POOL`` (``arrow_pool``, ``"system"``): Arrow's allocator; when the
-  variable is set, Arrow reads it itself and the field is None.
 
 "CPUs" is what the process may use: the container's CPU quota (cgroup v2 ``cpu.max``, cgroup v1
 ``cpu.cfs_quota_us``) and its CPU affinity, not only the machine's core count.
@@ -125,11 +121,6 @@ class Settings:
     worker_idle_s: float = 20.0
     blas_threads: int = 1
     warm: bool = True
-    #: glibc arenas the server sets with ``mallopt``; None when ``MALLOC_ARENA_MAX`` is set
-    #: (glibc then reads it itself).
-    malloc_arena_max: int | None = 2
-    #: Arrow's allocator to select ("system"); None when ``ARROW_DEFAULT_MEMORY_POOL`` is set.
-    arrow_pool: str | None = "system"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cgroup_root: Path | None = None) -> Settings:
@@ -142,8 +133,6 @@ class Settings:
             worker_idle_s=_number(env, "TRAINING_EXPLORER_WORKER_IDLE_S", 20.0, lo=0.0),
             blas_threads=_number(env, "TRAINING_EXPLORER_BLAS_THREADS", 1, int, lo=1, hi=256),
             warm=(env.get("TRAINING_EXPLORER_WARM") or "1").strip() != "0",
-            malloc_arena_max=None if env.get("MALLOC_ARENA_MAX") else 2,
-            arrow_pool=None if env.get("ARROW_DEFAULT_MEMORY_POOL") else "system",
         )
 
 

@@ -12,7 +12,7 @@ from serve.settings import Settings
 def test_defaults_without_any_variable(tmp_path):
     s = Settings.from_env({}, cgroup_root=tmp_path)
     assert (s.worker_nice, s.worker_idle_s, s.blas_threads) == (10, 20.0, 1)
-    assert s.warm and s.malloc_arena_max == 2 and s.arrow_pool == "system"
+    assert s.warm
     assert 1 <= s.workers <= 2
 
 
@@ -23,8 +23,6 @@ def test_every_variable_is_read(tmp_path):
         "TRAINING_EXPLORER_WORKER_IDLE_S": "60",
         "TRAINING_EXPLORER_BLAS_THREADS": "2",
         "TRAINING_EXPLORER_WARM": "0",
-        "MALLOC_ARENA_MAX": "4",
-        "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
     }
     s = Settings.from_env(env, cgroup_root=tmp_path)
     assert s == Settings(
@@ -33,8 +31,6 @@ def test_every_variable_is_read(tmp_path):
         worker_idle_s=60.0,
         blas_threads=2,
         warm=False,
-        malloc_arena_max=None,  # glibc reads the variable itself
-        arrow_pool=None,  # Arrow reads the variable itself
     )
 
 
