@@ -76,7 +76,7 @@ def test_a_warm_up_that_cannot_reach_its_server_logs_the_failure(caplog):
         out = _arun(warm.warm, f"http://127.0.0.1:{port}", 5.0)
     assert list(out) == ["/"] and "Error" in out["/"]
     assert "warm-up / failed" in caplog.text
-    assert warm.main([f"http://127.0.0.1:{port}"]) == 1  # the command's exit status says so
+    assert _arun(warm.main, [f"http://127.0.0.1:{port}"]) == 1  # the command's exit status says so
 
 
 def test_the_in_process_warm_up_starts_only_beside_its_own_server(monkeypatch):
