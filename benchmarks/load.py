@@ -1,10 +1,10 @@
 """Load test: simulated students drive a Streamlit app over its websocket protocol.
 
-Each student is one browser tab. Like the browser, it fetches ``/_stcore/health``
-first (which sets the XSRF cookie, and nginx's route cookie behind deploy/), then
-opens ``ws://HOST/_stcore/stream`` with the subprotocols ``streamlit, <xsrf token>``
-and sends ``BackMsg.rerun_script`` messages, reading ``ForwardMsg`` replies until
-the run's final ``script_finished``. Three kinds of interaction:
+Each student is one browser tab, a :class:`serve.client.Session` (the client the warm-up uses
+too): it fetches ``/_stcore/health`` first (which sets the XSRF cookie, and a load balancer's
+route cookie), then opens ``ws://HOST/_stcore/stream`` and sends ``BackMsg.rerun_script``
+messages, reading ``ForwardMsg`` replies until the run's final ``script_finished``. Three kinds
+of interaction:
 
 - ``open``: go to a page, by ``ClientState.page_name`` (the page's URL pathname)
   and ``query_string``, e.g. ``Dropout?depth=12&seed=3``, plus ``--open-query``
@@ -59,7 +59,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,37 +74,20 @@ from streamlit.proto.Slider_pb2 import Slider
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+from serve.client import HTTP, Session, rerun_message  # noqa: E402
+
 APP = ROOT / "streamlit_app.py"
 TRIVIAL_APP = Path(__file__).resolve().parent / "trivial_app.py"
-
-# Pages the students visit when --pages is not given and pages/ is absent.
-# "" is the home page; "Name?a=1&b=2" opens a page with URL parameters.
-DEFAULT_PAGES = [
-    "",
-    "Vanishing_gradients",
-    "Initialization",
-    "Batch_normalization",
-    "Dropout",
-    "LR_schedules",
-    "Early_stopping",
-    "Full_recipe",
-]
 
 CLASSROOM_PAUSE = (3.0, 8.0)  # seconds between a student's interactions
 MAX_STUDENTS = 500
 MAX_DURATION = 3600.0
-FINAL_STATUSES = {
-    ForwardMsg.FINISHED_SUCCESSFULLY,
-    ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
-    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
-}
 WIDGET_KINDS = ("slider", "checkbox", "selectbox", "radio", "number_input")
 KINDS = ("open", "change", "train")  # interaction kinds, in report order
 #: How the app's budget refusals start (ui.runner.run, ui.live.train_live).
 REFUSAL_PREFIXES = ("Can't run this", "Can't train this")
 TRAIN_PREFIX = "▶ "  # label prefix of the buttons that start real training (ui/runner.on_demand)
-# Plain HTTP to loopback only: never go through a proxy from the environment.
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 # ---------------------------------------------------------------- configuration
@@ -131,8 +113,6 @@ def discover_pages(app: Path = APP) -> list[str]:
     from streamlit.source_util import page_icon_and_name, page_sort_key
 
     files = [p for p in (app.parent / "pages").glob("*.py") if not p.name.startswith((".", "__"))]
-    if not files:
-        return list(DEFAULT_PAGES) if app == APP else [""]
     return [""] + [page_icon_and_name(p)[1] for p in sorted(files, key=page_sort_key)]
 
 
@@ -241,7 +221,7 @@ class Stats:
             "reruns_per_s": len(every) / elapsed if elapsed > 0 else None,
             "latency": pcts(every),
             **{f"latency_{kind}": pcts(self.latencies[kind]) for kind in KINDS},
-            # what the issue's students do (open pages, change controls), without the Train presses
+            # what students do most (open pages, change controls), without the Train presses
             "latency_open_change": pcts(self.latencies["open"] + self.latencies["change"]),
             "latency_by_page": {page: pcts(values) for page, values in sorted(by_page.items())},
             "timeline": sorted(self.timeline),
@@ -249,16 +229,6 @@ class Stats:
 
 
 # ---------------------------------------------------------------- protocol
-
-
-def fetch_cookies(base_url: str, timeout: float) -> dict[str, str]:
-    """GET /_stcore/health like the browser does and return the cookies it sets."""
-    with HTTP.open(f"{base_url}/_stcore/health", timeout=timeout) as response:
-        cookies = {}
-        for header in response.headers.get_all("Set-Cookie") or []:
-            name, _, value = header.split(";", 1)[0].partition("=")
-            cookies[name.strip()] = value.strip()
-        return cookies
 
 
 @dataclass
@@ -396,53 +366,29 @@ def with_param(query: str, key: str, state: WidgetState) -> str:
     return urlencode(pairs + [(key, v) for v in text])
 
 
-class Tab:
-    """One simulated browser tab: a websocket session on the app."""
+class Tab(Session):
+    """One simulated browser tab: a websocket session on the app, keeping the statistics."""
 
     def __init__(self, settings: Settings, stats: Stats) -> None:
+        super().__init__(settings.base_url, settings.timeout)
         self.settings = settings
         self.stats = stats
-        self.ws = None
         self.page = ""
         self.query = ""
         self.widgets: dict[str, tuple[str, Any]] = {}  # id -> (element type, proto) of the last run
         self.values: dict[str, WidgetState] = {}  # id -> last known state (sent, or drawn by the server)
         self.buttons: dict[str, str] = {}  # id -> label of the last run's "▶ ..." buttons
         self.failed = False  # the run in progress showed an exception or an st.error
+        self._kind = "open"  # the interaction in progress
 
     async def connect(self) -> None:
-        """Open the websocket the way the browser does (cookies, XSRF subprotocol)."""
-        base = self.settings.base_url
-        self.widgets, self.values, self.buttons = {}, {}, {}  # a fresh session knows no widgets
-        cookies = await asyncio.to_thread(fetch_cookies, base, self.settings.timeout)
-        protocols = ["streamlit"]
-        if "_streamlit_xsrf" in cookies:
-            protocols.append(cookies["_streamlit_xsrf"])
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
-        self.ws = await websockets.connect(
-            "ws" + base.removeprefix("http") + "/_stcore/stream",
-            origin=base,
-            subprotocols=protocols,
-            additional_headers=headers,
-            compression=None,
-            proxy=None,
-            max_size=2**28,
-            open_timeout=self.settings.timeout,
-        )
-
-    async def close(self) -> None:
-        """Close the websocket; the server keeps the session for its TTL."""
-        if self.ws is not None:
-            await self.ws.close()
-            self.ws = None
+        """Open the websocket; a fresh session knows no widgets."""
+        self.widgets, self.values, self.buttons = {}, {}, {}
+        await super().connect()
 
     async def rerun(self, kind: str, widgets: Sequence[WidgetState] = ()) -> None:
         """Send rerun_script and wait for this run's final script_finished."""
-        msg = BackMsg()
-        msg.rerun_script.SetInParent()  # an empty ClientState must still be sent
-        msg.rerun_script.query_string = self.query
-        msg.rerun_script.page_name = self.page
-        msg.rerun_script.widget_states.widgets.extend(widgets)
+        msg = rerun_message(self.page, self.query, widgets)
         started = time.perf_counter()
         self.failed = False
         try:
@@ -465,51 +411,50 @@ class Tab:
         self.stats.error(what, f"{kind} /{self.page}?{self.query} {detail}")
 
     async def _exchange(self, msg: BackMsg, kind: str) -> None:
-        """Send a BackMsg, then consume ForwardMsgs until the run ends."""
-        await self.ws.send(msg.SerializeToString())
-        self.widgets, self.buttons = {}, {}
-        while True:
-            fwd = ForwardMsg()
-            fwd.ParseFromString(await self.ws.recv())
-            what = fwd.WhichOneof("type")
-            if what == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                element = fwd.delta.new_element
-                name = element.WhichOneof("type")
-                if name == "exception":
-                    self._fail("exception", kind, f"{element.exception.type}: {element.exception.message}")
-                elif (
-                    name == "alert"
-                    and element.alert.format == Alert.ERROR
-                    and element.alert.body.startswith(REFUSAL_PREFIXES)
-                    and "budget" in element.alert.body
-                ):
-                    self.stats.refused += 1
-                elif name == "alert" and element.alert.format == Alert.ERROR:
-                    self._fail("st.error", kind, element.alert.body)
-                elif name == "alert" and element.alert.format == Alert.WARNING and "time cap" in element.alert.body:
-                    self.stats.time_capped += 1
-                elif name == "button":
-                    button = element.button
-                    if button.label.startswith(TRAIN_PREFIX) and not button.form_id and not button.disabled:
-                        self.buttons[button.id] = button.label
-                elif name in WIDGET_KINDS:
-                    proto = getattr(element, name)
-                    if not proto.form_id and not proto.disabled:
-                        self.widgets[proto.id] = (name, proto)
-                        if proto.set_value or proto.id not in self.values:  # the server's value wins
-                            state = drawn_state(name, proto)
-                            if state is not None:
-                                self.values[proto.id] = state
-            elif what == "page_info_changed":
-                self.query = fwd.page_info_changed.query_string
-            elif what == "page_not_found":
-                self._fail("page_not_found", kind, repr(self.page))
-            elif what == "session_event" and fwd.session_event.HasField("script_compilation_exception"):
-                self._fail("compile_error", kind, fwd.session_event.script_compilation_exception.message)
-            elif what == "script_finished" and fwd.script_finished in FINAL_STATUSES:
-                # Like the browser's widget manager: forget widgets that left the page.
-                self.values = {i: v for i, v in self.values.items() if i in self.widgets}
-                return
+        """Send a BackMsg, then read every ForwardMsg until the run ends."""
+        self.widgets, self.buttons, self._kind = {}, {}, kind
+        await self.exchange(msg, self._on_message)
+        # Like the browser's widget manager: forget widgets that left the page.
+        self.values = {i: v for i, v in self.values.items() if i in self.widgets}
+
+    def _on_message(self, fwd: ForwardMsg) -> None:
+        """Note the widgets, Train buttons, errors and warnings one ForwardMsg brings."""
+        kind = self._kind
+        what = fwd.WhichOneof("type")
+        if what == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            element = fwd.delta.new_element
+            name = element.WhichOneof("type")
+            if name == "exception":
+                self._fail("exception", kind, f"{element.exception.type}: {element.exception.message}")
+            elif (
+                name == "alert"
+                and element.alert.format == Alert.ERROR
+                and element.alert.body.startswith(REFUSAL_PREFIXES)
+                and "budget" in element.alert.body
+            ):
+                self.stats.refused += 1
+            elif name == "alert" and element.alert.format == Alert.ERROR:
+                self._fail("st.error", kind, element.alert.body)
+            elif name == "alert" and element.alert.format == Alert.WARNING and "time cap" in element.alert.body:
+                self.stats.time_capped += 1
+            elif name == "button":
+                button = element.button
+                if button.label.startswith(TRAIN_PREFIX) and not button.form_id and not button.disabled:
+                    self.buttons[button.id] = button.label
+            elif name in WIDGET_KINDS:
+                proto = getattr(element, name)
+                if not proto.form_id and not proto.disabled:
+                    self.widgets[proto.id] = (name, proto)
+                    if proto.set_value or proto.id not in self.values:  # the server's value wins
+                        state = drawn_state(name, proto)
+                        if state is not None:
+                            self.values[proto.id] = state
+        elif what == "page_info_changed":
+            self.query = fwd.page_info_changed.query_string
+        elif what == "page_not_found":
+            self._fail("page_not_found", kind, repr(self.page))
+        elif what == "session_event" and fwd.session_event.HasField("script_compilation_exception"):
+            self._fail("compile_error", kind, fwd.session_event.script_compilation_exception.message)
 
     def known_states(self) -> list[WidgetState]:
         """The last known state of every supported widget on the page, as the browser sends them."""
@@ -602,7 +547,7 @@ async def warm_up(settings: Settings) -> dict:
     """Open every page once from one tab (imports, caches); report each page's cold time.
 
     The pages open with ``run=1``, so their training sections are computed too: "before" then
-    means a server ready for the class, as after its own warm-up (``ui/warm.py``).
+    means a server ready for the class, as after its own warm-up (``serve/warm.py``).
     """
     stats = Stats()
     tab = Tab(settings, stats)
@@ -643,7 +588,7 @@ def rss_kb(pid: int) -> int | None:
 
 
 def with_descendants(pids: list[int]) -> list[int]:
-    """``pids`` and every process below them (the app's compute workers, ``ui/compute.py``)."""
+    """``pids`` and every process below them (the app's compute workers, ``serve/compute.py``)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -1,16 +1,24 @@
-"""Peak memory of the biggest training runs that ``engine.budget.check`` lets through.
+"""Memory: the biggest runs the budget lets through, and what a compute worker keeps after jobs.
 
-The budget caps FLOPs (``budget.MAX_FLOPS``), not memory, so the biggest run in memory is the one
-with the most parameters and activations that still fits in the FLOP budget. For each width and
-each way of making a run cheap in FLOPs (fewer epochs, fewer training samples), this script finds
-the deepest network ``budget.check`` accepts, with every memory-hungry option on (BatchNorm,
-dropout, skip connections, early stopping that keeps the best weights, the largest batch), and
-trains it in a fresh process. It reports the process's peak resident memory (``ru_maxrss``, which
-includes Python, NumPy and scikit-learn: the baseline is shown) and the peak of NumPy's
-allocations during training (``tracemalloc``).
+Peak of the biggest runs (the default). ``engine.budget.check`` refuses a run over its FLOP
+budget (``budget.MAX_FLOPS``) or over its estimated peak memory (``budget.MAX_BYTES``, from
+``budget.peak_bytes``). For each width and each way of making a run cheap in FLOPs (fewer epochs,
+fewer training samples), this script finds the deepest network ``budget.check`` accepts, with
+every memory-hungry option on (BatchNorm, dropout, skip connections, early stopping that keeps
+the best weights, the largest batch), and trains it in a fresh process. It reports the process's
+peak resident memory (``ru_maxrss``, which includes Python and NumPy: the baseline is shown), the
+peak of NumPy's allocations during training (``tracemalloc``) and the budget's estimate.
+
+What a worker keeps (``--workers``). Two ``serve.compute`` workers run the same jobs one after
+the other: every experiment at its defaults (what the default views compute), then the biggest
+run of the table. One worker hands freed memory back after each job (``serve.memory.trim``, as
+the app's workers do), the other does not. The script reports each worker's RSS when fresh and
+after each job: what trimming gives back, what a worker keeps after a class (what replacing an
+idle worker by a fresh one gives back), and the most any job leaves it holding.
 
     python benchmarks/memory.py              # the table (a few minutes)
     python benchmarks/memory.py --quick      # only the single worst case
+    python benchmarks/memory.py --workers    # what a worker keeps, with and without trimming
     python benchmarks/memory.py --json /tmp/memory.json
 """
 
@@ -102,10 +110,56 @@ def measure(config_kwargs):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _untrimmed_worker(conn, cancel, settings):
+    """A compute worker that never hands freed memory back (the comparison for ``--workers``)."""
+    from serve import compute, memory
+
+    memory.trim = lambda: False
+    compute._worker_main(conn, cancel, settings)
+
+
+def workers(biggest: dict) -> list[dict]:
+    """RSS of a trimming and an untrimmed worker, fresh and after each job (see the docstring)."""
+    import contextlib
+    import dataclasses
+
+    import psutil
+
+    from engine.experiments import REGISTRY
+    from serve import compute
+    from serve.settings import SETTINGS
+
+    compute._plain_main = contextlib.nullcontext  # this script is __main__, and holds the worker below
+    keep = dataclasses.replace(SETTINGS, worker_idle_s=float("inf"))  # (no upkeep thread runs here anyway)
+    jobs = [("experiment", {"name": name, "params": {}}, name) for name in REGISTRY]
+    jobs.append(("train", {"config": biggest}, "biggest run ({depth} x {width})".format(**biggest)))
+    pools = {"trimmed": compute._Pool(1, keep), "untrimmed": compute._Pool(1, keep, target=_untrimmed_worker)}
+    rows = []
+    try:
+        for pool in pools.values():
+            pool.start()
+        for label, kind, payload in [("fresh", "experiment", {"name": "init_rules", "params": {}})] + [
+            (name, kind, payload) for kind, payload, name in jobs
+        ]:
+            row = {"after": label}
+            for variant, pool in pools.items():
+                pool.run(kind, payload, 600, lambda *a: None, None, lambda: None)
+                (w,) = list(pool.free.queue)
+                row[variant] = psutil.Process(w.process.pid).memory_info().rss / 2**20
+            rows.append(row)
+            print(f"| {label} | {row['trimmed']:.0f} MiB | {row['untrimmed']:.0f} MiB |", flush=True)
+    finally:
+        for pool in pools.values():
+            while not pool.free.empty():
+                pool.free.get().close()
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="only the worst case (most parameters)")
+    ap.add_argument("--workers", action="store_true", help="what a compute worker keeps after jobs")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -122,8 +176,14 @@ def main(argv=None):
             if depth is not None:
                 kwargs = dict(depth=depth, width=width, **HUNGRY, **changes)
                 runs.append((label, kwargs, budget.flops(TrainConfig(**kwargs)), estimate_bytes(TrainConfig(**kwargs))))
-    if args.quick:
+    if args.quick or args.workers:
         runs = [max(runs, key=lambda r: r[1]["depth"] * r[1]["width"] ** 2)]
+    if args.workers:
+        print("| worker RSS after | trimmed after each job | untrimmed |\n|---|---:|---:|")
+        rows = workers(runs[0][1])
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return 0
     print(f"budget.MAX_FLOPS = {budget.MAX_FLOPS:.3g}; every run: {HUNGRY}")
     print(
         "| regime | depth x width | parameters | FLOPs | peak RSS | baseline RSS | NumPy peak (tracemalloc) | "

@@ -9,10 +9,11 @@ processes, as the server runs it: through the entrypoint and ``switch_page``, de
 * trained: the first run in a fresh process with ``?run=1``: every training section trains.
   This is the wait of a user who explicitly starts the training runs (no target: it is the
   engine's speed; on a served app the warm-up pays it once for the default view).
-* warm: a rerun of that trained page with unchanged inputs (``st.cache_data`` hits): what every
-  student sees on a warmed server, the median of ``--reruns``.
+* warm: a rerun of that trained page with unchanged inputs: cache hits (experiment results live in
+  ``st.cache_resource``, live training runs in ``st.cache_data``), what every student sees on a
+  warmed server, the median of ``--reruns``.
 
-Targets (issue #5): cold <= 3 s, warm <= 0.3 s. The exit status is 1 if a page misses one or raises.
+Targets: cold <= 3 s, warm <= 0.3 s. The exit status is 1 if a page misses one or raises.
 
     python benchmarks/page_latency.py
     python benchmarks/page_latency.py --repeat 3 --json /tmp/latency.json

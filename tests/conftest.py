@@ -20,9 +20,10 @@ try:
 except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
     pass
 
-# AppTest runs pages in this process: compute there too (ui.compute's worker processes are tested
-# in tests/ui/test_compute.py and, through a real server, by the browser tests).
+# AppTest runs pages in this process: compute there too (serve.compute's worker processes are tested
+# in tests/serve/test_compute.py and, through a real server, by the browser tests).
 os.environ.setdefault("TRAINING_EXPLORER_WORKERS", "0")
+os.environ.setdefault("TRAINING_EXPLORER_WARM", "0")  # serve.settings reads it once, at import
 # Pages reach the class store by TRAINING_EXPLORER_DB_URL: a throwaway SQLite file for this test
 # run, never the user's own (tests/classroom/ builds its own stores, on PostgreSQL too).
 if "TRAINING_EXPLORER_DB_URL" not in os.environ:

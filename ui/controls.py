@@ -7,9 +7,13 @@ falls back to the default, so a hand-edited URL can never crash a page.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+from streamlit.source_util import page_icon_and_name
 
 from classroom.store import new_session_id
+from serve import warm
 
 #: Pages in the order of the sidebar (path, title); the home page first.
 PAGES = [
@@ -26,13 +30,19 @@ PAGES = [
 #: The lesson path that "Next →" follows: every page but Teach, then back home.
 LESSON_PATH = [p for p in PAGES if p[0] != "pages/8_Teach.py"]
 
+
+def page_names() -> list[str]:
+    """URL pathname of each page in :data:`PAGES`, as Streamlit derives it ("" is the home page)."""
+    return ["" if p == "streamlit_app.py" else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+
+
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
 SEED_MAX = 999
 
 
 #: URL parameter that starts every training section of a page when it opens (``?run=1``): for
-#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``).
-RUN_PARAM = "run"
+#: a link a teacher shares, and for the warm-up (``ui.runner.on_demand``, ``serve.warm``).
+RUN_PARAM = warm.RUN_PARAM
 
 #: Teaching-mode URL parameters (DESIGN.md section 5): ``present=1`` is the projector view,
 #: ``show`` lists the controls it keeps (their URL keys, comma-separated), ``room`` is a class's
@@ -126,9 +136,7 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     if previous != title:  # entering this page; controls the user moves here are "touched"
         st.session_state[_CARRIED_KEY] = previous is not None
         st.session_state[_TOUCHED_KEY] = set()
-    from ui import warm  # here, not at import time: ui.warm imports this module
-
-    warm.start_in_background()
+    warm.start_in_background(st.get_option("server.port"), st.get_option("server.baseUrlPath") or "")
     with st.sidebar:
         st.markdown("### Training Explorer")
         st.caption("Why deep nets are hard to train, and how the modern recipe fixes it.")

@@ -18,7 +18,8 @@ import streamlit as st
 from engine import budget
 from engine.experiments.recipe import markers as run_markers
 from engine.train import History, TrainConfig
-from ui import charts, compute
+from serve import compute
+from ui import charts
 from ui.runner import CACHE_ENTRIES, CACHE_TTL, _Progress, remember, show_chart, worker_lost
 
 #: The kind under which finished live runs are remembered (``ui.runner.known(LIVE, config.to_dict())``).
@@ -54,7 +55,7 @@ def draw_curves(h: History) -> None:
 
 
 class _Live(_Progress):
-    """``on_epoch`` callback: progress bar and redrawn curves (the time cap is ``ui.compute``'s)."""
+    """``on_epoch`` callback: progress bar and redrawn curves (the time cap is ``serve.compute``'s)."""
 
     def __init__(self, label: str, seconds: float, draw: Callable[[History], None]):
         super().__init__(label, seconds)

@@ -9,7 +9,6 @@ when the store is unreachable the lesson and the lone guess keep working, with a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pandas as pd
@@ -17,14 +16,13 @@ import streamlit as st
 
 from classroom.questions import Question
 from classroom.store import JoinLimiter, Store, StoreUnavailable, normalise_code
+from serve.settings import SETTINGS
 from ui import charts, runner
 from ui.controls import PAGES, ROOM_PARAM, STUDENT_PARAM, carried, student_token
 
 TEACHER_PARAM = "teacher"
 #: Seconds between two looks at the store from a student's or the teacher's page.
-POLL_SECONDS = max(1.0, float(os.environ.get("TRAINING_EXPLORER_POLL_S", "3") or 3))
-#: Public address of the app (e.g. behind a proxy), for the links and QR code the teacher shares.
-PUBLIC_URL_ENV = "TRAINING_EXPLORER_PUBLIC_URL"
+POLL_SECONDS = SETTINGS.poll_s
 
 _KEYS, _JOINED, _LIMITER = "room_teacher_keys", "room_joined", "room_limiter"
 
@@ -187,7 +185,7 @@ def teacher_panel(seat: Seat, q: Question) -> bool:
 
 def public_base() -> str:
     """The app's public address: the setting, else what this browser used."""
-    base = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    base = SETTINGS.public_url
     if not base:
         url = str(st.context.url or "")
         base = url.split("?", 1)[0].rsplit("/", 1)[0] if "://" in url else "http://localhost:8501"

@@ -19,7 +19,8 @@ from classroom.results import ResultStore
 from engine.budget import max_seconds
 from engine.experiments import REGISTRY
 from engine.experiments.common import Result, params_of
-from ui import charts, compute
+from serve import compute
+from ui import charts
 from ui.controls import RUN_PARAM
 
 CACHE_ENTRIES = 64
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class _Progress:
-    """Progress callback for experiments: draws a bar (the time cap is ``ui.compute``'s).
+    """Progress callback for experiments: draws a bar (the time cap is ``serve.compute``'s).
 
     The bar is drawn in the context captured outside the cached function, so Streamlit's cache
     does not record it for replay (a replayed progress bar would point at a stale placeholder).
@@ -208,7 +209,7 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
 
     Shows a progress bar while it computes, stops any run at :func:`engine.budget.max_seconds`
     with a note, and turns a ``ValueError`` (bad input, over budget) into ``st.error``.
-    ``heavy`` runs (training) compute in a worker process (``ui.compute``), the others here.
+    ``heavy`` runs (training) compute in a worker process (``serve.compute``), the others here.
     Returns None when the experiment could not run.
     """
     cap = max_seconds()

@@ -1,4 +1,8 @@
-"""Every page in a real Chromium, opened first by deep link on a fresh server (DESIGN §1)."""
+"""Every page in a real Chromium, opened first by deep link on a fresh server.
+
+A deep link as the first request of a fresh server is where Streamlit's page handling has failed
+before (the entrypoint skipped, the shared frame lost), and it is how teachers share pages.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS
-from ui.controls import PAGES
-from ui.warm import page_names
+from ui.controls import PAGES, page_names
 
 pytestmark = pytest.mark.browser
 

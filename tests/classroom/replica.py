@@ -1,7 +1,7 @@
 """One app server process for the shared-results tests: ``python -m tests.classroom.replica PAGE QUERY``.
 
 Runs the page in AppTest (the page script as the server runs it) with the class store at
-``TRAINING_EXPLORER_DB_URL``, counting the training runs this process starts (``ui.compute``'s
+``TRAINING_EXPLORER_DB_URL``, counting the training runs this process starts (``serve.compute``'s
 worker path: ``here=False``), and prints one JSON line: the number of training runs, the page's
 chart data and its info notes. With ``--hold`` it then waits for a line on stdin before exiting,
 so that a second process runs while the first is still up.
@@ -15,8 +15,8 @@ import sys
 
 
 def main(argv: list[str]) -> None:
+    from serve import compute
     from tests.apptest_helpers import chart_frames, charts, run_page
-    from ui import compute
 
     page, query = argv[0], json.loads(argv[1])
     trained: list[str] = []

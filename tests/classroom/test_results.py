@@ -317,7 +317,7 @@ class _NoBar:
 
 def test_a_capped_run_is_never_stored(runner_on, monkeypatch):
     runner, url = runner_on
-    from ui import compute
+    from serve import compute
 
     partial = Result(tables={"t": odd_frame()})
 
@@ -333,7 +333,7 @@ def test_a_capped_run_is_never_stored(runner_on, monkeypatch):
 
 def test_memory_then_store_then_compute(runner_on, monkeypatch):
     runner, url = runner_on
-    from ui import compute
+    from serve import compute
 
     calls = []
     result = Result(tables={"t": odd_frame()}, summary={"n": 1})
@@ -353,7 +353,7 @@ def test_memory_then_store_then_compute(runner_on, monkeypatch):
 
 def test_an_unreachable_store_means_computing_as_before_with_a_logged_warning(runner_on, monkeypatch, caplog):
     runner, _ = runner_on
-    from ui import compute
+    from serve import compute
 
     blocker = Path(runner_on[1].removeprefix("sqlite:///")).parent / "a-file"
     blocker.write_text("")  # the database's folder would have to be inside a file

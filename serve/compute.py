@@ -2,23 +2,27 @@
 
 A training run is seconds of Python and NumPy. Inside the Streamlit process it holds the GIL that
 every other student's rerun needs, and it can only ever use one core. So by default each run goes
-to one of ``WORKERS`` worker processes (one per core, at most 2): both cores train, and the server
-process stays free to answer cached reruns. A run waits for a free worker (its progress bar says
-so); the worker reports progress and per-epoch snapshots back over a pipe, enforces the time cap
-itself, and stops early if the page that asked for it goes away.
+to one of ``SETTINGS.workers`` worker processes (one per CPU, at most 2): both cores train, and
+the server process stays free to answer cached reruns. A run waits for a free worker (its
+progress bar says so); the worker reports progress and per-epoch snapshots back over a pipe,
+enforces the time cap itself, and stops early if the page that asked for it goes away.
 
 ``TRAINING_EXPLORER_WORKERS=0`` computes in the server process instead, one run at a time (the
 tests do this: AppTest runs pages in its own process).
+
+Workers are spawned (never forked from a threaded server) and get the server's
+:class:`~serve.settings.Settings` as an argument, so a worker never reads the environment again.
+Their priority comes from psutil, which works on Linux, macOS and Windows; where the OS refuses,
+the worker still computes (:func:`serve.system.lower_priority`). After each job a worker hands
+freed memory back to the system; a worker idle ``SETTINGS.worker_idle_s`` after a job is replaced
+by a fresh one (benchmarks/README.md, "What a worker and the server keep after a class").
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import itertools
 import multiprocessing as mp
-import os
 import queue
 import sys
 import threading
@@ -27,17 +31,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-#: A worker still holding this many MB more than at its start after a job is replaced by a fresh
-#: one (fragmented or cached memory would otherwise stay with the server for good).
-RECYCLE_MB = float(os.environ.get("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "96") or 96)
-#: A worker that has run a job and then sat idle this many seconds is replaced by a fresh one, so
-#: that the memory a class leaves in the workers goes back to the system soon after it ends.
-IDLE_REFRESH_S = float(os.environ.get("TRAINING_EXPLORER_WORKER_IDLE_S", "20") or 20)
-#: Scheduling priority of the workers (``nice``, 0-19): page reruns, which students wait on
-#: every time they touch a control, go before training runs when the cores are busy.
-NICE = int(os.environ.get("TRAINING_EXPLORER_WORKER_NICE", "10") or 0)
-#: Worker processes (0: compute in this process).
-WORKERS = max(0, int(os.environ.get("TRAINING_EXPLORER_WORKERS", str(min(2, os.cpu_count() or 1))) or 0))
+from serve import memory, setup_process, system
+from serve.settings import SETTINGS, Settings
 
 # (fraction, message) -> False to stop: the experiments' progress callback.
 Progress = Callable[..., Any]
@@ -88,57 +83,15 @@ def _execute(kind: str, payload: dict, seconds: float, send: Callable, cancelled
     return result, capped
 
 
-#: glibc malloc arenas the server's threads share. glibc gives each thread that allocates its own
-#: arena (up to 8 per core) and Streamlit runs every session's script in a thread of its own, so
-#: the memory a class frees ends up scattered over many arenas, in pieces that stay with the
-#: process; two arenas keep it where ``malloc_trim`` hands it back. ``MALLOC_ARENA_MAX`` overrides.
-#: Server only (set by :func:`start`): a worker trains in one thread.
-MALLOC_ARENAS = 2
-
-
-def _glibc(name: str, *args) -> None:
-    """Call glibc's ``name`` (nothing where the C library is not glibc)."""
-    try:
-        getattr(ctypes.CDLL("libc.so.6"), name)(*args)
-    except (OSError, AttributeError):
-        pass
-
-
-def _server_memory() -> None:
-    """Malloc settings that let the server hand what a class freed back to the system."""
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        _glibc("mallopt", -8, MALLOC_ARENAS)  # -8: M_ARENA_MAX
-
-
-def _trim() -> None:
-    """Hand the memory a finished job freed back to the system (glibc keeps it otherwise)."""
-    _glibc("malloc_trim", 0)
-
-
-def _rss_mb() -> float:
-    """This process's resident memory in MB (Linux), or 0 where /proc is missing."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def _worker_main(conn, cancel) -> None:
+def _worker_main(conn, cancel, settings: Settings) -> None:
     """A worker process: run the jobs that arrive on ``conn``, one at a time, until it closes.
 
-    After each job it hands freed memory back to the system; if it still holds more than
-    :data:`RECYCLE_MB` over its size at start, it says so with its answer and exits, and the
-    pool starts a fresh worker in its place.
+    After each job it hands freed memory back to the system (:func:`serve.memory.trim`).
     """
-    if NICE > 0:
-        os.nice(NICE)
-    # isort: off
-    import ui  # noqa: F401 - first: one BLAS thread, as in the server
+    system.lower_priority(settings.worker_nice)
+    setup_process(settings)  # one BLAS thread, as in the server
     import engine.experiments  # noqa: F401 - imported before the first job's time cap starts
-    # isort: on
 
-    base = _rss_mb()
     while True:
         try:
             kind, payload, seconds = conn.recv()
@@ -149,15 +102,12 @@ def _worker_main(conn, cancel) -> None:
             answer = ("done", *_execute(kind, payload, seconds, conn.send, cancel.is_set))
         except Exception as e:  # noqa: BLE001 - every error goes back to the page that asked
             answer = ("error", e)
-        _trim()
-        retire = _rss_mb() > base + RECYCLE_MB
+        memory.trim()
         try:
-            conn.send((*answer, retire))
+            conn.send(answer)
         except Exception:  # noqa: BLE001 - an exception that does not pickle
-            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}"), retire))
+            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
         answer = None
-        if retire:
-            return
 
 
 @contextlib.contextmanager
@@ -173,12 +123,12 @@ def _plain_main():
 
 
 class _Worker:
-    def __init__(self, ctx):
-        self.ctx = ctx
+    def __init__(self, ctx, settings: Settings, target: Callable = _worker_main):
+        self.ctx, self.settings, self.target = ctx, settings, target
         self.conn, child = ctx.Pipe()
         self.cancel = ctx.Event()
         self.process = ctx.Process(
-            target=_worker_main, args=(child, self.cancel), daemon=True, name="training-explorer-worker"
+            target=target, args=(child, self.cancel, settings), daemon=True, name="training-explorer-worker"
         )
         with _plain_main():
             self.process.start()
@@ -194,22 +144,30 @@ class _Worker:
     def restart(self) -> None:
         """Replace the process (dead, or gone wrong) by a fresh one, in place."""
         self.close()
-        self.__init__(self.ctx)
+        self.__init__(self.ctx, self.settings, self.target)
 
 
 class _Pool:
-    """``WORKERS`` worker processes, started on first use; a job waits for a free one."""
+    """``n`` worker processes, started on first use; a job waits for a free one.
 
-    def __init__(self, n: int):
+    ``target`` is the workers' main function (a test passes its own, which wraps
+    :func:`_worker_main`).
+    """
+
+    def __init__(self, n: int, settings: Settings = SETTINGS, target: Callable = _worker_main):
         self.n, self.free, self._lock = n, queue.Queue(), threading.Lock()
+        self.settings, self.target = settings, target
         self._ctx = mp.get_context("spawn")  # never fork a threaded server
         self._started = False
+
+    def _new(self) -> _Worker:
+        return _Worker(self._ctx, self.settings, self.target)
 
     def start(self) -> None:
         with self._lock:
             if not self._started:
                 for _ in range(self.n):
-                    self.free.put(_Worker(self._ctx))
+                    self.free.put(self._new())
                 self._started = True
 
     @contextlib.contextmanager
@@ -223,13 +181,11 @@ class _Pool:
         except queue.Empty:
             waiting()
             w = self.free.get()
-        w.idle = w.retire = False
+        w.idle = False
         try:
             yield w
         finally:
-            if w.idle and w.retire:
-                threading.Thread(target=self._replace, args=(w,), daemon=True).start()
-            elif w.idle:
+            if w.idle:
                 self._put_back(w)
             else:
                 threading.Thread(target=self._drain, args=(w,), daemon=True).start()
@@ -252,9 +208,9 @@ class _Pool:
             self.free.put(w)
 
     def _replace(self, w: _Worker) -> None:
-        """Put a fresh worker in the place of ``w``, which is exiting."""
+        """Put a fresh worker in the place of ``w`` (dead, or stuck in a job)."""
         w.close()
-        self.free.put(_Worker(self._ctx))
+        self.free.put(self._new())
 
     def _drain(self, w: _Worker) -> None:
         w.cancel.set()
@@ -262,10 +218,7 @@ class _Pool:
             while w.conn.poll(60):
                 msg = w.conn.recv()
                 if msg[0] in ("done", "error"):
-                    if msg[-1]:  # it retires
-                        self._replace(w)
-                    else:
-                        self._put_back(w)
+                    self._put_back(w)
                     return
         except (EOFError, OSError):
             pass
@@ -289,38 +242,35 @@ class _Pool:
                     if on_epoch is not None:
                         on_epoch(msg[1], msg[2])
                 else:
-                    w.idle, w.retire = True, msg[-1]
+                    w.idle = True
                     if msg[0] == "done":
                         return msg[1], msg[2]
                     raise msg[1]
 
 
-_pool = _Pool(WORKERS) if WORKERS else None
+_pool = _Pool(SETTINGS.workers) if SETTINGS.workers else None
 _upkeep_started = False
 _local = threading.BoundedSemaphore(1)
+#: Seconds between the server's checks for idle workers to replace.
+UPKEEP_S = 10.0
 
 
 def start() -> None:
-    """Start the worker processes now (they take about a second each to import the engine); once
-    per process, set the server's malloc arenas (:data:`MALLOC_ARENAS`) and start a thread that
-    hands its freed memory back to the system every 30 s and replaces workers idle for
-    :data:`IDLE_REFRESH_S`."""
+    """Start the worker processes now (they take about a second each to import the engine), and
+    once per process a thread that every :data:`UPKEEP_S` replaces the workers idle for
+    ``SETTINGS.worker_idle_s`` after a job by fresh ones."""
     global _upkeep_started
     if _pool is not None:
         _pool.start()
-    if not _upkeep_started:
+    if not _upkeep_started and _pool is not None:
         _upkeep_started = True
-        _server_memory()
-        threading.Thread(target=_upkeep, name="compute-upkeep", daemon=True).start()
+        threading.Thread(target=_upkeep, args=(_pool,), name="compute-upkeep", daemon=True).start()
 
 
-def _upkeep() -> None:
-    for tick in itertools.count(1):
-        time.sleep(10)
-        if _pool is not None:
-            _pool.refresh(IDLE_REFRESH_S)
-        if tick % 3 == 0:
-            _trim()
+def _upkeep(pool: _Pool) -> None:
+    while True:
+        time.sleep(UPKEEP_S)
+        pool.refresh(SETTINGS.worker_idle_s)
 
 
 def _run(kind, payload, seconds, progress, on_epoch, waiting, here=False):

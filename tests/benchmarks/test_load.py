@@ -19,7 +19,7 @@ from streamlit.proto.Selectbox_pb2 import Selectbox
 from streamlit.proto.Slider_pb2 import Slider
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "load.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
 _spec = importlib.util.spec_from_file_location("load_client", _PATH)
 load = importlib.util.module_from_spec(_spec)
 sys.modules["load_client"] = load  # dataclasses look their module up while the class is built

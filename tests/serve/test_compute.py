@@ -1,4 +1,4 @@
-"""ui.compute's worker processes give the same results as computing in-process, and stop cleanly."""
+"""serve.compute's worker processes give the same results as computing in-process, and stop cleanly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from engine.experiments import run
 from engine.train import TrainConfig
-from ui import compute
+from serve import compute
 
 
 @pytest.fixture(scope="module")
@@ -99,34 +99,13 @@ def test_a_worker_that_dies_mid_run_is_reported_and_replaced(pool):
     assert not capped and result.tables
 
 
-def test_a_worker_that_keeps_memory_after_a_job_is_replaced_by_a_fresh_one(monkeypatch):
-    monkeypatch.setenv("TRAINING_EXPLORER_WORKER_RECYCLE_MB", "-1")  # every job leaves too much
-    p = compute._Pool(1)
-    p.start()
-    try:
-        (first,) = list(p.free.queue)
-        result, capped = _run(p, "experiment", {"name": "init_rules", "params": {}})
-        assert result.tables and not capped
-        second = p.free.get(timeout=30)  # the replacement, started in the background
-        assert second is not first
-        first.process.join(timeout=10)
-        assert not first.process.is_alive()
-        p.free.put(second)
-        result, _ = _run(p, "experiment", {"name": "init_rules", "params": {}})  # the new one works
-        assert result.tables
-        p.free.get(timeout=30).close()  # it retired too: wait for its replacement before leaving
-    finally:
-        while not p.free.empty():
-            p.free.get().close()
-
-
 def test_workers_run_at_a_lower_priority_than_the_server(pool):
     import os
 
     _run(pool, "experiment", {"name": "init_rules", "params": {}})  # the worker is up and niced
     (worker,) = list(pool.free.queue)
-    assert compute.NICE == 10
-    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + compute.NICE)
+    assert pool.settings.worker_nice == 10
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + pool.settings.worker_nice)
     assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
 
 
