@@ -159,3 +159,27 @@ def test_malformed_exercises_are_refused():
         Exercise(**{**e.__dict__, "params": {"seed": 0}, "seeds": (0, 1, 2)})
     with pytest.raises(ValueError, match="result"):
         EXERCISES["dropout_training"].solve([])
+
+
+def _answer_texts(at) -> list[str]:
+    return [m.value for ex in at.expander for m in ex.markdown]
+
+
+@pytest.mark.parametrize("query", [{"run": None}, {"run": "1", "depth": "3", "rate": "0.9", "seed": "7"}])
+def test_teach_page_lists_the_exercises_and_computes_the_answers_on_demand(query, results):
+    """Opening the page trains nothing (even with ?run=1); the button shows the engine's answers,
+    the same whatever settings the URL carries (each exercise fixes its own)."""
+    from tests.apptest_helpers import errors_text, run_page
+
+    at = run_page("pages/8_Teach.py", query)
+    assert not at.exception, errors_text(at)
+    page_text = " ".join(m.value for m in at.markdown)
+    assert all(e.task in page_text for e in EXERCISES.values())
+    assert not any(re.match(r"\d+\. ", t) for t in _answer_texts(at)), "answers shown before the button"
+    assert sum("Compute the answers" in c.value for c in at.caption) == len(by_page())
+
+    at.button(key="make_answers").click().run()
+    assert not at.exception, errors_text(at)
+    shown = "\n".join(_answer_texts(at))
+    for eid, e in EXERCISES.items():
+        assert e.solve(results[eid]) in shown, eid
