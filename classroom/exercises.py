@@ -343,8 +343,8 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             id="dropout_mean",
             page=P4,
-            task="Set **Dropout rate p** to 0.2 (10,000 masks, seed 42). The input is 1, 2, …, 8 (mean 4.5). "
-            "Predict the mean over the masks with inverted scaling, and without the rescaling.",
+            task="Set **Dropout rate p** to 0.2, with 10,000 masks for the average. The input is 1, 2, …, 8 "
+            "(mean 4.5). Predict the mean over the masks with inverted scaling, and without the rescaling.",
             experiment="dropout_article",
             params={"rate": 0.2, "mc_samples": 10000, "seed": 42},
             answer=lambda r: (
@@ -360,7 +360,7 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             id="dropout_variance",
             page=P4,
-            task="Keep p = 0.5 (10,000 masks, seed 42). Inverted dropout keeps each unit's mean; compute by hand "
+            task="Set p back to 0.5 (10,000 masks). Inverted dropout keeps each unit's mean; compute by hand "
             "the variance it adds to a unit whose input is 4, x²·p/(1 − p), and check it in the per-unit table.",
             experiment="dropout_article",
             params={"rate": 0.5, "mc_samples": 10000, "seed": 42},

@@ -122,10 +122,17 @@ for page, exs in exercises.by_page().items():
                 continue
             lines = []
             for i, ex in enumerate(exs, start=1):
-                results = [
-                    runner.run(ex.experiment, f"{TITLES[page]}, exercise {i}…", heavy=ex.heavy, **call)
-                    for call in ex.calls()
-                ]
+                # The runs' own notes (e.g. a one-seed caveat) speak of one run on its page: the
+                # answer below speaks for the exercise's runs, so the notes are cleared once it
+                # is computed. An error stays.
+                scratch = st.empty()
+                with scratch.container():
+                    results = [
+                        runner.run(ex.experiment, f"{TITLES[page]}, exercise {i}…", heavy=ex.heavy, **call)
+                        for call in ex.calls()
+                    ]
+                if None not in results:
+                    scratch.empty()
                 lines.append(f"{i}. " + (ex.solve(results) if None not in results else "could not be computed."))
             st.markdown("\n".join(lines))
 
