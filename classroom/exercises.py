@@ -264,8 +264,9 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             id="init_training",
             page=P2,
-            task="In *Real training*, pick **small** and **he** only, depth 6, width 64, SGD at 0.1, 4 epochs "
-            "(seed 0: the page trains seeds 0, 1 and 2). Predict each one's validation accuracy.",
+            task="In *Going further*, set **Initialisations** to small and he only, activation ReLU; then in "
+            "*Real training* set depth 6, width 64, SGD at 0.1 and 4 epochs (sidebar seed 0: the page trains "
+            "seeds 0, 1 and 2). Predict each one's validation accuracy.",
             experiment="init_training",
             params={
                 "inits": ("small", "he"),
@@ -463,8 +464,9 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             id="stop_patience",
             page=P6,
-            task="On the article's simulated curves (the best validation loss is at epoch 82, from 0), raise the "
-            "patience to 20. At which epoch does training stop, and how many of the 200 epochs are skipped?",
+            task="The article's simulated curve has its lowest validation loss at epoch 82 (from 0). Move the "
+            "**Patience** slider to 20 (min_delta 0): the page replays it on that curve too. Predict the epoch "
+            "where training stops and how many of the 200 epochs are skipped.",
             experiment="early_stopping_article",
             answer=lambda r: (
                 f"It stops at epoch {int(_replay(r, 20)['stop_epoch'])} (= {int(_replay(r, 20)['best_epoch'])} + 20), "
