@@ -163,6 +163,11 @@ def _off_chance(rs: Sequence[Result]) -> float:
     return max(abs(a - float(r.summary["chance_acc"])) for a, r in zip(_accs(rs, "classic_val_acc"), rs, strict=True))
 
 
+def _never_run(r: Result) -> int:
+    """Epochs of a simulated run never run after stopping at ``stop_epoch`` (0-based)."""
+    return len(r.tables["schedule"]) - (int(r.summary["stop_epoch"]) + 1)
+
+
 def _init_seed_accs(r: Result, run: str) -> list[float]:
     t = r.tables["per_seed"]
     t = t[t["run"] == run]
@@ -504,15 +509,20 @@ EXERCISES: dict[str, Exercise] = {
             id="recipe_article",
             page=P7,
             task="On the article's full-recipe curve (simulated, patience 15), where is the best validation "
-            "epoch, where does training stop, and how many of the 200 epochs are skipped?",
+            "epoch, where does training stop, and how many of the 200 epochs are never run?",
             experiment="recipe_article",
             params={"total_epochs": 200, "patience": 15},
             answer=lambda r: (
-                f"Best at epoch {r.summary['best_epoch']} (validation loss {r.summary['best_val_loss']:.4f}); it stops "
-                f"at epoch {r.summary['stop_epoch']} and skips {r.summary['epochs_saved']} epochs. Without stopping "
-                f"the validation loss would end at {r.summary['val_loss_at_end']:.4f}."
+                f"Best at epoch {r.summary['best_epoch']} (from 0; validation loss {r.summary['best_val_loss']:.4f}). "
+                f"It stops at epoch {r.summary['stop_epoch']}, having run epochs 0 to {r.summary['stop_epoch']}, so "
+                f"{_never_run(r)} of the {len(r.tables['schedule'])} are never run (counting the stopping epoch as "
+                f"saved gives {r.summary['epochs_saved']}). Without stopping the validation loss would end at "
+                f"{r.summary['val_loss_at_end']:.4f}."
             ),
-            expect=lambda r: r.summary["stop_epoch"] == r.summary["best_epoch"] + 15,
+            expect=lambda r: (
+                r.summary["stop_epoch"] == r.summary["best_epoch"] + 15
+                and _never_run(r) == 200 - (r.summary["best_epoch"] + 15 + 1)
+            ),
         ),
         Exercise(
             id="recipe_compare",
