@@ -100,6 +100,17 @@ st.markdown(
     "that is the result, not a failure of the demo."
 )
 
+
+def _answer(ex: exercises.Exercise, results: list) -> str:
+    """The exercise's computed answer, or a plain note when a run or the answer failed."""
+    if None in results:
+        return "could not be computed (see the message above)."
+    try:
+        return ex.solve(results)
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        return f"could not be computed from this result ({type(e).__name__}: {e})."
+
+
 st.header("Exercises")
 st.markdown(
     "Two or three per page, for a lab or homework. Each is answered by the engine at the exercise's "
@@ -133,7 +144,7 @@ for page, exs in exercises.by_page().items():
                     ]
                 if None not in results:
                     scratch.empty()
-                lines.append(f"{i}. " + (ex.solve(results) if None not in results else "could not be computed."))
+                lines.append(f"{i}. " + _answer(ex, results))
             st.markdown("\n".join(lines))
 
 st.header("Handouts")
