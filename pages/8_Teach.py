@@ -1,4 +1,4 @@
-"""Teach: run a class (room code, QR, live polls), the lesson plan, teacher notes and handouts."""
+"""Teach: run a class (room code, QR, live polls), the lesson plan, teacher notes, exercises and handouts."""
 
 import io
 
@@ -6,6 +6,7 @@ import pandas as pd
 import segno
 import streamlit as st
 
+from classroom import exercises
 from classroom.questions import QUESTIONS
 from ui import controls, room, runner
 
@@ -98,6 +99,53 @@ st.markdown(
     "- A difference smaller than the seed spread is noise: when a page says *within seed noise*, "
     "that is the result, not a failure of the demo."
 )
+
+
+def _answer(ex: exercises.Exercise, results: list) -> str:
+    """The exercise's computed answer, or a plain note when a run or the answer failed."""
+    if None in results:
+        return "could not be computed (see the message above)."
+    try:
+        return ex.solve(results)
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        return f"could not be computed from this result ({type(e).__name__}: {e})."
+
+
+st.header("Exercises")
+st.markdown(
+    "Two or three per page, for a lab or homework. Each is answered by the engine at the exercise's "
+    "own settings and seed, the ones a student reaches by moving the controls named in the task."
+)
+if st.button(
+    "▶ Compute the answers",
+    key="make_answers",
+    help="Runs each exercise's experiment: most do not train, the others train small networks "
+    "for a few seconds (cached for everyone).",
+):
+    st.session_state["exercise_answers"] = True
+answers_on = bool(st.session_state.get("exercise_answers"))
+for page, exs in exercises.by_page().items():
+    with st.container(border=True):
+        st.markdown(f"**{TITLES[page]}**\n\n" + "\n".join(f"{i}. {ex.task}" for i, ex in enumerate(exs, start=1)))
+        with st.expander("Answers"):
+            if not answers_on:
+                st.caption("Press **▶ Compute the answers** above.")
+                continue
+            lines = []
+            for i, ex in enumerate(exs, start=1):
+                # The runs' own notes (e.g. a one-seed caveat) speak of one run on its page: the
+                # answer below speaks for the exercise's runs, so the notes are cleared once it
+                # is computed. An error stays.
+                scratch = st.empty()
+                with scratch.container():
+                    results = [
+                        runner.run(ex.experiment, f"{TITLES[page]}, exercise {i}…", heavy=ex.heavy, **call)
+                        for call in ex.calls()
+                    ]
+                if None not in results:
+                    scratch.empty()
+                lines.append(f"{i}. " + _answer(ex, results))
+            st.markdown("\n".join(lines))
 
 st.header("Handouts")
 st.markdown(
