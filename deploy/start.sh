@@ -93,7 +93,7 @@ for ((i = 0; i < N; i++)); do
     (
         cd "$ROOT"
         export STREAMLIT_SERVER_COOKIE_SECRET=$STREAMLIT_COOKIE_SECRET
-        # compute workers per replica (ui/compute.py): together about one per core
+        # compute workers per replica (serve/compute.py): together about one per core
         export TRAINING_EXPLORER_WORKERS=${TRAINING_EXPLORER_WORKERS:-$(((${CORES:-$(nproc)} + N - 1) / N))}
         if [[ -n $JEMALLOC ]]; then # the replica and its compute workers; purge freed pages within 5 s
             export LD_PRELOAD=$JEMALLOC${LD_PRELOAD:+:$LD_PRELOAD}
@@ -118,7 +118,7 @@ for ((i = 0; i < N; i++)); do
         fail "replica $port not healthy; see $RUN_DIR/replica-$port.log"
     echo "replica 127.0.0.1:$port ok (pid $pid${JEMALLOC:+, jemalloc})"
     # Warm start: open every page once so the default views are cached before students arrive.
-    warm_module=$([[ -f $ROOT/serve/warm.py ]] && echo serve.warm || echo ui.warm)
+    warm_module=serve.warm
     (cd "$ROOT" && exec "$PYTHON" -m "$warm_module" "http://127.0.0.1:$port") >>"$RUN_DIR/replica-$port.log" 2>&1 </dev/null &
 done
 
