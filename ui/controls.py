@@ -92,7 +92,9 @@ def shown_in_presenter() -> set[str]:
 #: and the page's footer.
 _PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl], [data-testid=stExpandSidebarButton] { display: none; }
-[data-testid=stMainBlockContainer] { zoom: 1.25; max-width: 100%; }
+[data-testid=stMainBlockContainer] { max-width: 100%; }
+[data-testid=stMain] :is(p, li, label, button) { font-size: 1.4rem !important; line-height: 1.45; }
+[data-testid=stMain] [data-testid=stMetricValue] * { font-size: 2.8rem !important; }
 [data-testid=stMain] [data-testid=stMarkdown], [data-testid=stMain] [data-testid=stCaptionContainer],
 [data-testid=stMain] [data-testid=stAlert], [data-testid=stMain] [data-testid=stExpander] { display: none; }
 [class*="st-key-quiz"] [data-testid=stMarkdown], [class*="st-key-quiz"] [data-testid=stAlert],

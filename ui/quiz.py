@@ -41,7 +41,7 @@ def reveal(q: Question, guess: str | None) -> None:
         st.info(f"**The answer: {q.options[right]}.** {q.measured(result)}")
     lines = []
     for i, (option, why) in enumerate(zip(q.options, q.why, strict=True)):
-        mark = "✅" if i == right else "✗"
+        mark = "✓" if i == right else "✗"
         yours = " (your guess)" if option == guess else ""
         lines.append(f"- {mark} **{option}**{yours}: {why}")
     st.markdown("\n".join(lines))
@@ -77,14 +77,14 @@ def ask(question_id: str) -> str | None:
             if submitted and choice is None:
                 st.warning("Pick one option first.")
             elif submitted:
-                if seat is not None:
-                    try:
+                st.session_state[f"{key}_committed"] = guess = choice
+                try:
+                    if seat is not None:
                         room.record(seat, q, choice)
                         st.session_state[f"{key}_recorded"] = True
-                    except ValueError as e:
-                        st.error(f"Not recorded for the class: {e}")
-                st.session_state[f"{key}_committed"] = choice
-                guess = choice
+                    st.rerun()  # redraw without the form: the guess is committed
+                except ValueError as e:  # kept in this browser; the note stays on screen
+                    st.error(f"Not recorded for the class: {e}")
         if guess is None:
             if seat is None and st.button("Skip the question and show the answer", key=f"{key}_skip", type="tertiary"):
                 st.session_state[f"{key}_skipped"] = True
