@@ -14,6 +14,11 @@ this process over loopback, once per process. ``TRAINING_EXPLORER_WARM=0`` switc
 From outside: ``python -m serve.warm http://127.0.0.1:8501`` warms a running server, e.g. each
 replica right after it is healthy; the exit status is 1 if a page failed.
 
+As a readiness probe: ``python -m serve.warm --ready-file /tmp/ready URL`` warms the server the
+first time and, when every page warmed, writes the file; from then on it only checks that the
+server answers its health check. So a replica says "ready" only after its default views are
+computed (or found in the shared result store), and a probe after that costs one HTTP request.
+
 Failures are logged (logger ``serve.warm``, level WARNING: the server's log shows them) and
 returned; a warm-up never takes the server down.
 """
@@ -24,9 +29,10 @@ import asyncio
 import logging
 import sys
 import threading
+from pathlib import Path
 
 from serve import compute, system
-from serve.client import Session
+from serve.client import Session, fetch_cookies
 from serve.settings import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -94,11 +100,27 @@ def start_in_background(port: int, path: str = "") -> threading.Thread | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m serve.warm [URL]``: warm the server at URL (default http://127.0.0.1:8501)."""
+    """``python -m serve.warm [--ready-file PATH] [URL]``: warm the server at URL (default
+    http://127.0.0.1:8501); 0 when every page warmed. With ``--ready-file``: 0 at once when the
+    file exists and the server is healthy, else warm and write the file on success."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    argv = sys.argv[1:] if argv is None else argv
-    results = warm(argv[0] if argv else "http://127.0.0.1:8501")
-    return 0 if results and all(isinstance(v, float) for v in results.values()) else 1
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ready = None
+    if argv[:1] == ["--ready-file"] and len(argv) >= 2:
+        ready, argv = Path(argv[1]), argv[2:]
+    base = (argv[0] if argv else "http://127.0.0.1:8501").rstrip("/")
+    if ready is not None and ready.exists():
+        try:
+            fetch_cookies(base, timeout=5)
+            return 0
+        except OSError as e:
+            log.warning("not ready: %s", e)
+            return 1
+    results = warm(base)
+    ok = bool(results) and all(isinstance(v, float) for v in results.values())
+    if ok and ready is not None:
+        ready.write_text(f"{base}\n")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

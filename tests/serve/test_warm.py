@@ -96,3 +96,27 @@ def test_the_in_process_warm_up_starts_only_beside_its_own_server(monkeypatch):
         thread = warm.start_in_background(port, "/app/")
         thread.join(10)
     assert warmed == [f"http://127.0.0.1:{port}/app"]
+
+
+def test_as_a_readiness_probe_it_warms_once_then_only_checks_health(monkeypatch, tmp_path):
+    ready = tmp_path / "ready"
+    calls, health = [], []
+    monkeypatch.setattr(warm, "warm", lambda base: calls.append(base) or {"": 1.0, "Dropout": 2.0})
+    monkeypatch.setattr(warm, "fetch_cookies", lambda base, timeout: health.append(base) or {})
+    assert warm.main(["--ready-file", str(ready), "http://127.0.0.1:9"]) == 0
+    assert calls == ["http://127.0.0.1:9"] and ready.exists()
+    assert warm.main(["--ready-file", str(ready), "http://127.0.0.1:9"]) == 0
+    assert calls == ["http://127.0.0.1:9"] and health == ["http://127.0.0.1:9"]  # no second warm-up
+
+    def down(base, timeout):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(warm, "fetch_cookies", down)
+    assert warm.main(["--ready-file", str(ready), "http://127.0.0.1:9"]) == 1  # warm once, but down now
+
+
+def test_a_failed_page_leaves_the_replica_not_ready(monkeypatch, tmp_path):
+    ready = tmp_path / "ready"
+    monkeypatch.setattr(warm, "warm", lambda base: {"": 1.0, "Dropout": "timeout (300 s)"})
+    assert warm.main(["--ready-file", str(ready), "http://127.0.0.1:9"]) == 1
+    assert not ready.exists()
