@@ -35,7 +35,14 @@ fails. Two designed answers are counted apart: runs cut by the app's time cap
 refuses (``refused``: an ``st.error`` starting "Can't run this" / "Can't train
 this" that says what to reduce, which a random walk over the controls can reach).
 
-Modes: ``classroom`` (3-8 s pauses between interactions) and ``stress`` (none).
+Modes: ``classroom`` (3-8 s pauses between interactions), ``stress`` (none) and ``poll``: a
+class poll. The test creates a room in the class store the server uses (``--db-url``, which
+``--start-app`` hands to the server it starts); each student opens ``--poll-page`` with
+``?room=CODE``, commits a guess within ``--duration`` seconds (the radio's state and the form's
+submit trigger, as the browser sends them), then waits like a real page: it reruns the polling
+fragment whenever the server's ``auto_rerun`` message says so. The report gives how many answers
+the store holds (all must be recorded, none twice), when the last one became visible to the
+teacher's tally, and the server CPU per second spent on the waiting students' polls.
 Only loopback targets are accepted. Every loop is bounded by a count and a time.
 
     python benchmarks/load.py --start-app --mode classroom --students 30 --duration 120
@@ -43,6 +50,7 @@ Only loopback targets are accepted. Every loop is bounded by a count and a time.
         --train-prob 0.25 --open-query run=1
     python benchmarks/load.py --url http://127.0.0.1:8080 --pid-dir /tmp/training-explorer \
         --mode classroom --students 60 --duration 120
+    python benchmarks/load.py --start-app --mode poll --students 60 --duration 10
 """
 
 from __future__ import annotations
@@ -775,6 +783,118 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
+# ---------------------------------------------------------------- class poll
+
+POLL_WAIT = 20.0  # seconds the students wait for the reveal after the last answer (polls measured)
+
+
+class PollStudent(Session):
+    """A student in a class: joins by the room link, commits a guess, then polls for the reveal."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(base_url, timeout)
+        self.query, self.radio, self.submit = "", None, None
+        self.fragments: dict[str, float] = {}  # fragment id -> seconds between auto-reruns
+        self.polls = 0
+
+    def _note(self, fwd: ForwardMsg) -> None:
+        what = fwd.WhichOneof("type")
+        if what == "page_info_changed":
+            self.query = fwd.page_info_changed.query_string
+        elif what == "auto_rerun":
+            self.fragments[fwd.auto_rerun.fragment_id] = fwd.auto_rerun.interval
+        elif what == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            element = fwd.delta.new_element
+            name = element.WhichOneof("type")
+            if name == "radio" and element.radio.form_id.startswith("guess_"):
+                self.radio = element.radio
+            elif name == "button" and element.button.is_form_submitter and element.button.form_id.startswith("guess_"):
+                self.submit = element.button
+
+    async def run(self, page: str, room: str, rng: random.Random, window: float, until: float) -> float:
+        """Join, answer at a random moment within ``window`` seconds, poll until ``until``; the
+        answer's latency in seconds."""
+        await self.connect()
+        self.query = f"room={room}"
+        await asyncio.wait_for(self.exchange(rerun_message(page, self.query), self._note), self.timeout)
+        if self.radio is None or self.submit is None:
+            raise RuntimeError(f"no question form on {page!r}")
+        await asyncio.sleep(rng.uniform(0, window))
+        answer = WidgetState(id=self.radio.id, string_value=rng.choice(list(self.radio.options)))
+        press = WidgetState(id=self.submit.id, trigger_value=True)
+        started = time.perf_counter()
+        self.fragments = {}  # the page after the guess draws its own polling fragment
+        await asyncio.wait_for(
+            self.exchange(rerun_message(page, self.query, [answer, press]), self._note), self.timeout
+        )
+        latency = time.perf_counter() - started
+        while self.fragments and time.monotonic() < until:  # the page's polling fragment
+            fragment_id, interval = list(self.fragments.items())[-1]
+            await asyncio.sleep(min(interval, max(0.0, until - time.monotonic())))
+            if time.monotonic() >= until:
+                break
+            msg = rerun_message(page, self.query)
+            msg.rerun_script.fragment_id, msg.rerun_script.is_auto_rerun = fragment_id, True
+            await asyncio.wait_for(self.exchange(msg, self._note), self.timeout)
+            self.polls += 1
+        return latency
+
+
+async def class_poll(settings: Settings, db_url: str, page: str, pids: list[int]) -> dict:
+    """Run a class poll of ``settings.students`` students against the store at ``db_url``."""
+    from classroom.questions import by_page
+    from classroom.store import Store
+
+    store = Store(db_url)
+    room = store.create_room()
+    qid = next(q.id for q in by_page().values() if q.page.split("_", 1)[-1].removesuffix(".py") == page)
+    rng = random.Random(settings.seed)
+    window = settings.duration
+    until = time.monotonic() + window + POLL_WAIT + 30  # joining takes a while too
+    students = [PollStudent(settings.base_url, settings.timeout) for _ in range(settings.students)]
+    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+
+    async def one(s: PollStudent, r: random.Random):
+        try:
+            return await s.run(page, room.code, r, window, until)
+        finally:
+            await s.close()
+
+    tasks = [asyncio.create_task(one(s, random.Random(rng.random()))) for s in students]
+    seen_all = None
+    while seen_all is None and time.perf_counter() - t0 < window + 120:  # the teacher's tally, polled
+        await asyncio.sleep(0.2)
+        if store.answered(room.code, qid, room.teacher_key) >= settings.students:
+            seen_all = time.perf_counter() - t0
+    answers_done, cpu_answers = time.perf_counter(), cpu_seconds(pids)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    polls_over = time.perf_counter() - answers_done
+    cpu_end = cpu_seconds(pids)
+    errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+    latencies = [r for r in results if isinstance(r, float)]
+    export = store.export(room.code, room.teacher_key)
+    polls = sum(s.polls for s in students)
+    out = {
+        "students": settings.students,
+        "answer_window_s": window,
+        "recorded": len(export),
+        "recorded_twice": int(export.duplicated(["question", "student"]).sum()),
+        "tally": store.tally(room.code, qid, room.teacher_key),
+        "all_in_tally_after_s": round(seen_all, 2) if seen_all is not None else None,
+        "answer_p50_s": percentile(latencies, 50),
+        "answer_p95_s": percentile(latencies, 95),
+        "polls": polls,
+        "poll_interval_s": next((s.fragments for s in students if s.fragments), {}),
+        "errors": errors[:10],
+    }
+    if None not in (cpu0, cpu_answers, cpu_end):
+        out["server_cpu_s_answering"] = round(cpu_answers - cpu0, 2)
+        out["server_cpu_s_per_s_polling"] = round((cpu_end - cpu_answers) / max(polls_over, 1e-9), 3)
+        out["server_cpu_ms_per_poll"] = round(1000 * (cpu_end - cpu_answers) / polls, 2) if polls else None
+    store.dispose()
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -839,7 +959,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--start-app", action="store_true", help="start streamlit_app.py on a free port")
     ap.add_argument("--app", default=str(APP), help="script for --start-app")
     ap.add_argument("--baseline", action="store_true", help="also measure benchmarks/trivial_app.py")
-    ap.add_argument("--mode", choices=("classroom", "stress"), default="classroom")
+    ap.add_argument("--mode", choices=("classroom", "stress", "poll"), default="classroom")
+    ap.add_argument("--db-url", help="poll mode: the class store the server uses (default: a fresh SQLite file)")
+    ap.add_argument("--poll-page", default="Dropout", help="poll mode: the page whose question the class answers")
     ap.add_argument("--students", type=int, default=10)
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of student activity")
     ap.add_argument("--pages", help='comma list like "Dropout?depth=12&seed=3,Initialization" or a .json list')
@@ -912,6 +1034,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     log_dir = Path(tempfile.mkdtemp(prefix="load-"))
     proc = None
+    if args.mode == "poll":
+        return poll_main(args, log_dir)
     try:
         if args.start_app:
             proc, base_url = start_server(app, log_dir / "app.log")
@@ -947,6 +1071,33 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
     return 1 if any(r["errors"] for r in results.values()) else 0
+
+
+def poll_main(args: argparse.Namespace, log_dir: Path) -> int:
+    """``--mode poll``: one class poll; prints and writes its report."""
+    db_url = args.db_url or f"sqlite:///{log_dir / 'classroom.db'}"
+    proc = None
+    try:
+        if args.start_app:
+            os.environ["TRAINING_EXPLORER_DB_URL"] = db_url  # the server we start uses the same store
+            proc, base_url = start_server(Path(args.app).resolve(), log_dir / "app.log")
+            pids = [proc.pid]
+        else:
+            base_url = args.url.rstrip("/")
+            check_loopback(base_url)
+            pids = pids_from_dir(args.pid_dir) if args.pid_dir else []
+        pids += args.server_pid
+        settings = settings_for(args, base_url, [(args.poll_page, "")])
+        print(f"[poll] {settings.students} students answer {args.poll_page}'s question within {settings.duration:g} s")
+        result = asyncio.run(class_poll(settings, db_url, args.poll_page, pids))
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    ok = result["recorded"] == settings.students and not result["recorded_twice"] and not result["errors"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

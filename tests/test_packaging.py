@@ -164,8 +164,9 @@ def test_kustomization_applies_every_manifest_but_the_example_secret():
 def test_deployment_probes_resources_workers_and_secrets():
     pod = _kind("Deployment")["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"]["path"] == "/_stcore/health", probe
+    assert c["livenessProbe"]["httpGet"]["path"] == "/_stcore/health"
+    for probe in ("startupProbe", "readinessProbe"):  # ready only after the warm-up (serve/warm.py)
+        assert c[probe]["exec"]["command"][:4] == ["python", "-m", "serve.warm", "--ready-file"], probe
     res = c["resources"]
     assert res["requests"]["cpu"] and res["requests"]["memory"]
     assert res["requests"] == res["limits"]  # guaranteed QoS: never squeezed mid-class
