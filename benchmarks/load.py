@@ -660,6 +660,18 @@ def cpu_seconds(pids: list[int]) -> float | None:
     return total / ticks if seen else None
 
 
+def cpu_seconds_own(pids: list[int]) -> float | None:
+    """Summed user+system CPU time of ``pids`` themselves (not their workers), or None."""
+    ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0, False
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total, seen = total + int(fields[11]) + int(fields[12]), True
+    return total / ticks if seen else None
+
+
 def load_average() -> float | None:
     """The machine's 1-minute load average (other work skews the figures)."""
     try:
@@ -796,6 +808,7 @@ class PollStudent(Session):
         self.query, self.radio, self.submit = "", None, None
         self.fragments: dict[str, float] = {}  # fragment id -> seconds between auto-reruns
         self.polls = 0
+        self.answered_at: float | None = None  # perf_counter when its answer's run ended
 
     def _note(self, fwd: ForwardMsg) -> None:
         what = fwd.WhichOneof("type")
@@ -827,7 +840,8 @@ class PollStudent(Session):
         await asyncio.wait_for(
             self.exchange(rerun_message(page, self.query, [answer, press]), self._note), self.timeout
         )
-        latency = time.perf_counter() - started
+        self.answered_at = time.perf_counter()
+        latency = self.answered_at - started
         while self.fragments and time.monotonic() < until:  # the page's polling fragment
             fragment_id, interval = list(self.fragments.items())[-1]
             await asyncio.sleep(min(interval, max(0.0, until - time.monotonic())))
@@ -853,6 +867,7 @@ async def class_poll(settings: Settings, db_url: str, page: str, pids: list[int]
     until = time.monotonic() + window + POLL_WAIT + 30  # joining takes a while too
     students = [PollStudent(settings.base_url, settings.timeout) for _ in range(settings.students)]
     cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+    own = lambda: cpu_seconds_own(pids)  # noqa: E731 - the polls run in the server processes themselves
 
     async def one(s: PollStudent, r: random.Random):
         try:
@@ -866,10 +881,10 @@ async def class_poll(settings: Settings, db_url: str, page: str, pids: list[int]
         await asyncio.sleep(0.2)
         if store.answered(room.code, qid, room.teacher_key) >= settings.students:
             seen_all = time.perf_counter() - t0
-    answers_done, cpu_answers = time.perf_counter(), cpu_seconds(pids)
+    answers_done, cpu_answers, own_answers = time.perf_counter(), cpu_seconds(pids), own()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     polls_over = time.perf_counter() - answers_done
-    cpu_end = cpu_seconds(pids)
+    own_end = own()
     errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
     latencies = [r for r in results if isinstance(r, float)]
     export = store.export(room.code, room.teacher_key)
@@ -881,16 +896,21 @@ async def class_poll(settings: Settings, db_url: str, page: str, pids: list[int]
         "recorded_twice": int(export.duplicated(["question", "student"]).sum()),
         "tally": store.tally(room.code, qid, room.teacher_key),
         "all_in_tally_after_s": round(seen_all, 2) if seen_all is not None else None,
+        "last_answer_to_tally_s": (
+            max(0.0, round(t0 + seen_all - max(s.answered_at for s in students if s.answered_at), 3))
+            if seen_all is not None and any(s.answered_at for s in students)
+            else None
+        ),
         "answer_p50_s": percentile(latencies, 50),
         "answer_p95_s": percentile(latencies, 95),
         "polls": polls,
         "poll_interval_s": next((s.fragments for s in students if s.fragments), {}),
         "errors": errors[:10],
     }
-    if None not in (cpu0, cpu_answers, cpu_end):
-        out["server_cpu_s_answering"] = round(cpu_answers - cpu0, 2)
-        out["server_cpu_s_per_s_polling"] = round((cpu_end - cpu_answers) / max(polls_over, 1e-9), 3)
-        out["server_cpu_ms_per_poll"] = round(1000 * (cpu_end - cpu_answers) / polls, 2) if polls else None
+    if None not in (cpu0, cpu_answers, own_answers, own_end):
+        out["server_cpu_s_joining_and_answering"] = round(cpu_answers - cpu0, 2)  # page opens included
+        out["server_cpu_s_per_s_polling"] = round((own_end - own_answers) / max(polls_over, 1e-9), 3)
+        out["server_cpu_ms_per_poll"] = round(1000 * (own_end - own_answers) / polls, 2) if polls else None
     store.dispose()
     return out
 
