@@ -134,16 +134,11 @@ for page, exs in exercises.by_page().items():
             lines = []
             for i, ex in enumerate(exs, start=1):
                 # The runs' own notes (e.g. a one-seed caveat) speak of one run on its page: the
-                # answer below speaks for the exercise's runs, so the notes are cleared once it
-                # is computed. An error stays.
-                scratch = st.empty()
-                with scratch.container():
-                    results = [
-                        runner.run(ex.experiment, f"{TITLES[page]}, exercise {i}…", heavy=ex.heavy, **call)
-                        for call in ex.calls()
-                    ]
-                if None not in results:
-                    scratch.empty()
+                # answer below speaks for the exercise's runs. Errors and time-cap warnings show.
+                results = [
+                    runner.run(ex.experiment, f"{TITLES[page]}, exercise {i}…", heavy=ex.heavy, notes=False, **call)
+                    for call in ex.calls()
+                ]
                 lines.append(f"{i}. " + _answer(ex, results))
             st.markdown("\n".join(lines))
 
@@ -152,13 +147,16 @@ st.markdown(
     "One card per page: the measured key figure, the takeaway and the link. Print this page from "
     "the browser (the sidebar is left out)."
 )
-st.html("<style>@media print { [data-testid=stSidebar], header, .st-key-page_footer { display: none; } }</style>")
+st.html(
+    "<style>@media print { [data-testid=stSidebar], header, .st-key-page_footer, [data-testid=stButton],"
+    " [data-testid=stTooltipContent], [role=tooltip] { display: none; } }</style>"
+)
 if st.button("▶ Make the handouts", key="make_handouts", help="Runs each question's experiment (cached for everyone)."):
     st.session_state["handouts"] = True
 if st.session_state.get("handouts"):
     base = room.public_base()
     for q in QUESTIONS.values():
-        result = runner.run(q.experiment, f"{TITLES[q.page]}…", heavy=q.heavy, **dict(q.params))
+        result = runner.run(q.experiment, f"{TITLES[q.page]}…", heavy=q.heavy, notes=False, **dict(q.params))
         if result is None:
             continue
         with st.container(border=True):

@@ -204,7 +204,7 @@ def worker_lost(e: compute.WorkerLost) -> None:
     st.error(f"This run failed: {e} (out of memory?). Try again, or with smaller settings.")
 
 
-def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params) -> Result | None:
+def run(name: str, label: str = "Computing…", *, heavy: bool = False, notes: bool = True, **params) -> Result | None:
     """Run (or fetch from the cache) experiment ``name`` with ``params``.
 
     Shows a progress bar while it computes, stops any run at :func:`engine.budget.max_seconds`
@@ -235,7 +235,7 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, **params
         return None
     finally:
         progress.bar.empty()
-    for note in result.notes:
+    for note in result.notes if notes else ():  # notes=False: the caller words the result itself
         st.info(note)
     return result
 
