@@ -644,26 +644,15 @@ async def sample_peak(pids: list[int], peak: list[float], stop: asyncio.Event) -
             pass
 
 
-def cpu_seconds(pids: list[int]) -> float | None:
-    """Summed user+system CPU time of the server processes and their workers, or None without pids.
+def cpu_seconds(pids: list[int], workers: bool = True) -> float | None:
+    """Summed user+system CPU time of the server processes and (``workers``) their workers, or
+    None without pids.
 
     A worker that exits during the test takes its CPU time with it (only waited-for children's
     time reaches the parent); the app's workers live as long as the server.
     """
     ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0, False
-    for pid in with_descendants(pids):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total, seen = total + int(fields[11]) + int(fields[12]), True
-    return total / ticks if seen else None
-
-
-def cpu_seconds_own(pids: list[int]) -> float | None:
-    """Summed user+system CPU time of ``pids`` themselves (not their workers), or None."""
-    ticks, total, seen = os.sysconf("SC_CLK_TCK"), 0, False
-    for pid in pids:
+    for pid in with_descendants(pids) if workers else pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -867,7 +856,7 @@ async def class_poll(settings: Settings, db_url: str, page: str, pids: list[int]
     until = time.monotonic() + window + POLL_WAIT + 30  # joining takes a while too
     students = [PollStudent(settings.base_url, settings.timeout) for _ in range(settings.students)]
     cpu0, t0 = cpu_seconds(pids), time.perf_counter()
-    own = lambda: cpu_seconds_own(pids)  # noqa: E731 - the polls run in the server processes themselves
+    own = lambda: cpu_seconds(pids, workers=False)  # noqa: E731 - polls run in the server processes themselves
 
     async def one(s: PollStudent, r: random.Random):
         try:
