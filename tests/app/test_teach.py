@@ -103,3 +103,20 @@ def test_a_wrong_teacher_key_is_refused(teacher):
     assert not at.exception, errors_text(at)
     assert any("teacher key is wrong" in e.value for e in at.error)
     assert not [b for b in at.button if str(b.key).startswith("reveal_")]
+
+
+def test_with_the_store_down_the_lesson_and_the_lone_guess_still_work(monkeypatch):
+    from ui import room
+
+    monkeypatch.setenv("TRAINING_EXPLORER_DB_URL", "sqlite:////proc/no-such-dir/classroom.db")
+    room._store.clear()
+    try:
+        at = run_page(PAGE, {"room": "ABCDEF", "run": None})
+        assert not at.exception, errors_text(at)
+        assert any("class poll is offline" in w.value for w in at.warning), [w.value for w in at.warning]
+        at.radio(key=f"guess_{QID}").set_value("about the same")
+        at.button(key=FORM_SUBMIT).click().run()
+        assert not at.exception, errors_text(at)
+        assert any(s.value.startswith("**Right: about the same") for s in at.success)
+    finally:
+        room._store.clear()  # the next test reaches the real store again
