@@ -31,7 +31,7 @@ OKABE_ITO = {
 _O = OKABE_ITO
 
 #: One colour per technique or setting, the same on every page. Series drawn together on one chart
-#: never rely on a red/green contrast (tests/ui/test_charts.py simulates colour-blind vision), and
+#: never rely on a red/green contrast (tests/ui/test_accessibility.py models colour-blind vision), and
 #: line charts back colour up with a dash pattern per series.
 COLORS = {
     # recipes
