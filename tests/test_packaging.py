@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import os
 import re
@@ -320,7 +321,9 @@ def test_launcher_serves_the_app_with_its_config_from_any_directory(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail("the launched server never answered /_stcore/health")
-        session = asyncio.run(_new_session(base))
+        # in a thread of its own: the browser tests' Playwright keeps a loop running in this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            session = pool.submit(asyncio.run, _new_session(base)).result()
         assert session.custom_theme.primary_color == config["theme"]["primaryColor"]
         assert session.custom_theme.base_font_size == config["theme"]["baseFontSize"]
         assert session.config.hide_sidebar_nav is (not config["client"]["showSidebarNavigation"])
