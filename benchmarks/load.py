@@ -1046,14 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "poll":
         return poll_main(args, log_dir)
     try:
-        if args.start_app:
-            proc, base_url = start_server(app, log_dir / "app.log")
-            pids = [proc.pid]
-        else:
-            base_url = args.url.rstrip("/")
-            check_loopback(base_url)
-            pids = pids_from_dir(args.pid_dir) if args.pid_dir else []
-        pids += args.server_pid
+        proc, base_url, pids = open_target(args, log_dir)
         results["app"] = run_target(args, "app", base_url, pages, pids)
     finally:
         if proc is not None:
@@ -1082,20 +1075,27 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(r["errors"] for r in results.values()) else 0
 
 
+def open_target(args: argparse.Namespace, log_dir: Path) -> tuple[subprocess.Popen | None, str, list[int]]:
+    """The app under test: started here (``--start-app``) or at ``--url``; (process or None, base
+    URL, PIDs whose CPU and memory are measured)."""
+    proc = None
+    if args.start_app:
+        proc, base_url = start_server(Path(args.app).resolve(), log_dir / "app.log")
+        pids = [proc.pid]
+    else:
+        base_url = args.url.rstrip("/")
+        check_loopback(base_url)
+        pids = pids_from_dir(args.pid_dir) if args.pid_dir else []
+    return proc, base_url, pids + args.server_pid
+
+
 def poll_main(args: argparse.Namespace, log_dir: Path) -> int:
     """``--mode poll``: one class poll; prints and writes its report."""
     db_url = args.db_url or f"sqlite:///{log_dir / 'classroom.db'}"
+    os.environ["TRAINING_EXPLORER_DB_URL"] = db_url  # a server we start uses the same store
     proc = None
     try:
-        if args.start_app:
-            os.environ["TRAINING_EXPLORER_DB_URL"] = db_url  # the server we start uses the same store
-            proc, base_url = start_server(Path(args.app).resolve(), log_dir / "app.log")
-            pids = [proc.pid]
-        else:
-            base_url = args.url.rstrip("/")
-            check_loopback(base_url)
-            pids = pids_from_dir(args.pid_dir) if args.pid_dir else []
-        pids += args.server_pid
+        proc, base_url, pids = open_target(args, log_dir)
         settings = settings_for(args, base_url, [(args.poll_page, "")])
         print(f"[poll] {settings.students} students answer {args.poll_page}'s question within {settings.duration:g} s")
         result = asyncio.run(class_poll(settings, db_url, args.poll_page, pids))

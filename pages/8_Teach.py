@@ -26,50 +26,50 @@ if seat is None or not seat.teacher:
         "Start a room, put the QR code on the projector, then open each page from the plan below. "
         "Students join anonymously: no names, no accounts."
     )
-    if st.button("▶ Start a class", type="primary", key="start_class"):
-        s = room.store()
-        if s is not None:
-            new = s.create_room()
-            st.session_state.setdefault(room._KEYS, {})[new.code] = new.teacher_key
-            st.query_params[controls.ROOM_PARAM] = new.code
-            st.rerun()
+    if st.button("▶ Start a class", type="primary", key="start_class") and (code := room.start_class()):
+        st.query_params[controls.ROOM_PARAM] = code
+        st.rerun()
 else:
     s = room.store()
     base = room.public_base()
     student_link = f"{base}/?{controls.ROOM_PARAM}={seat.code}"
-    status = s.status(seat.code, seat.teacher_key)
-    left, right = st.columns([1, 2], gap="large")
-    with left:
-        png = io.BytesIO()
-        segno.make(student_link, error="m").save(png, kind="png", scale=8, border=2)
-        st.image(png.getvalue(), caption="Scan to join: the student link", width=260)
-    with right:
-        st.metric("Room code", seat.code, help="Students type it, or scan the QR code.")
-        st.markdown(f"**Student link:** `{student_link}`")
-        closed = status.closed_at is not None
-        st.markdown(
-            f"{status.joined} joined · {'closed' if closed else 'open'} · answers deleted at "
-            f"{status.expires_at:%Y-%m-%d %H:%M} UTC"
+    try:
+        status, answers = s.status(seat.code, seat.teacher_key), s.export(seat.code, seat.teacher_key)
+    except (ValueError, room.StoreUnavailable) as e:  # expired meanwhile, or the store went down
+        st.warning(f"This class is not available: {e}")
+        status = None
+    if status is not None:
+        left, right = st.columns([1, 2], gap="large")
+        with left:
+            png = io.BytesIO()
+            segno.make(student_link, error="m").save(png, kind="png", scale=8, border=2)
+            st.image(png.getvalue(), caption="Scan to join: the student link", width=260)
+        with right:
+            st.metric("Room code", seat.code, help="Students type it, or scan the QR code.")
+            st.markdown(f"**Student link:** `{student_link}`")
+            closed = status.closed_at is not None
+            st.markdown(
+                f"{status.joined} joined · {'closed' if closed else 'open'} · answers deleted at "
+                f"{status.expires_at:%Y-%m-%d %H:%M} UTC"
+            )
+            with st.expander("Your teacher link (keep it private: it can reveal and close)"):
+                st.code(f"{base}/Teach?{controls.ROOM_PARAM}={seat.code}&{room.TEACHER_PARAM}={seat.teacher_key}")
+            row = st.container(horizontal=True)
+            row.download_button(
+                "⬇ Answers (CSV)",
+                answers.to_csv(index=False).encode(),
+                file_name=f"class-{seat.code}.csv",
+                mime="text/csv",
+                key="export_room",
+            )
+            if not closed and row.button("Close the room", key="close_room"):
+                s.close(seat.code, seat.teacher_key)
+                st.rerun()
+        st.caption(
+            "On each page you see the live tally under its question, with **Reveal** and **Send the class "
+            "here**. Set TRAINING_EXPLORER_PUBLIC_URL when the app runs behind a proxy, so the link and QR "
+            "code point at the public address."
         )
-        with st.expander("Your teacher link (keep it private: it can reveal and close)"):
-            st.code(f"{base}/Teach?{controls.ROOM_PARAM}={seat.code}&{room.TEACHER_PARAM}={seat.teacher_key}")
-        answers = s.export(seat.code, seat.teacher_key)
-        row = st.container(horizontal=True)
-        row.download_button(
-            "⬇ Answers (CSV)",
-            answers.to_csv(index=False).encode(),
-            file_name=f"class-{seat.code}.csv",
-            mime="text/csv",
-            key="export_room",
-        )
-        if not closed and row.button("Close the room", key="close_room"):
-            s.close(seat.code, seat.teacher_key)
-            st.rerun()
-    st.caption(
-        "On each page you see the live tally under its question, with **Reveal** and **Send the class "
-        "here**. Set TRAINING_EXPLORER_PUBLIC_URL when the app runs behind a proxy, so the link and QR "
-        "code point at the public address."
-    )
 
 # ---------------------------------------------------------------------------------------------
 st.header("A 50-minute lesson")
@@ -95,7 +95,7 @@ st.markdown(
     "seed: the whole room sees the same numbers.\n"
     "- Several pages admit where the article's story does not hold: read their *Going further* "
     "sections before class (the 50-layer test on **Full recipe**, the learning-rate sweep on "
-    "**Batch normalization**, the seed spread on **Dropout** and **Learning-rate schedules**).\n"
+    "**Batch normalization**, the seed spreads on **Initialization** and **Learning-rate schedules**).\n"
     "- A difference smaller than the seed spread is noise: when a page says *within seed noise*, "
     "that is the result, not a failure of the demo."
 )

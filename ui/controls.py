@@ -246,84 +246,52 @@ def _forget_if(key, invalid) -> None:
             del st.session_state[key]
 
 
+def _bound(draw: str, label, key, initial, container, **kw):
+    """Draw the control ``draw`` (an ``st`` method name) bound to the URL under ``key``, in its
+    holder (:func:`_holder`), noting its default ``initial`` and value (:func:`_seen`) and when
+    the user moves it (:func:`_touch`)."""
+    widget = getattr(_holder(key, container), draw)
+    now = widget(label, key=key, bind="query-params", on_change=_touch, args=(key,), **kw)
+    return _seen(key, initial, now)
+
+
 def slider(label, key, min_value, max_value, value, step=None, help=None, container=None, **kw):
     """A URL-bound slider."""
-    c = _holder(key, container)
     _forget_if(key, lambda v: not all(min_value <= x <= max_value for x in (v if isinstance(v, tuple) else (v,))))
-    now = c.slider(
-        label,
-        min_value,
-        max_value,
-        value,
-        step=step,
-        key=key,
-        help=help,
-        bind="query-params",
-        on_change=_touch,
-        args=(key,),
-        **kw,
-    )
-    return _seen(key, value, now)
+    return _bound(
+        "slider", label, key, value, container,
+        min_value=min_value, max_value=max_value, value=value, step=step, help=help, **kw,
+    )  # fmt: skip
 
 
 def select_slider(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound slider over discrete options (e.g. learning rates on a log grid)."""
-    c = _holder(key, container)
     _forget_if(key, lambda v: v not in list(options))
-    now = c.select_slider(
-        label,
-        options=list(options),
-        value=value,
-        key=key,
-        help=help,
-        bind="query-params",
-        on_change=_touch,
-        args=(key,),
-        format_func=format_func,
-    )
-    return _seen(key, value, now)
+    return _bound(
+        "select_slider", label, key, value, container,
+        options=list(options), value=value, help=help, format_func=format_func,
+    )  # fmt: skip
 
 
 def select(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound selectbox."""
-    c = _holder(key, container)
     options = list(options)
     _forget_if(key, lambda v: v not in options)
-    now = c.selectbox(
-        label,
-        options,
-        index=options.index(value),
-        key=key,
-        help=help,
-        bind="query-params",
-        on_change=_touch,
-        args=(key,),
-        format_func=format_func,
-    )
-    return _seen(key, value, now)
+    return _bound(
+        "selectbox", label, key, value, container,
+        options=options, index=options.index(value), help=help, format_func=format_func,
+    )  # fmt: skip
 
 
 def multiselect(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound multiselect."""
-    c = _holder(key, container)
     _forget_if(key, lambda v: not set(v) <= set(options))
-    now = c.multiselect(
-        label,
-        list(options),
-        default=list(value),
-        key=key,
-        help=help,
-        bind="query-params",
-        on_change=_touch,
-        args=(key,),
-        format_func=format_func,
-    )
-    return _seen(key, list(value), now)
+    return _bound(
+        "multiselect", label, key, list(value), container,
+        options=list(options), default=list(value), help=help, format_func=format_func,
+    )  # fmt: skip
 
 
 def toggle(label, key, value, help=None, container=None):
     """A URL-bound toggle."""
-    c = _holder(key, container)
-    return _seen(
-        key, value, c.toggle(label, value=value, key=key, help=help, bind="query-params", on_change=_touch, args=(key,))
-    )
+    return _bound("toggle", label, key, value, container, value=value, help=help)

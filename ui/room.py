@@ -159,12 +159,16 @@ def teacher_panel(seat: Seat, q: Question) -> bool:
     if s is None:
         return False
     c1, c2 = st.columns(2)
-    if c1.button("📣 Send the class to this question", key=f"follow_{q.id}"):
-        s.follow(seat.code, seat.teacher_key, q.page, q.id)
-    revealed = s.revealed(seat.code, q.id)
-    if not revealed and c2.button("🔓 Reveal the answer to the class", key=f"reveal_{q.id}", type="primary"):
-        s.reveal(seat.code, q.id, seat.teacher_key)
-        revealed = True
+    try:
+        if c1.button("Send the class to this question", key=f"follow_{q.id}"):
+            s.follow(seat.code, seat.teacher_key, q.page, q.id)
+        revealed = s.revealed(seat.code, q.id)
+        if not revealed and c2.button("Reveal the answer to the class", key=f"reveal_{q.id}", type="primary"):
+            s.reveal(seat.code, q.id, seat.teacher_key)
+            revealed = True
+    except (ValueError, PermissionError, StoreUnavailable) as e:  # e.g. the room was closed
+        st.warning(f"The class poll is unavailable: {e}")
+        return False
 
     @st.fragment(run_every=POLL_SECONDS)
     def tally():
@@ -181,6 +185,20 @@ def teacher_panel(seat: Seat, q: Question) -> bool:
 
     tally()
     return revealed
+
+
+def start_class() -> str | None:
+    """Open a new room with this session as its teacher; its code, or None (with a note)."""
+    s = store()
+    if s is None:
+        return None
+    try:
+        new = s.create_room()
+    except StoreUnavailable as e:
+        st.warning(f"The class poll is offline ({e}): no room could be opened.")
+        return None
+    st.session_state.setdefault(_KEYS, {})[new.code] = new.teacher_key
+    return new.code
 
 
 def public_base() -> str:
