@@ -169,8 +169,9 @@ QUESTIONS: dict[str, Question] = {
                 + "."
             ),
             why=(
-                "With std 0.01 each layer scales the signal by about 0.1: after 20 layers it has all but vanished.",
-                "With std 1 each layer scales it by about 8 (width 64): after 20 layers it has exploded.",
+                "With std 0.01 each ReLU layer scales the signal by √(64 · 0.01² / 2) ≈ 0.06: "
+                "after 20 layers it has vanished.",
+                "With std 1 each ReLU layer scales it by √(64 / 2) ≈ 5.7 (width 64): after 20 layers it has exploded.",
                 "Var(W) = 2/fan_in makes fan_in · Var(W) · E[a²] equal the previous variance for ReLU, "
                 "which zeroes half its inputs: the scale stays put on average.",
                 "He's rule is built to keep the scale through ReLU layers.",
