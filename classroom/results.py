@@ -43,7 +43,7 @@ DEFAULT_TTL = timedelta(days=7)
 MAX_ROWS = 5000
 MAX_BYTES = 512 * 2**20
 MAX_ENTRY_BYTES = 16 * 2**20
-FORMAT = 1  # the layout of ``meta`` and ``data``; a row of another format is a miss
+FORMAT = 2  # the layout of ``meta`` and ``data``; a row of another format is a miss
 
 #: ``assert_frame_equal`` at its strictest: a RangeIndex must come back a RangeIndex (the default
 #: "equiv" would accept an int64 index, which pages would then carry into their charts' data).
@@ -122,14 +122,15 @@ def encode(result) -> tuple[str, bytes]:
                 "format": FORMAT,
                 "tables": [[n, len(b)] for n, b in zip(names, blobs, strict=True)],
                 "summary": result.summary,
-                "notes": result.notes,
+                "notes": [[str(n), getattr(n, "level", "info")] for n in result.notes],
             }
         )
     except TypeError as e:
         raise ValueError(f"the summary or notes are not JSON: {e}") from None
     data = b"".join(blobs)
     back = decode(meta, data)
-    if not (_same(back.summary, result.summary) and _same(back.notes, result.notes)):
+    levels = [(str(n), getattr(n, "level", "info")) for n in result.notes]
+    if not (_same(back.summary, result.summary) and [(str(n), n.level) for n in back.notes] == levels):
         raise ValueError("the summary or notes would not survive JSON exactly (a tuple, a non-str key?)")
     if list(back.tables) != names:
         raise ValueError("table names would not survive JSON")
@@ -143,15 +144,18 @@ def encode(result) -> tuple[str, bytes]:
 
 def decode(meta: str, data: bytes):
     """The Result stored as ``(meta, data)``; ValueError if they are not a well-formed entry."""
-    from engine.experiments.common import Result
+    from engine.experiments.common import Note, Result
 
     try:
         info = json.loads(meta)
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise ValueError("not an entry of this format")
         summary, notes, layout = info["summary"], info["notes"], info["tables"]
-        if not isinstance(summary, dict) or not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-            raise ValueError("summary must be an object and notes a list of strings")
+        if not isinstance(summary, dict) or not isinstance(notes, list):
+            raise ValueError("summary must be an object and notes a list")
+        notes = [Note(*n) if isinstance(n, list) and len(n) == 2 and isinstance(n[0], str) else n for n in notes]
+        if not all(isinstance(n, Note) and isinstance(n.level, str) for n in notes):
+            raise ValueError("notes must be [text, level] pairs")
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ValueError("data must be bytes")
         view, tables, at = memoryview(data), {}, 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from engine.datasets import n_train_available
+from engine.datasets import n_train_available, split_sizes
 
 #: Floating-point operations one run may use (forward + backward + update, all epochs).
 #: About 20-40 s of this engine on one core of the reference machine (see README, Performance).
@@ -43,30 +43,33 @@ def peak_bytes(config, baseline: int = 200 * 2**20, members: int = 1) -> float:
 
     26 bytes per parameter (param, grad, Adam's two moments, the diagnostics' copy, early
     stopping's best weights, allocator slack) plus, per hidden unit and per sample of a batch
-    (or of a 1024-row validation chunk, if larger), what backward keeps: 4 bytes each for the
+    (or of an eval-mode pass's chunk, up to 1024 rows of the largest split, if larger), what
+    backward keeps: 4 bytes each for the
     activation output, BatchNorm's centred input and the skip sum, 1 for the dropout mask; over
     the Python, NumPy and scikit-learn baseline. Over-predicts measured peaks by 3-15%. A stack
     holds all of that once per member (its arrays carry a member axis), plus each member's copy
     of its data split and its own lone-shaped model for its History: linear in K.
     """
-    n = n_train_available(config.dataset)
-    batch = max(min(config.batch_size, config.n_train or n), min(1024, n // 4))
+    n, n_val, n_test = split_sizes(config.dataset)
+    n_train = config.n_train or n
+    batch = max(min(config.batch_size, n_train), min(1024, max(n_train, n_val, n_test)))
     per_unit = 4 * (1 + bool(config.batch_norm) + bool(config.residual)) + (1 if config.dropout else 0)
     one = 26 * n_params(config) + per_unit * batch * config.width * config.depth
     if members > 1:
         n_in = _N_FEATURES.get(config.dataset, (2, 2))[0]
-        one += 4 * n_params(config) + 4 * n * n_in  # the member's own model and its split, float32
+        one += 4 * n_params(config) + 4 * (n_train + n_val + n_test) * n_in  # its own model and split, float32
     return float(baseline + members * one)
 
 
 def flops(config, members: int = 1) -> float:
-    """Approximate FLOPs of a run: 6 x samples x epochs x sum(fan_in x fan_out) (+ validation);
-    ``members`` times that for a stack."""
+    """Approximate FLOPs of a run: per epoch, 6 x training samples x sum(fan_in x fan_out) for
+    the steps, plus 2 x that per sample of the eval-mode passes (validation, test and, with
+    ``eval_train``, the training split again); ``members`` times that for a stack."""
     n_in, n_out = _N_FEATURES.get(config.dataset, (2, 2))
+    _, n_val, n_test = split_sizes(config.dataset)
     n_train = config.n_train or n_train_available(config.dataset)
-    n_val = n_train_available(config.dataset) // 4
     macs = n_in * config.width + (config.depth - 1) * config.width**2 + config.width * n_out
-    return float(members * config.epochs * (6 * n_train + 2 * n_val) * macs)
+    return float(members * config.epochs * (6 * n_train + 2 * (n_train + n_val + n_test)) * macs)
 
 
 def max_members(config, max_bytes: float = MAX_BYTES) -> int:

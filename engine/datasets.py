@@ -5,8 +5,10 @@ The digits are the 1797 samples scikit-learn bundles (``load_digits``), stored i
 generated with NumPy alone; moons and circles draw the same points as scikit-learn's
 ``make_moons`` and ``make_circles`` for the same seed. Nothing needs scikit-learn at run time.
 
-Every dataset gets one deterministic stratified train/validation split per seed, with features
-standardised by the training split's mean and standard deviation.
+Every dataset gets one deterministic stratified train/validation/test split per seed (60/20/20),
+with features standardised by the training split's mean and standard deviation. Validation is
+for choosing (early stopping, the best epoch, lr or schedule); test is for reporting, never for
+choosing. Label noise, when asked for, flips an exact, seeded share of the training labels only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-VAL_FRACTION = 0.2
+VAL_FRACTION = 0.2  # of all samples
+TEST_FRACTION = 0.2  # of all samples
 TOY_SAMPLES = 1000
 
 #: name -> one-line description. Single source of truth for UI choices and TrainConfig.
@@ -33,13 +36,15 @@ _SIZES = {"digits": 1797}
 
 @dataclass(frozen=True)
 class Split:
-    """A train/validation split. ``X_*`` are float64 (N, d); ``y_*`` are int64 (N,)."""
+    """A train/validation/test split. ``X_*`` are float64 (N, d); ``y_*`` are int64 (N,)."""
 
     name: str
     X_train: np.ndarray
     y_train: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
 
     @property
     def n_features(self) -> int:
@@ -47,15 +52,21 @@ class Split:
 
     @property
     def n_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_val.max()) + 1)
+        return int(max(self.y_train.max(), self.y_val.max(), self.y_test.max()) + 1)
+
+
+def split_sizes(name: str) -> tuple[int, int, int]:
+    """(train, validation, test) sizes of ``name``'s split (without loading it)."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    n = _SIZES.get(name, TOY_SAMPLES)
+    n_val, n_test = int(round(n * VAL_FRACTION)), int(round(n * TEST_FRACTION))
+    return n - n_val - n_test, n_val, n_test
 
 
 def n_train_available(name: str) -> int:
     """Size of the training split of ``name`` (without loading it)."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
-    n = _SIZES.get(name, TOY_SAMPLES)
-    return n - int(round(n * VAL_FRACTION))
+    return split_sizes(name)[0]
 
 
 DIGITS_FILE = Path(__file__).parent / "data" / "digits.npz"
@@ -139,11 +150,12 @@ def _raw(name, rng):
     return _xor(TOY_SAMPLES, rng)
 
 
-def stratified_split(y, val_fraction, rng):
-    """Indices (train, val) with each class split in the same proportion."""
+def stratified_split(y, val_fraction, rng, n_val=None):
+    """Indices (train, val) with each class split in the same proportion (``n_val`` in val if given)."""
     train, val = [], []
     classes = np.unique(y)
-    n_val_total = int(round(len(y) * val_fraction))
+    n_val_total = int(round(len(y) * val_fraction)) if n_val is None else int(n_val)
+    val_fraction = n_val_total / len(y)
     # per-class quota, then fix rounding so the total is exact
     counts = np.array([(y == c).sum() for c in classes])
     quota = np.floor(counts * val_fraction).astype(int)
@@ -156,7 +168,19 @@ def stratified_split(y, val_fraction, rng):
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
-def load(name="digits", seed=0, n_train=None):
+def flip_labels(y, fraction, n_classes, rng):
+    """A copy of ``y`` with exactly ``round(fraction * len(y))`` labels, chosen by ``rng``, each
+    changed to a different class drawn uniformly from the other ``n_classes - 1``."""
+    y = np.array(y, copy=True)
+    n_flip = int(round(fraction * len(y)))
+    if n_flip:
+        idx = rng.choice(len(y), size=n_flip, replace=False)
+        shift = rng.integers(1, n_classes, size=n_flip)  # 1..C-1: never the same class
+        y[idx] = (y[idx] + shift) % n_classes
+    return y
+
+
+def load(name="digits", seed=0, n_train=None, label_noise=0.0):
     """Load ``name`` with the split for ``seed``.
 
     Parameters
@@ -167,22 +191,33 @@ def load(name="digits", seed=0, n_train=None):
         Seeds the split (and the toy data's noise).
     n_train : int or None
         Keep only a stratified subset of this many training samples (for overfitting demos).
+    label_noise : float in [0, 0.5]
+        Flip this share of the *training* labels (exactly ``round(label_noise * n_train)`` of
+        them, seeded by ``seed``) to another class; validation and test keep their clean labels,
+        and the split is the one ``label_noise=0`` gives.
 
     Returns
     -------
     Split
     """
-    available = n_train_available(name)
+    available, n_val, n_test = split_sizes(name)
     if n_train is not None and not 10 <= n_train <= available:
         raise ValueError(f"n_train must be in [10, {available}] for {name}; got {n_train}")
+    if not isinstance(label_noise, (int, float, np.floating)) or not 0.0 <= label_noise <= 0.5:
+        raise ValueError(f"label_noise must be a number in [0, 0.5]; got {label_noise!r}")
     rng = np.random.default_rng(seed)
     X, y = _raw(name, rng)
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
-    tr, va = stratified_split(y, VAL_FRACTION, rng)
+    rest, te = stratified_split(y, TEST_FRACTION, rng, n_val=n_test)
+    tr, va = stratified_split(y[rest], VAL_FRACTION, rng, n_val=n_val)
+    tr, va = rest[tr], rest[va]
     if n_train is not None and n_train < len(tr):
         sub, _ = stratified_split(y[tr], 1 - n_train / len(tr), rng)
         tr = tr[np.sort(sub)][:n_train]
     mean = X[tr].mean(axis=0)
     std = X[tr].std(axis=0)
     std[std < 1e-8] = 1.0
-    return Split(name, (X[tr] - mean) / std, y[tr], (X[va] - mean) / std, y[va])
+    y_train = y[tr]
+    if label_noise:
+        y_train = flip_labels(y_train, label_noise, int(y.max()) + 1, np.random.default_rng([seed, 2]))
+    return Split(name, (X[tr] - mean) / std, y_train, (X[va] - mean) / std, y[va], (X[te] - mean) / std, y[te])

@@ -20,10 +20,11 @@ from engine.schedules import SCHEDULES, lr_at
 
 #: Allowed ranges, shown in error messages and used by the UI for slider bounds.
 LIMITS = {
-    "n_train": (10, 1438),
+    "n_train": (10, n_train_available("digits")),
     "depth": (1, 100),
     "width": (2, 1024),
     "dropout": (0.0, 0.9),
+    "label_noise": (0.0, 0.5),
     "lr": (1e-6, 10.0),
     "weight_decay": (0.0, 1.0),
     "warmup_epochs": (0, 499),
@@ -40,7 +41,7 @@ CHOICES = {
     "schedule": tuple(SCHEDULES),
 }
 _INTS = {"n_train", "depth", "width", "warmup_epochs", "batch_size", "epochs", "patience", "seed"}
-_FLOATS = {"dropout", "lr", "weight_decay"}
+_FLOATS = {"dropout", "label_noise", "lr", "weight_decay"}
 _BOOLS = {"batch_norm", "residual", "restore_best"}
 _OPTIONAL = {"n_train", "warmup_epochs", "patience"}
 
@@ -63,6 +64,7 @@ class TrainConfig:
     init: str = "he"
     batch_norm: bool = True
     dropout: float = 0.0
+    label_noise: float = 0.0
     residual: bool = False
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -147,6 +149,13 @@ RECIPES["classic"] = RECIPES["naive"]  # deprecated alias of "naive"
 class History:
     """What a run recorded. Per-epoch lists have one entry per completed (finite) epoch.
 
+    ``train_loss``/``train_acc`` are measured in eval mode on the whole training split at the end
+    of each epoch (NaN when trained with ``eval_train=False``), like ``val_*`` and ``test_*``;
+    ``train_loss_running``/``train_acc_running`` are the running averages over the epoch's
+    mini-batches in training mode (dropout on, batch statistics, weights moving). Validation
+    chooses (``best_epoch``, early stopping); ``final_val_acc`` and ``final_test_acc`` are of the
+    weights the run returns (the restored best ones, or the last). Test never chooses anything.
+
     ``layers`` holds one dict per (epoch, hidden block or output layer) with ``epoch, layer,
     act_mean, act_std, dead_frac, grad_norm, update_ratio`` (measured on the first mini-batch of
     the epoch; ``dead_frac`` is dead ReLU units, or saturated units for sigmoid/tanh).
@@ -159,6 +168,10 @@ class History:
     val_loss: list = field(default_factory=list)
     train_acc: list = field(default_factory=list)
     val_acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    train_loss_running: list = field(default_factory=list)
+    train_acc_running: list = field(default_factory=list)
     layers: list = field(default_factory=list)
     best_epoch: int | None = None
     stopped_epoch: int | None = None
@@ -166,6 +179,7 @@ class History:
     stop_reason: str | None = None
     seconds: float = 0.0
     final_val_acc: float | None = None
+    final_test_acc: float | None = None
     model: MLP | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self, include_layers=True) -> dict:
@@ -345,16 +359,17 @@ def _splits(configs, data) -> list:
     if data is None:
         cache = {}
         for c in configs:
-            if c.seed not in cache:
-                cache[c.seed] = load(c.dataset, c.seed, c.n_train)
-        splits = [cache[c.seed] for c in configs]
+            key = (c.seed, c.label_noise)
+            if key not in cache:
+                cache[key] = load(c.dataset, c.seed, c.n_train, c.label_noise)
+        splits = [cache[(c.seed, c.label_noise)] for c in configs]
     elif isinstance(data, (list, tuple)):
         splits = list(data)
         if len(splits) != len(configs):
             raise ValueError(f"data must hold one Split per member ({len(configs)}); got {len(splits)}")
     else:
         splits = [data] * len(configs)
-    shapes = {(s.X_train.shape, s.X_val.shape, s.n_classes) for s in splits}
+    shapes = {(s.X_train.shape, s.X_val.shape, s.X_test.shape, s.n_classes) for s in splits}
     if len(shapes) > 1:
         raise ValueError(f"data: every member's split must have the same shapes; got {sorted(shapes)}")
     return splits
@@ -379,7 +394,7 @@ class _Member:
         self.snapshot = None  # its state when its loss went non-finite (then left as it was)
 
 
-def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=True) -> list:
+def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=True, eval_train=True) -> list:
     """Train K same-shape configs as one stacked network and return one :class:`History` each.
 
     Parameters
@@ -399,6 +414,10 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
         buffers, chunks, threads, overlapped with the backward pass), for a stack
         :class:`engine.optim.StackAdam`'s fused path. False: the readable
         :class:`engine.optim.StackOptimizer` update, written like the equations.
+    eval_train : bool
+        Measure ``train_loss``/``train_acc`` in eval mode on the training split after every epoch
+        (default; one forward pass over it, about a sixth of an epoch's cost, see
+        ``benchmarks/eval_cost.py``). False leaves them NaN, for callers that never show them.
 
     Each member gets what it would get alone: its split, its init and dropout masks from
     ``default_rng(seed)``, its data order from ``default_rng([seed, 1])``, its schedule and
@@ -414,6 +433,8 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
     ytr = np.stack([s.y_train for s in splits])
     Xva = np.stack([s.X_val.astype(dtype) for s in splits])
     yva = np.stack([s.y_val for s in splits])
+    Xte = np.stack([s.X_test.astype(dtype) for s in splits])
+    yte = np.stack([s.y_test for s in splits])
     n_features, n_classes = splits[0].n_features, splits[0].n_classes
     rngs = [np.random.default_rng(c.seed) for c in configs]  # init, then dropout masks
     orders = [np.random.default_rng([c.seed, 1]) for c in configs]  # each epoch's permutation
@@ -488,10 +509,14 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
                     loss_sum += loss * idx.shape[1]
                     correct += (logits.argmax(-1) == yb).sum(-1)
                     seen += idx.shape[1]
+            nan = np.full(K, math.nan)
             if all(m.snapshot is not None for m in active):
-                val_loss, val_acc = np.full(K, math.nan), np.zeros(K)
+                val_loss, val_acc, test_loss, test_acc, tr_loss, tr_acc = (nan,) * 6
             else:
-                val_loss, val_acc = evaluate(model, Xva[rows[:, 0]], yva[rows[:, 0]])
+                sel = slice(None) if K == len(members) else rows[:, 0]  # no copy while all train
+                val_loss, val_acc = evaluate(model, Xva[sel], yva[sel])
+                test_loss, test_acc = evaluate(model, Xte[sel], yte[sel])
+                tr_loss, tr_acc = evaluate(model, Xtr[sel], ytr[sel]) if eval_train else (nan, nan)
             leaving = []
             for r, m in enumerate(active):
                 hist = m.hist
@@ -501,10 +526,14 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
                     continue
                 hist.epoch.append(epoch)
                 hist.lr.append(float(lrs[r]))
-                hist.train_loss.append(float(loss_sum[r]) / seen)
+                hist.train_loss.append(float(tr_loss[r]))
                 hist.val_loss.append(float(val_loss[r]))
-                hist.train_acc.append(int(correct[r]) / seen)
+                hist.train_acc.append(float(tr_acc[r]))
                 hist.val_acc.append(float(val_acc[r]))
+                hist.test_loss.append(float(test_loss[r]))
+                hist.test_acc.append(float(test_acc[r]))
+                hist.train_loss_running.append(float(loss_sum[r]) / seen)
+                hist.train_acc_running.append(int(correct[r]) / seen)
                 hist.layers.extend(diag[r])
                 if val_loss[r] < m.best[0]:
                     kept = None
@@ -548,15 +577,16 @@ def _finish(member: _Member, state: list, t0: float) -> None:
         restore = member.stopper is not None and config.restore_best and best[2] is not None
         if restore:
             hist.model.load_state(best[2])
-        hist.final_val_acc = hist.val_acc[best[1]] if restore else hist.val_acc[-1]
+        at = best[1] if restore else -1
+        hist.final_val_acc, hist.final_test_acc = hist.val_acc[at], hist.test_acc[at]
     if hist.stopped_epoch is None and hist.epoch:
         hist.stopped_epoch = hist.epoch[-1]
     hist.seconds = time.perf_counter() - t0
 
 
-def train(config: TrainConfig, on_epoch=None, data=None, dtype=np.float32, fused=True) -> History:
+def train(config: TrainConfig, on_epoch=None, data=None, dtype=np.float32, fused=True, eval_train=True) -> History:
     """Train the MLP that ``config`` describes and return its :class:`History`: a stack of one,
-    ``train_stacked([config], on_epoch, data, dtype, fused)[0]``.
+    ``train_stacked([config], on_epoch, data, dtype, fused, eval_train)[0]``.
 
     Parameters
     ----------
@@ -572,4 +602,4 @@ def train(config: TrainConfig, on_epoch=None, data=None, dtype=np.float32, fused
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
-    return train_stacked([config], on_epoch=on_epoch, data=data, dtype=dtype, fused=fused)[0]
+    return train_stacked([config], on_epoch=on_epoch, data=data, dtype=dtype, fused=fused, eval_train=eval_train)[0]

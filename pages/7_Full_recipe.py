@@ -324,8 +324,7 @@ hist = (
 run = recipe.history_tables(hist) if hist is not None else None
 if run is not None:
     s = run.summary
-    for note in run.notes:
-        (st.warning if "infinite" in note else st.info)(note)
+    runner.show_notes(run.notes)
     m = controls.metric_row(5)
     m[0].metric(
         "Final val accuracy",
@@ -573,8 +572,7 @@ with tabs[3]:
             ]
             deep = recipe.combine_deep50(parts) if None not in parts else None
             if deep is not None:
-                for note in deep.notes:
-                    st.info(note)
+                runner.show_notes(deep.notes)
                 ds = deep.summary
                 m = st.columns(2)
                 m[0].metric("Plain: final val accuracy", f"{ds['plain_val_acc']:.1%}")

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import budget
+from engine.experiments.common import curves, long_curves
 from engine.experiments.recipe import markers as run_markers
 from engine.train import History, TrainConfig
 from serve import compute
@@ -31,15 +32,9 @@ REDRAW_COST_FACTOR = 4.0
 
 
 def curve_frame(h: History) -> pd.DataFrame:
-    """Long per-epoch frame of a (possibly partial) run: split, epoch, loss, accuracy."""
-    n = len(h.epoch)
-    return pd.concat(
-        [
-            pd.DataFrame({"split": "train", "epoch": h.epoch, "loss": h.train_loss[:n], "accuracy": h.train_acc[:n]}),
-            pd.DataFrame({"split": "validation", "epoch": h.epoch, "loss": h.val_loss[:n], "accuracy": h.val_acc[:n]}),
-        ],
-        ignore_index=True,
-    )
+    """Long per-epoch frame of a (possibly partial) run: split (train, measured in eval mode, and
+    validation), epoch, loss, accuracy."""
+    return long_curves(curves({"run": h}))[["split", "epoch", "loss", "accuracy"]]
 
 
 def draw_curves(h: History) -> None:

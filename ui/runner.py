@@ -18,7 +18,7 @@ from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec as 
 from classroom.results import ResultStore
 from engine.budget import max_seconds
 from engine.experiments import REGISTRY
-from engine.experiments.common import Result, params_of
+from engine.experiments.common import Result, level_of, params_of
 from serve import compute
 from ui import charts
 from ui.controls import RUN_PARAM
@@ -235,9 +235,15 @@ def run(name: str, label: str = "Computing…", *, heavy: bool = False, notes: b
         return None
     finally:
         progress.bar.empty()
-    for note in result.notes if notes else ():  # notes=False: the caller words the result itself
-        st.info(note)
+    if notes:  # notes=False: the caller words the result itself
+        show_notes(result.notes)
     return result
+
+
+def show_notes(notes) -> None:
+    """Each note in the box its level names: a warning box, or an info box."""
+    for note in notes:
+        (st.warning if level_of(note) == "warning" else st.info)(note)
 
 
 def snippet(name: str, **params) -> str:

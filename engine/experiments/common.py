@@ -56,9 +56,38 @@ def params_of(fn) -> dict:
     }
 
 
+class Note(str):
+    """A sentence for the page with a ``level``: ``"info"`` (default) or ``"warning"`` (the
+    run diverged, the time cap cut it, a setting is out of the lesson's range). It is a
+    ``str``, so it prints and compares as its text; the page picks the box from ``level``."""
+
+    LEVELS = ("info", "warning")
+
+    def __new__(cls, text: str, level: str = "info"):
+        if level not in cls.LEVELS:
+            raise ValueError(f"level must be one of {', '.join(cls.LEVELS)}; got {level!r}")
+        note = super().__new__(cls, text)
+        note.level = level
+        return note
+
+    def __reduce__(self):  # copies keep the level
+        return (Note, (str(self), self.level))
+
+
+def warning(text: str) -> Note:
+    """A :class:`Note` at level ``"warning"``."""
+    return Note(text, "warning")
+
+
+def level_of(note) -> str:
+    """The level of ``note`` (a plain string is ``"info"``)."""
+    return getattr(note, "level", "info")
+
+
 @dataclass
 class Result:
-    """What an experiment returns: named tidy tables, a JSON-able summary, and notes to show."""
+    """What an experiment returns: named tidy tables, a JSON-able summary, and notes to show
+    (:class:`Note`; a plain string counts as an info note)."""
 
     tables: dict[str, pd.DataFrame]
     summary: dict = field(default_factory=dict)
@@ -72,7 +101,7 @@ class Result:
         return {"experiment": name, "params": params, "tables": tables, "summary": self.summary}
 
 
-def train_many(configs: dict[str, TrainConfig], progress=None, data=None) -> dict[str, History]:
+def train_many(configs: dict[str, TrainConfig], progress=None, data=None, eval_train=True) -> dict[str, History]:
     """Train each labelled config, same-shape configs together as one stack.
 
     Configs that agree on :data:`engine.train.STACK_SHARED` (they differ only in seed, init, lr,
@@ -83,6 +112,8 @@ def train_many(configs: dict[str, TrainConfig], progress=None, data=None) -> dic
     stack with the overall fraction done; returning False stops that stack (its members keep
     their finished epochs, ``stop_reason = "callback"``) and skips the rest. ``data`` (a Split)
     is given to every run; by default each run loads its own split from its seed.
+    ``eval_train=False`` skips the eval-mode pass over the training split (``train_loss`` and
+    ``train_acc`` stay NaN), for experiments that never show them.
     """
     groups: dict[tuple, list[str]] = {}
     for label, cfg in configs.items():
@@ -108,23 +139,62 @@ def train_many(configs: dict[str, TrainConfig], progress=None, data=None) -> dic
                 _decided[epoch] = progress(min(fraction, 1.0), f"{_name}: epoch {epoch + 1}/{hist.config.epochs}")
             return _decided[epoch]
 
-        hists = train_stacked(group, on_epoch=cb, data=data)
+        hists = train_stacked(group, on_epoch=cb, data=data, eval_train=eval_train)
         stop = any(h.stop_reason == "callback" for h in hists)
         out.update(zip(labels, hists))
         done += sum(c.epochs for c in group)
     return {label: out[label] for label in configs if label in out}
 
 
-CURVE_COLUMNS = ["run", "epoch", "lr", "train_loss", "val_loss", "train_acc", "val_acc"]
+CURVE_COLUMNS = [
+    "run",
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "train_acc",
+    "val_acc",
+    "test_acc",
+    "train_loss_running",
+    "train_acc_running",
+]
 
 
 def curves(histories: dict[str, History]) -> pd.DataFrame:
     """Per-epoch metrics of several runs, one row per (run, epoch)."""
+
+    def column(h, c):  # a series the run did not record (a History built by hand) is NaN
+        values = getattr(h, c)
+        return values if len(values) or not h.epoch else [np.nan] * len(h.epoch)
+
     frames = [
-        pd.DataFrame({"run": label, **{c: getattr(h, c) for c in CURVE_COLUMNS[1:]}}) for label, h in histories.items()
+        pd.DataFrame({"run": label, **{c: column(h, c) for c in CURVE_COLUMNS[1:]}}) for label, h in histories.items()
     ]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
+
+
+#: Curve columns per split: name shown -> (loss column, accuracy column) of :data:`CURVE_COLUMNS`.
+SPLITS = {
+    "train": ("train_loss", "train_acc"),
+    "validation": ("val_loss", "val_acc"),
+    "test": ("test_loss", "test_acc"),
+    "train (running, training mode)": ("train_loss_running", "train_acc_running"),
+}
+
+
+def long_curves(wide: pd.DataFrame, splits=("train", "validation"), keys=("epoch",)) -> pd.DataFrame:
+    """Per-epoch curves in long format: one row per (``keys``..., split) with ``loss`` and
+    ``accuracy``, from wide curves (:func:`curves`' columns); ``splits`` are names of :data:`SPLITS`."""
+    keys = [k for k in keys if k in wide.columns]
+    parts = []
+    for name in splits:
+        loss, acc = SPLITS[name]
+        part = wide[keys + [loss, acc]].rename(columns={loss: "loss", acc: "accuracy"})
+        parts.append(part.assign(split=name))
+    cols = keys + ["split", "loss", "accuracy"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def layer_stats(histories: dict[str, History]) -> pd.DataFrame:
@@ -134,13 +204,16 @@ def layer_stats(histories: dict[str, History]) -> pd.DataFrame:
 
 
 def run_summary(histories: dict[str, History]) -> pd.DataFrame:
-    """One row per run: final/best accuracy, epochs, divergence, seconds."""
+    """One row per run: its seed, final validation and test accuracy (of the weights it returns),
+    best epoch, last eval-mode train accuracy, epochs, divergence, seconds."""
     rows = []
     for label, h in histories.items():
         rows.append(
             {
                 "run": label,
+                "seed": h.config.seed,
                 "final_val_acc": h.final_val_acc,
+                "final_test_acc": h.final_test_acc,
                 "best_epoch": h.best_epoch,
                 "best_val_loss": min(h.val_loss) if h.val_loss else None,
                 "last_train_acc": h.train_acc[-1] if h.train_acc else None,
@@ -156,3 +229,79 @@ def run_summary(histories: dict[str, History]) -> pd.DataFrame:
 def finite_only(df: pd.DataFrame) -> pd.DataFrame:
     """Replace inf with NaN so nothing infinite reaches a table or chart."""
     return df.replace([np.inf, -np.inf], np.nan)
+
+
+# --------------------------------------------------------------------------- seeds and noise
+#: Most seeds one comparison runs (``seeds`` parameters are checked against it).
+MAX_SEEDS = 10
+#: Seeds every comparison runs by default (the first is the sidebar's seed).
+DEFAULT_SEEDS = 3
+
+
+def seed_list(seed: int, seeds: int) -> list[int]:
+    """The seeds of a comparison: ``seed, seed + 1, ..., seed + seeds - 1``."""
+    check_int("seeds", seeds, 1, MAX_SEEDS)
+    check_int("seed", seed, 0, 2**32 - 1 - MAX_SEEDS)
+    return [seed + i for i in range(seeds)]
+
+
+def spread(values) -> float | None:
+    """The min-max range of ``values`` over seeds; None with fewer than two."""
+    a = np.asarray(values, float)
+    return float(np.ptp(a)) if len(a) >= 2 else None
+
+
+def beyond_noise(a, b) -> bool | None:
+    """True when |mean(a) - mean(b)| exceeds the larger min-max spread over seeds of the two;
+    None with fewer than two values on either side (noise not measured)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    return bool(abs(a.mean() - b.mean()) > max(np.ptp(a), np.ptp(b)))
+
+
+def noise_words(flag: bool | None) -> str:
+    """The words a page shows for a :func:`beyond_noise` flag."""
+    return {True: "bigger than seed noise", False: "within seed noise", None: "one seed: no noise estimate"}[flag]
+
+
+def compare_seeds(table: pd.DataFrame, baseline, by: str = "variant", value: str = "final_test_acc") -> dict:
+    """Each variant of a per-seed ``table`` (one row per variant and seed) against ``baseline``.
+
+    Returns the JSON-able block every comparison's summary carries::
+
+        {"metric": value, "baseline": baseline, "seeds": [...],
+         "mean": {variant: mean}, "spread": {variant: min-max range or None},
+         "diff": {variant: mean - baseline's mean}, "beyond_noise": {variant: bool or None}}
+
+    A missing value (a diverged or unfinished run) counts as 0 accuracy when ``value`` is an
+    accuracy, else it is left out. ``beyond_noise`` is None for the baseline itself and with one seed.
+    """
+    if baseline not in set(table[by]):
+        raise ValueError(f"baseline {baseline!r} is not among the {by} values {sorted(set(table[by]), key=str)}")
+    fill = 0.0 if value.endswith("acc") else np.nan
+    groups = {}
+    for v, g in table.groupby(by, sort=False):
+        vals = pd.to_numeric(g[value], errors="coerce").astype(float).fillna(fill).to_numpy()
+        groups[v] = vals[np.isfinite(vals)]
+    base = groups[baseline]
+    block = {"metric": value, "baseline": baseline, "seeds": sorted(int(s) for s in set(table["seed"]))}
+    block["mean"] = {v: round(float(a.mean()), 4) if len(a) else None for v, a in groups.items()}
+    block["spread"] = {v: None if spread(a) is None else round(spread(a), 4) for v, a in groups.items()}
+    block["diff"] = {
+        v: round(float(a.mean() - base.mean()), 4) if len(a) and len(base) else None for v, a in groups.items()
+    }
+    block["beyond_noise"] = {v: None if v == baseline else beyond_noise(a, base) for v, a in groups.items()}
+    return block
+
+
+def seed_band(df: pd.DataFrame, keys, values) -> pd.DataFrame:
+    """Mean and min-max over seeds of each column in ``values``, per combination of ``keys``:
+    columns ``keys + [v, v_min, v_max for v in values] + ["n_seeds"]``."""
+    keys, values = list(keys), list(values)
+    g = df.groupby(keys, sort=False)
+    out = g[values].mean()
+    for v in values:
+        out[f"{v}_min"], out[f"{v}_max"] = g[v].min(), g[v].max()
+    out["n_seeds"] = g.size()
+    return out.reset_index()

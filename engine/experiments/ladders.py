@@ -18,7 +18,16 @@ import pandas as pd
 
 from engine import budget
 from engine.datasets import load
-from engine.experiments.common import Result, check_choices, check_int, experiment, train_many
+from engine.experiments.common import (
+    Result,
+    beyond_noise,
+    check_choices,
+    check_int,
+    experiment,
+    noise_words,
+    seed_list,
+    train_many,
+)
 from engine.train import RECIPES, TrainConfig
 
 #: Recipes of the depth ladder (names of :data:`engine.train.RECIPES`) and their labels.
@@ -49,24 +58,9 @@ FIXES = {
 }
 
 
-def beyond_noise(a: np.ndarray, b: np.ndarray) -> bool | None:
-    """True when |mean(a) - mean(b)| exceeds the larger min-max spread of the two; None with
-    fewer than two values on either side (no spread to compare with)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2:
-        return None
-    return bool(abs(a.mean() - b.mean()) > max(np.ptp(a), np.ptp(b)))
-
-
-def noise_words(flag: bool | None) -> str:
-    """The words a page shows for a :func:`beyond_noise` flag."""
-    return {True: "bigger than seed noise", False: "within seed noise", None: "one seed: no noise estimate"}[flag]
-
-
 def _seeds(seed: int, seeds: int) -> list[int]:
     check_int("seeds", seeds, 1, 5)
-    check_int("seed", seed, 0, 2**32 - 6)
-    return [seed + i for i in range(seeds)]
+    return seed_list(seed, seeds)
 
 
 def _train_grid(configs: dict[tuple, TrainConfig], progress) -> pd.DataFrame:

@@ -9,8 +9,18 @@ import pandas as pd
 from engine import budget
 from engine.datasets import load
 from engine.early_stopping import stop_epoch
-from engine.experiments.common import Result, check_int, curves, experiment, layer_stats, run_summary, train_many
-from engine.experiments.ladders import beyond_noise
+from engine.experiments.common import (
+    Result,
+    beyond_noise,
+    check_int,
+    curves,
+    experiment,
+    layer_stats,
+    long_curves,
+    run_summary,
+    train_many,
+    warning,
+)
 from engine.init import init_std
 from engine.schedules import warmup_cosine
 from engine.train import LIMITS, RECIPES, History, TrainConfig
@@ -59,6 +69,7 @@ def make_config(
     init: str = "he",
     batch_norm: bool = True,
     dropout: float = 0.0,
+    label_noise: float = 0.0,
     residual: bool = False,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -90,6 +101,7 @@ def make_config(
         init=init,
         batch_norm=batch_norm,
         dropout=dropout,
+        label_noise=label_noise,
         residual=residual,
         optimizer=optimizer,
         lr=lr,
@@ -126,8 +138,10 @@ def markers(h: History) -> pd.DataFrame:
 def _notes(histories: dict[str, History]) -> list[str]:
     """Notes on diverged runs."""
     return [
-        f"{label}: the loss became infinite at epoch {h.diverged_epoch}, so training stopped there "
-        "(the curves end at the last finite epoch). Lower the learning rate."
+        warning(
+            f"{label}: the loss became infinite at epoch {h.diverged_epoch}, so training stopped there "
+            "(the curves end at the last finite epoch). Lower the learning rate."
+        )
         for label, h in histories.items()
         if h.diverged_epoch is not None
     ]
@@ -140,19 +154,14 @@ def _acc(h: History) -> float | None:
 def history_tables(h: History, label: str = "run") -> Result:
     """Tables of one run: ``curves`` (per epoch, long format with a ``split`` column),
     ``layers`` (per epoch and layer diagnostics), ``markers``; a summary and notes."""
-    wide = curves({label: h})
-    long = []
-    for split, suffix in (("train", "train"), ("validation", "val")):
-        part = wide[["epoch", "lr", f"{suffix}_loss", f"{suffix}_acc"]].copy()
-        part.columns = ["epoch", "lr", "loss", "accuracy"]
-        long.append(part.assign(split=split))
-    curve = pd.concat(long, ignore_index=True)[["split", "epoch", "lr", "loss", "accuracy"]]
+    curve = long_curves(curves({label: h}), keys=("epoch", "lr"))[["split", "epoch", "lr", "loss", "accuracy"]]
     layers = pd.DataFrame(h.layers, columns=[c for c in LAYER_COLUMNS if c != "layer_name"])
     n_layers = h.config.depth + 1
     layers.insert(2, "layer_name", ["output" if n == n_layers else f"layer {n}" for n in layers["layer"]])
     epochs_run = len(h.epoch)
     summary = {
         "final_val_acc": _acc(h),
+        "final_test_acc": None if h.final_test_acc is None else round(float(h.final_test_acc), 4),
         "final_train_acc": round(float(h.train_acc[-1]), 4) if h.train_acc else None,
         "best_epoch": h.best_epoch,
         "best_val_loss": round(float(min(h.val_loss)), 4) if h.val_loss else None,
@@ -176,8 +185,10 @@ def history_tables(h: History, label: str = "run") -> Result:
                 "layer after layer: try a lower rate or a shallower network (the ablation tab shows the effect)."
             )
         notes.append(
-            f"This network did not learn: training accuracy {h.train_acc[-1]:.1%} is close to chance "
-            f"({chance:.0%}).{hint}"
+            warning(
+                f"This network did not learn: training accuracy {h.train_acc[-1]:.1%} is close to chance "
+                f"({chance:.0%}).{hint}"
+            )
         )
     if h.stop_reason == "early_stopping":
         kept = "the best epoch's weights were restored" if h.config.restore_best else "the last weights were kept"

@@ -71,5 +71,56 @@ def test_no_dataset_imports_sklearn():
 
 def test_split_sizes_and_standardisation():
     s = load("digits", seed=0)
-    assert len(s.y_train) + len(s.y_val) == 1797 and len(s.y_val) == 359  # 20 % held out, stratified
+    # 60/20/20 of 1797: 20 % each is round(359.4) = 359 for validation and for test
+    assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (1079, 359, 359)
     np.testing.assert_allclose(s.X_train.mean(axis=0), 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_train_val_test_cover_the_digits_and_test_is_stratified(seed):
+    _, y = _digits()
+    s = load("digits", seed=seed)
+    assert len(s.y_train) + len(s.y_val) + len(s.y_test) == 1797
+    assert sorted(np.concatenate([s.y_train, s.y_val, s.y_test]).tolist()) == sorted(y.tolist())
+    # every class in test within +-2 of its proportional count (20 %)
+    counts, test_counts = np.bincount(y, minlength=10), np.bincount(s.y_test, minlength=10)
+    assert np.all(np.abs(test_counts - 0.2 * counts) <= 2), (test_counts, 0.2 * counts)
+
+
+def test_the_split_indices_are_disjoint():
+    # the split's own index sets, recomputed the way load() draws them, share no index
+    from engine.datasets import TEST_FRACTION, VAL_FRACTION, _digits, split_sizes, stratified_split
+
+    _, y = _digits()
+    _, n_val, n_test = split_sizes("digits")
+    rng = np.random.default_rng(3)  # load()'s generator: the digits draw nothing before the split
+    rest, te = stratified_split(y, TEST_FRACTION, rng, n_val=n_test)
+    tr, va = stratified_split(y[rest], VAL_FRACTION, rng, n_val=n_val)
+    tr, va = rest[tr], rest[va]
+    assert len(set(tr) | set(va) | set(te)) == 1797
+    assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te))
+    # and they are load()'s: the labels come out in the same order
+    s = load("digits", 3)
+    assert np.array_equal(s.y_train, y[tr]) and np.array_equal(s.y_val, y[va]) and np.array_equal(s.y_test, y[te])
+
+
+@pytest.mark.parametrize("n_train", [None, 200])
+@pytest.mark.parametrize("noise", [0.2, 0.5])
+def test_label_noise_flips_exactly_round_p_n_training_labels_only(noise, n_train):
+    clean = load("digits", 4, n_train=n_train)
+    noisy = load("digits", 4, n_train=n_train, label_noise=noise)
+    n = len(clean.y_train)
+    assert int((noisy.y_train != clean.y_train).sum()) == round(noise * n)
+    np.testing.assert_array_equal(noisy.X_train, clean.X_train)
+    for a, b in ((noisy.y_val, clean.y_val), (noisy.y_test, clean.y_test)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(noisy.X_test, clean.X_test)
+    assert noisy.y_train.min() >= 0 and noisy.y_train.max() <= 9
+    again = load("digits", 4, n_train=n_train, label_noise=noise)
+    np.testing.assert_array_equal(again.y_train, noisy.y_train)  # seeded
+
+
+def test_label_noise_out_of_range_is_a_clear_error():
+    for bad in (-0.1, 0.51, "x"):
+        with pytest.raises(ValueError, match=r"label_noise must be a number in \[0, 0.5\]"):
+            load("digits", 0, label_noise=bad)

@@ -151,7 +151,7 @@ def test_naive_predicts_one_class_the_others_learn():
     # Independent reference: at depth 10 the naive recipe (sigmoid, 0.01-std weights) sends the
     # same near-constant signal to the output for every image, so it predicts a single class and
     # its accuracy is that class's share of the validation set (stratified digits: 9.7%-10.3%).
-    res = run("recipe_compare", depth=10, width=32, epochs=6)
+    res = run("recipe_compare", depth=10, width=64, epochs=6)
     y = load("digits", 0).y_val
     shares = np.bincount(y) / len(y)
     naive = res.summary["naive_val_acc"]

@@ -10,6 +10,7 @@ import pytest
 import engine.train as train_mod
 from engine.datasets import load
 from engine.early_stopping import EarlyStopping, stop_epoch
+from engine.experiments.common import beyond_noise
 from engine.train import RECIPES, History, TrainConfig, evaluate, train
 
 
@@ -163,7 +164,7 @@ def test_divergence_after_finite_epochs_keeps_only_finite_numbers(monkeypatch):
         seen.clear()
         h = train(
             TrainConfig(
-                lr=1.0,
+                lr=2.0,
                 init="he",
                 batch_norm=False,
                 optimizer="sgd",
@@ -243,3 +244,59 @@ def test_stop_epoch_replay():
 def test_early_stopping_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         EarlyStopping(**kwargs)
+
+
+def test_train_metrics_are_eval_mode_passes_over_the_training_split():
+    """With dropout 0.3 the running training-mode average sits above the validation loss; the
+    eval-mode train loss, recomputed here from the returned weights, sits below it (the net fits)."""
+    cfg = TrainConfig(depth=3, width=128, dropout=0.3, epochs=30, batch_norm=False, schedule="constant")
+    h = train(cfg)
+    split = load("digits", 0)
+    X = split.X_train.astype(np.float32)
+    loss, acc = evaluate(h.model, X, split.y_train)
+    assert h.train_loss[-1] == pytest.approx(loss, rel=1e-5) and h.train_acc[-1] == pytest.approx(acc)
+    assert h.train_loss[-1] <= h.val_loss[-1]
+    assert h.train_loss_running[-1] > h.train_loss[-1]  # dropout's noise is in the running average only
+    t_loss, t_acc = evaluate(h.model, split.X_test.astype(np.float32), split.y_test)
+    assert h.test_loss[-1] == pytest.approx(t_loss, rel=1e-5)
+    assert h.final_test_acc == pytest.approx(t_acc) == h.test_acc[-1]
+    assert len(h.test_acc) == len(h.train_loss_running) == len(h.epoch) == 30
+
+
+def test_final_test_acc_is_of_the_restored_weights_and_test_never_chooses():
+    cfg = TrainConfig(depth=3, width=64, batch_norm=False, epochs=40, patience=3, schedule="constant", lr=3e-3)
+    h = train(cfg)
+    assert h.stop_reason == "early_stopping"
+    assert h.best_epoch == int(np.argmin(h.val_loss))  # validation chooses
+    split = load("digits", 0)
+    _, acc = evaluate(h.model, split.X_test.astype(np.float32), split.y_test)
+    assert h.final_test_acc == pytest.approx(acc) == h.test_acc[h.best_epoch]
+    # the same run with another test split would choose the same epoch: test labels shuffled change nothing
+    rng = np.random.default_rng(0)
+    shuffled = type(split)(**{**split.__dict__, "y_test": rng.permutation(split.y_test)})
+    other = train(cfg, data=shuffled)
+    assert other.best_epoch == h.best_epoch and other.val_loss == h.val_loss
+
+
+def test_eval_train_false_skips_only_the_train_pass():
+    cfg = TrainConfig(depth=2, width=32, epochs=3, dropout=0.2)
+    on, off = train(cfg), train(cfg, eval_train=False)
+    assert all(math.isnan(v) for v in off.train_loss + off.train_acc)
+    assert off.val_loss == on.val_loss and off.test_acc == on.test_acc  # the eval pass draws nothing
+    assert off.train_loss_running == on.train_loss_running
+
+
+def test_label_noise_makes_early_stopping_pay_off():
+    """30 % of the training labels flipped (depth 3, width 256, Adam 1e-3, constant lr, 60 epochs):
+    the weights at the best validation epoch beat the last ones on validation and on test, over
+    seeds 0-2, by more than the seed spread."""
+    cfg = TrainConfig(depth=3, width=256, batch_norm=False, lr=1e-3, schedule="constant", epochs=60, label_noise=0.3)
+    best, last, tbest, tlast = [], [], [], []
+    for seed in (0, 1, 2):
+        h = train(cfg.replace(seed=seed))
+        b = int(np.argmin(h.val_loss))
+        best.append(h.val_acc[b])
+        last.append(h.val_acc[-1])
+        tbest.append(h.test_acc[b])
+        tlast.append(h.test_acc[-1])
+    assert min(best) > max(last) and beyond_noise(tbest, tlast) and np.mean(tbest) > np.mean(tlast)
