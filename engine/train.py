@@ -182,11 +182,10 @@ class History:
     final_test_acc: float | None = None
     model: MLP | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self, include_layers=True) -> dict:
+    def to_dict(self) -> dict:
+        """Everything recorded, JSON-able (the model left out)."""
         d = {k: v for k, v in self.__dict__.items() if k != "model"}
         d["config"] = self.config.to_dict()
-        if not include_layers:
-            d.pop("layers")
         return d
 
 
