@@ -265,7 +265,7 @@ def test_the_wheel_installs_the_engine_cli_and_the_app_for_the_launcher(tmp_path
     assert app.is_relative_to(venv) and app.name == "training-explorer", app
     assert (app / "streamlit_app.py").is_file() and (app / ".streamlit" / "config.toml").is_file()
     assert sorted(p.name for p in (app / "pages").glob("*.py")) == sorted(p.name for p in (ROOT / "pages").glob("*.py"))
-    assert shape == "(1438, 64)"
+    assert shape == "(1079, 64)"
 
 
 # ---------------------------------------------------------------------------------------------
