@@ -213,8 +213,8 @@ class ListOf(Param):
 
     def _len_text(self) -> str:
         if self.max_len is None:
-            return f"at least {self.min_len}" if self.min_len else "any number of"
-        return f"{self.min_len}-{self.max_len}"
+            return {0: "", 1: "one or more "}.get(self.min_len, f"at least {self.min_len} ")
+        return f"{self.min_len}-{self.max_len} "
 
     def check(self, name, value, values=None):
         items = tuple(value) if isinstance(value, (tuple, list, np.ndarray, range)) else (value,)
@@ -228,7 +228,7 @@ class ListOf(Param):
 
     def describe(self, values=None):
         many = getattr(self.item, "describe_many", None)
-        return f"list of {self._len_text()} {many(values) if many else self.item.describe(values)}"
+        return f"list of {self._len_text()}{many(values) if many else self.item.describe(values)}"
 
     def bounds(self, values=None):
         return self.item.bounds(values)
