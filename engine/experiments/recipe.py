@@ -63,6 +63,7 @@ MAKE_CONFIG_SPEC = {
     "init": T["init"],
     "batch_norm": T["batch_norm"],
     "dropout": T["dropout"],
+    "label_noise": T["label_noise"],
     "residual": T["residual"],
     "optimizer": T["optimizer"],
     "lr": T["lr"],
@@ -85,6 +86,7 @@ def make_config(
     init: str = "he",
     batch_norm: bool = True,
     dropout: float = 0.0,
+    label_noise: float = 0.0,
     residual: bool = False,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -198,7 +200,7 @@ def _check_all(configs: dict[str, TrainConfig]) -> None:
 # --------------------------------------------------------------------------- experiments
 
 
-@experiment("recipe", **MAKE_CONFIG_SPEC)
+@experiment("recipe", **{k: p for k, p in MAKE_CONFIG_SPEC.items() if k != "label_noise"})
 def recipe(
     depth: int = 10,
     width: int = 64,
