@@ -14,6 +14,7 @@ be a registry dict (its keys are read at each check) or a zero-argument callable
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Mapping
@@ -24,13 +25,14 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _value(bound, values):
-    """A bound or option list: called with ``values`` (or with nothing) when callable."""
-    if callable(bound):
-        try:
-            return bound(values or {})
-        except TypeError:
-            return bound()
-    return bound
+    """A bound or option list: called with ``values`` (or with nothing, if it takes no argument) when callable."""
+    if not callable(bound):
+        return bound
+    try:
+        takes_values = bool(inspect.signature(bound).parameters)
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_values = True
+    return bound(values or {}) if takes_values else bound()
 
 
 def _real(value) -> bool:
