@@ -1,4 +1,8 @@
-"""Command line: ``python -m engine list`` and ``python -m engine run EXPERIMENT [--param value ...]``."""
+"""Command line: ``python -m engine list`` and ``python -m engine run EXPERIMENT [--param value ...]``.
+
+``python -m engine run EXPERIMENT --help`` lists the experiment's parameters with their type,
+range and default (from the experiment's spec, :mod:`engine.spec`).
+"""
 
 from __future__ import annotations
 
@@ -13,68 +17,80 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, os.environ.get("TRAINING_EXPLORER_BLAS_THREADS", "1") or "1")
 
 from engine.experiments import REGISTRY, run  # noqa: E402
-from engine.experiments.common import params_of  # noqa: E402
+from engine.experiments.common import params_of, spec_of  # noqa: E402
 
 
-def _parse_value(text: str, default):
-    """Parse ``text`` to the type of ``default`` (None default: int, float, None or str)."""
-    low = text.strip().lower()
-    if isinstance(default, bool):
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true or false; got {text!r}")
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
-    if isinstance(default, (tuple, list)):
-        return tuple(_parse_value(t, default[0] if default else None) for t in text.split(",") if t)
-    if low == "none":
-        return None
-    for cast in (int, float):
+def _cli_default(value) -> str:
+    """A default as it is typed on the command line (lists comma-separated, None as none)."""
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value) or "(empty)"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _arg_type(param):
+    """An argparse type parsing a string with ``param`` (a bad string is argparse's error)."""
+
+    def parse(text):
         try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+            return param.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A parser whose errors are one line on stderr (exit code 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the parameters)\n")
+
+
+def _summary(fn) -> str:
+    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+
+
+def _experiment_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of ``run NAME``: one option per parameter, with its type, range and default."""
+    fn = REGISTRY[name]
+    parser = _OneLineErrors(prog=f"python -m engine run {name}", description=_summary(fn), allow_abbrev=False)
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    defaults = params_of(fn)
+    for key, param in spec_of(fn).items():
+        parser.add_argument(
+            f"--{key.replace('_', '-')}",
+            dest=key,
+            type=_arg_type(param),
+            default=argparse.SUPPRESS,
+            metavar="VALUE",
+            help=f"{param.describe()} (default: {_cli_default(defaults[key])})".replace("%", "%%"),
+        )
+    return parser
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="list experiments and their parameters")
-    p_run = sub.add_parser("run", help="run one experiment and print its tables")
+    sub.add_parser("list", help="list experiments and their parameters (type, range, default)")
+    p_run = sub.add_parser("run", help="run one experiment and print its tables", add_help=False)
     p_run.add_argument("experiment", choices=sorted(REGISTRY))
-    p_run.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p_run.add_argument("-h", "--help", action="store_true", help="list the experiment's parameters")
     args, rest = parser.parse_known_args(argv)
 
     if args.cmd == "list":
         for name, fn in REGISTRY.items():
-            doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-            print(f"{name:16s} {doc}")
-            for k, v in params_of(fn).items():
-                print(f"    --{k.replace('_', '-')} {v!r}")
+            print(f"{name:16s} {_summary(fn)}")
+            defaults = params_of(fn)
+            for k, param in spec_of(fn).items():
+                print(f"    --{k.replace('_', '-')} {param.describe()} (default: {_cli_default(defaults[k])})")
         return 0
 
-    fn = REGISTRY[args.experiment]
-    defaults = params_of(fn)
-    params = {}
-    it = iter(rest)
-    for tok in it:
-        key = tok.lstrip("-").replace("-", "_")
-        if not tok.startswith("--") or key not in defaults:
-            parser.error(
-                f"unknown parameter {tok!r}; {args.experiment} takes: "
-                + ", ".join(f"--{k.replace('_', '-')}" for k in defaults)
-            )
-        try:
-            params[key] = _parse_value(next(it), defaults[key])
-        except StopIteration:
-            parser.error(f"{tok} needs a value")
-        except ValueError as e:
-            parser.error(f"{tok}: {e}")
+    opts = _experiment_parser(args.experiment).parse_args(rest + (["--help"] if args.help else []))
+    params = {k: v for k, v in vars(opts).items() if k != "format"}
+    args.format = opts.format
+    defaults = params_of(REGISTRY[args.experiment])
     try:
         result = run(args.experiment, **params)
     except ValueError as e:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-import numbers
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from engine import spec as S
 from engine.datasets import DATASETS, load, n_train_available
 from engine.early_stopping import EarlyStopping
 from engine.init import STRATEGIES
@@ -18,42 +19,84 @@ from engine.network import MLP
 from engine.optim import OPTIMIZERS, QUIET_BLAS, STACK_OPTIMIZERS, blas_threads
 from engine.schedules import SCHEDULES, lr_at
 
-#: Allowed ranges, shown in error messages and used by the UI for slider bounds.
-LIMITS = {
-    "n_train": (10, n_train_available("digits")),
-    "depth": (1, 100),
-    "width": (2, 1024),
-    "dropout": (0.0, 0.9),
-    "label_noise": (0.0, 0.5),
-    "lr": (1e-6, 10.0),
-    "weight_decay": (0.0, 1.0),
-    "warmup_epochs": (0, 499),
-    "batch_size": (2, 2048),
-    "epochs": (1, 500),
-    "patience": (1, 500),
-    "seed": (0, 2**32 - 1),
+_EPOCHS = S.Int(1, 500)
+
+
+def _warmup_hi(values) -> int:
+    """warmup_epochs < epochs; only an epochs value that is itself valid bounds it (else epochs' error wins)."""
+    try:
+        return _EPOCHS.check("epochs", values.get("epochs")) - 1
+    except ValueError:
+        return _EPOCHS.hi - 1
+
+
+def _n_train_hi(values) -> int:
+    """The whole training split of the chosen dataset (digits when none is chosen yet)."""
+    dataset = values.get("dataset", "digits")
+    return n_train_available(dataset if dataset in DATASETS else "digits")
+
+
+#: The parameter spec of :class:`TrainConfig`, in field order: validation, CLI help and slider bounds
+#: all come from it. Option lists are the engine's registries, read at each check.
+TRAIN_SPEC = {
+    "dataset": S.OneOf(DATASETS),
+    "n_train": S.Optional(S.Int(10, _n_train_hi), "the whole training split"),
+    "depth": S.Int(1, 100),
+    "width": S.Int(2, 1024),
+    "activation": S.OneOf(ACTIVATIONS),
+    "init": S.OneOf(STRATEGIES),
+    "batch_norm": S.Bool(),
+    "dropout": S.Float(0.0, 0.9),
+    "label_noise": S.Float(0.0, 0.5),
+    "residual": S.Bool(),
+    "optimizer": S.OneOf(OPTIMIZERS),
+    "lr": S.Float(1e-6, 10.0),
+    "weight_decay": S.Float(0.0, 1.0),
+    "schedule": S.OneOf(SCHEDULES),
+    "warmup_epochs": S.Optional(S.Int(0, _warmup_hi), "10% of epochs"),
+    "batch_size": S.Int(2, 2048),
+    "epochs": _EPOCHS,
+    "patience": S.Optional(S.Int(1, 500), "no early stopping"),
+    "restore_best": S.Bool(),
+    "seed": S.Int(0, 2**32 - 1),
 }
-CHOICES = {
-    "dataset": tuple(DATASETS),
-    "activation": tuple(ACTIVATIONS),
-    "init": STRATEGIES,
-    "optimizer": tuple(OPTIMIZERS),
-    "schedule": tuple(SCHEDULES),
-}
-_INTS = {"n_train", "depth", "width", "warmup_epochs", "batch_size", "epochs", "patience", "seed"}
-_FLOATS = {"dropout", "label_noise", "lr", "weight_decay"}
-_BOOLS = {"batch_norm", "residual", "restore_best"}
-_OPTIONAL = {"n_train", "warmup_epochs", "patience"}
+
+
+class _View(Mapping):
+    """A read-only view of TRAIN_SPEC, computed on access (so registries and data sizes are current)."""
+
+    def __init__(self, kinds, get):
+        self._names = [k for k, p in TRAIN_SPEC.items() if isinstance(getattr(p, "inner", p), kinds)]
+        self._get = get
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        return self._get(TRAIN_SPEC[name])
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+
+#: Allowed ranges (lo, hi) of the numeric fields, derived from TRAIN_SPEC (n_train's is the digits
+#: training split, warmup_epochs' is the one at the most epochs allowed). The UI's slider bounds.
+LIMITS = _View((S.Int, S.Float), lambda p: p.bounds({"dataset": "digits", "epochs": _EPOCHS.hi}))
+#: Allowed names of the choice fields, derived from TRAIN_SPEC (read from the registries on access).
+CHOICES = _View(S.OneOf, lambda p: p.choices())
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. Validates itself: a bad value raises ValueError
-    naming the field and its allowed range.
+    """Everything that defines a training run. Validates itself against :data:`TRAIN_SPEC`: a bad
+    value raises ValueError naming the field and its allowed range.
 
     ``depth`` counts hidden blocks (Linear [+ BatchNorm] + activation [+ dropout]); the output
     Linear comes on top. ``warmup_epochs=None`` means 10% of ``epochs``; ``patience=None``
-    disables early stopping; ``n_train=None`` uses the whole training split.
+    disables early stopping; ``n_train=None`` uses the whole training split. ``label_noise`` is
+    the fraction of training labels flipped.
     """
 
     dataset: str = "digits"
@@ -78,35 +121,9 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for f in fields(self):
-            name, value = f.name, getattr(self, f.name)
-            if value is None and name in _OPTIONAL:
-                continue
-            if name in CHOICES:
-                if not isinstance(value, str) or value not in CHOICES[name]:
-                    raise ValueError(f"{name} must be one of {', '.join(CHOICES[name])}; got {value!r}")
-            elif name in _BOOLS:
-                if not isinstance(value, (bool, np.bool_)):
-                    raise ValueError(f"{name} must be True or False; got {value!r}")
-                object.__setattr__(self, name, bool(value))
-            else:
-                lo, hi = LIMITS[name]
-                if name == "n_train":
-                    hi = n_train_available(self.dataset)
-                e_lo, e_hi = LIMITS["epochs"]
-                epochs_ok = isinstance(self.epochs, numbers.Integral) and not isinstance(self.epochs, bool)
-                if name == "warmup_epochs" and epochs_ok and e_lo <= self.epochs <= e_hi:
-                    # only an epochs value that is itself valid bounds the warmup (else epochs' error wins)
-                    hi = int(self.epochs) - 1
-                kind = "an integer" if name in _INTS else "a number"
-                ok_type = (
-                    isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                    if name in _INTS
-                    else isinstance(value, numbers.Real) and not isinstance(value, bool)
-                )
-                if not ok_type or not math.isfinite(value) or not lo <= value <= hi:
-                    raise ValueError(f"{name} must be {kind} in [{lo}, {hi}]; got {value!r}")
-                object.__setattr__(self, name, int(value) if name in _INTS else float(value))
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in S.validate(TRAIN_SPEC, values).items():
+            object.__setattr__(self, name, value)
 
     @property
     def warmup(self) -> int:

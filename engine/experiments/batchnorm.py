@@ -15,20 +15,19 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import pandas as pd
 
 from engine.budget import check as check_budget
-from engine.datasets import load
+from engine.datasets import load, n_train_available
 from engine.experiments.common import Result, experiment, train_many
-from engine.experiments.common import check_int as _int
 from engine.init import init_weights
 from engine.layers import Activation, BatchNorm, Linear
 from engine.losses import softmax_cross_entropy
-from engine.optim import OPTIMIZERS
-from engine.train import LIMITS, TrainConfig, build_model, evaluate, train
+from engine.spec import Float, Int, ListOf
+from engine.train import TRAIN_SPEC as T
+from engine.train import TrainConfig, build_model, evaluate, train
 
 ARTICLE_SEED = 42
 ARTICLE_LAYERS = 15
@@ -44,29 +43,20 @@ DEFAULT_LRS = {
 }
 
 
-# --------------------------------------------------------------------------- validation helpers
+#: The grid of an optimizer without its own entry in DEFAULT_LRS (five decades, half a decade apart).
+FALLBACK_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 
 
-def _ints(name, values, lo, hi, max_len=8):
-    """A non-empty tuple of distinct ints in [lo, hi], sorted."""
-    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-    if not 1 <= len(values) <= max_len:
-        raise ValueError(f"{name} must list 1 to {max_len} values; got {len(values)}")
-    return tuple(sorted({_int(name, v, lo, hi) for v in values}))
+def default_lrs(optimizer: str) -> tuple:
+    """The learning-rate grid of the BN sweep for ``optimizer`` (FALLBACK_LRS when it has none)."""
+    return DEFAULT_LRS.get(optimizer, FALLBACK_LRS)
 
 
-def _floats(name, values, lo, hi, max_len=10):
-    """A non-empty tuple of distinct finite floats in [lo, hi], sorted."""
-    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-    if not 1 <= len(values) <= max_len:
-        raise ValueError(f"{name} must list 1 to {max_len} values; got {len(values)}")
-    out = set()
-    for v in values:
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
-        if not ok:
-            raise ValueError(f"{name} must be numbers in [{lo}, {hi}]; got {v!r}")
-        out.add(float(v))
-    return tuple(sorted(out))
+def _seed_below(values) -> int:
+    """The largest first seed whose ``n_seeds`` seeds all stay valid seeds."""
+    n = values.get("n_seeds")
+    n = n if isinstance(n, int) and 1 <= n <= MAX_SEEDS else 1
+    return T["seed"].hi - n + 1
 
 
 def _finite(x):
@@ -88,11 +78,9 @@ def _relu_stack(x, rng, n_layers, width, use_bn):
     return stats
 
 
-@experiment("batchnorm_article")
+@experiment("batchnorm_article", seed=T["seed"], layers=Int(1, 100))
 def batchnorm_article(seed: int = ARTICLE_SEED, layers: int = ARTICLE_LAYERS, progress=None) -> Result:
     """The article's BN demos: one batch before/after BN, then 15 ReLU layers with and without BN."""
-    seed = _int("seed", seed, *LIMITS["seed"])
-    layers = _int("layers", layers, 1, 100)
     # (a) one batch of 32 samples x 64 units, shifted and scaled, through a fresh BatchNorm
     rng = np.random.RandomState(seed)
     z = rng.standard_normal((32, 64)) * 5 + 3
@@ -277,7 +265,17 @@ def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict
     return out
 
 
-@experiment("batchnorm_lr")
+@experiment(
+    "batchnorm_lr",
+    lrs=ListOf(Float(T["lr"].lo, T["lr"].hi), min_len=0, max_len=10, sort=True),
+    optimizer=T["optimizer"],
+    depth=T["depth"],
+    width=T["width"],
+    epochs=T["epochs"],
+    batch_size=T["batch_size"],
+    seed=Int(0, _seed_below),
+    n_seeds=Int(1, MAX_SEEDS),
+)
 def batchnorm_lr(
     lrs: tuple = (),
     optimizer: str = "sgd",
@@ -296,11 +294,7 @@ def batchnorm_lr(
     (epochs every seed completed). The summary's ``headline``, ``small_rates`` and ``converge``
     sentences are computed from them (usable = at least ``USABLE_FRACTION`` of the best mean).
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    lrs = _floats("lrs", lrs or DEFAULT_LRS[optimizer], *LIMITS["lr"])
-    n_seeds = _int("n_seeds", n_seeds, 1, MAX_SEEDS)
-    seed = _int("seed", seed, LIMITS["seed"][0], LIMITS["seed"][1] - n_seeds + 1)
+    lrs = lrs or default_lrs(optimizer)
     base = TrainConfig(
         depth=depth,
         width=width,
@@ -446,7 +440,18 @@ def _shift(now, start):
     return _finite(np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / scale))
 
 
-@experiment("batchnorm_shift")
+@experiment(
+    "batchnorm_shift",
+    depth=T["depth"],
+    width=T["width"],
+    epochs=T["epochs"],
+    lr=T["lr"],
+    optimizer=T["optimizer"],
+    batch_size=T["batch_size"],
+    probe=Int(2, 1024),
+    seed=Int(0, _seed_below),
+    n_seeds=Int(1, MAX_SEEDS),
+)
 def batchnorm_shift(
     depth: int = 10,
     width: int = 64,
@@ -468,11 +473,6 @@ def batchnorm_shift(
     those per-unit statistics moved from their values at initialisation, in units of the initial
     spread (see :func:`_shift`); ``epochs_trained`` counts epochs (0 = at initialisation).
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    n_seeds = _int("n_seeds", n_seeds, 1, MAX_SEEDS)
-    seed = _int("seed", seed, LIMITS["seed"][0], LIMITS["seed"][1] - n_seeds + 1)
-    probe = _int("probe", probe, 2, 1024)
     base = TrainConfig(
         depth=depth,
         width=width,
@@ -598,7 +598,16 @@ def _pre_bn_activations(model, X, block):
     return model.layers[start].forward(h, training=False).astype(np.float64)
 
 
-@experiment("batchnorm_noise")
+@experiment(
+    "batchnorm_noise",
+    batch_sizes=ListOf(Int(2, lambda v: n_train_available("digits")), max_len=8, sort=True),
+    layer=Int(1, lambda v: v["depth"] if isinstance(v.get("depth"), int) and 1 <= v["depth"] <= 20 else 20),
+    draws=Int(10, 5000),
+    depth=Int(1, 20),
+    width=T["width"],
+    epochs=T["epochs"],
+    seed=T["seed"],
+)
 def batchnorm_noise(
     batch_sizes: tuple = (2, 4, 8, 16, 32, 64, 128, 256),
     layer: int = 2,
@@ -610,14 +619,10 @@ def batchnorm_noise(
     progress=None,
 ) -> Result:
     """How far one mini-batch's mean/std stray from the whole data's, vs batch size (real activations)."""
-    depth = _int("depth", depth, 1, 20)
-    layer = _int("layer", layer, 1, depth)
-    draws = _int("draws", draws, 10, 5000)
     cfg = TrainConfig(depth=depth, width=width, epochs=epochs, seed=seed, batch_norm=True, schedule="constant")
     check_budget(cfg)
     data = load(cfg.dataset, seed)
     n = len(data.X_train)
-    batch_sizes = _ints("batch_sizes", batch_sizes, 2, n)
     h = train(
         cfg, data=data, on_epoch=(lambda e, _h: progress((e + 1) / (cfg.epochs + 1), "training") if progress else True)
     )
@@ -689,7 +694,15 @@ def _batch_stats_eval(model, X, y, bs, rng):
     return loss_sum / seen, correct / seen
 
 
-@experiment("batchnorm_modes")
+@experiment(
+    "batchnorm_modes",
+    batch_sizes=ListOf(T["batch_size"], max_len=6, sort=True),
+    epochs=T["epochs"],
+    depth=T["depth"],
+    width=T["width"],
+    lr=T["lr"],
+    seed=T["seed"],
+)
 def batchnorm_modes(
     batch_sizes: tuple = (8, 32, 256),
     epochs: int = 4,
@@ -700,7 +713,6 @@ def batchnorm_modes(
     progress=None,
 ) -> Result:
     """Validation accuracy of the same weights with batch statistics vs running statistics, per epoch."""
-    batch_sizes = _ints("batch_sizes", batch_sizes, *LIMITS["batch_size"], max_len=6)
     base = TrainConfig(
         depth=depth,
         width=width,

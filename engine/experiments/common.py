@@ -2,49 +2,50 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from engine.budget import max_members
+from engine.spec import Int, validate
 from engine.train import History, TrainConfig, stack_key, train_stacked
 
 #: experiment name -> function. Filled by :func:`experiment`.
 REGISTRY: dict = {}
 
 
-def experiment(name: str):
-    """Register a function as experiment ``name`` (its keyword defaults are its CLI params)."""
+def experiment(name: str, **spec):
+    """Register a function as experiment ``name``; ``spec`` gives each keyword parameter its type.
+
+    Every keyword parameter but ``progress`` needs a spec (:mod:`engine.spec`): the arguments are
+    checked and converted through it, in the signature's order, before the body runs, and the CLI's
+    help and parsing come from it. Checks that are not one parameter's range stay in the body.
+    """
 
     def deco(fn):
-        REGISTRY[name] = fn
-        fn.experiment_name = name
-        return fn
+        sig = inspect.signature(fn)
+        names = [k for k, p in sig.parameters.items() if k != "progress" and p.default is not inspect.Parameter.empty]
+        missing, extra = set(names) - set(spec), set(spec) - set(names)
+        if missing or extra:
+            raise TypeError(f"experiment {name}: spec and parameters differ ({sorted(missing)} {sorted(extra)})")
+        ordered = {k: spec[k] for k in names}
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            checked = validate(ordered, dict(bound.arguments))
+            return fn(**checked)
+
+        run.experiment_name = name
+        run.spec = ordered
+        REGISTRY[name] = run
+        return run
 
     return deco
-
-
-def check_int(name: str, value, lo: int, hi: int) -> int:
-    """``value`` as an int in [lo, hi], or a ValueError naming ``name`` and the range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}]; got {value!r}")
-    return int(value)
-
-
-def check_choices(name: str, values, allowed) -> tuple:
-    """``values`` (one name or several) as a tuple of distinct names from ``allowed``, in order."""
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    if not values:
-        raise ValueError(f"{name} must name at least one of {', '.join(allowed)}; got none")
-    for v in values:
-        if v not in allowed:
-            raise ValueError(f"{name} must be chosen from {', '.join(allowed)}; got {v!r}")
-    return tuple(dict.fromkeys(values))
 
 
 def params_of(fn) -> dict:
@@ -82,6 +83,11 @@ def warning(text: str) -> Note:
 def level_of(note) -> str:
     """The level of ``note`` (a plain string is ``"info"``)."""
     return getattr(note, "level", "info")
+
+
+def spec_of(fn) -> dict:
+    """Parameter name -> :class:`engine.spec.Param` of an experiment, in signature order."""
+    return dict(fn.spec)
 
 
 @dataclass
@@ -240,8 +246,8 @@ DEFAULT_SEEDS = 3
 
 def seed_list(seed: int, seeds: int) -> list[int]:
     """The seeds of a comparison: ``seed, seed + 1, ..., seed + seeds - 1``."""
-    check_int("seeds", seeds, 1, MAX_SEEDS)
-    check_int("seed", seed, 0, 2**32 - 1 - MAX_SEEDS)
+    seeds = Int(1, MAX_SEEDS).check("seeds", seeds)
+    seed = Int(0, 2**32 - 1 - MAX_SEEDS).check("seed", seed)
     return [seed + i for i in range(seeds)]
 
 

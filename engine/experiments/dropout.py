@@ -16,7 +16,6 @@ one included, so the output layer's inputs are dropped; the logits never are.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import pandas as pd
@@ -24,24 +23,17 @@ import pandas as pd
 from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available
 from engine.experiments.common import Result, experiment
-from engine.experiments.common import check_int as _int
 from engine.layers import Dropout
-from engine.train import LIMITS, TrainConfig, evaluate, train_stacked
+from engine.spec import Int, ListOf
+from engine.train import TRAIN_SPEC as T
+from engine.train import TrainConfig, evaluate, train_stacked
 
 ARTICLE_SEED = 42
 ARTICLE_INPUT = np.arange(1.0, 9.0)  # the article's activations [1, 2, ..., 8]
 INVERTED, UNSCALED = "inverted (÷ (1−p))", "not rescaled"
-MAX_RATE = LIMITS["dropout"][1]
+MAX_RATE = T["dropout"].hi
 #: Numbers of masked forward passes averaged in the ensemble view.
 ENSEMBLE_K = (1, 2, 4, 8, 16, 32, 64)
-
-
-def _rate(name, value):
-    """A dropout rate in [0, MAX_RATE], or ValueError naming ``name``."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not 0.0 <= value <= MAX_RATE:
-        raise ValueError(f"{name} must be a number in [0, {MAX_RATE}]; got {value!r}")
-    return float(value)
 
 
 def run_label(rate: float) -> str:
@@ -55,15 +47,11 @@ def _checkpoints(n: int) -> np.ndarray:
     return np.unique(np.r_[np.geomspace(1, n, 60).round().astype(int), n])
 
 
-@experiment("dropout_article")
+@experiment("dropout_article", rate=T["dropout"], samples=Int(1, 20), mc_samples=Int(10, 200_000), seed=T["seed"])
 def dropout_article(
     rate: float = 0.5, samples: int = 4, mc_samples: int = 10000, seed: int = ARTICLE_SEED, progress=None
 ) -> Result:
     """The article's dropout samples on [1..8], then many masks: inverted scaling keeps the mean."""
-    rate = _rate("rate", rate)
-    samples = _int("samples", samples, 1, 20)
-    mc_samples = _int("mc_samples", mc_samples, 10, 200_000)
-    seed = _int("seed", seed, *LIMITS["seed"])
     a = ARTICLE_INPUT
     # (a) the article's samples: one forward pass per sample, as it calls dropout() in a loop
     layer = Dropout(rate, rng=np.random.RandomState(seed))
@@ -200,7 +188,17 @@ def ensemble_view(model, X, y, seed: int, ks=ENSEMBLE_K) -> tuple[pd.DataFrame, 
 
 
 # --------------------------------------------------------------------------- real overfitting run
-@experiment("dropout")
+@experiment(
+    "dropout",
+    rates=ListOf(T["dropout"], max_len=10, sort=True),
+    n_train=Int(20, lambda v: n_train_available("digits")),
+    width=T["width"],
+    depth=T["depth"],
+    epochs=T["epochs"],
+    lr=T["lr"],
+    batch_size=T["batch_size"],
+    seed=T["seed"],
+)
 def dropout(
     rates: tuple = (0.0, 0.3, 0.5),
     n_train: int = 200,
@@ -213,12 +211,6 @@ def dropout(
     progress=None,
 ) -> Result:
     """Overfitting a small digits subset with a wide net at several dropout rates: train vs val."""
-    rates = tuple(rates) if isinstance(rates, (tuple, list)) else (rates,)
-    if not 1 <= len(rates) <= 10:
-        raise ValueError(f"rates must list 1 to 10 dropout rates; got {len(rates)}")
-    rates = tuple(sorted({_rate("rates", r) for r in rates}))
-    hi = n_train_available("digits")
-    n_train = _int("n_train", n_train, 20, hi)
     base = TrainConfig(
         n_train=n_train,
         width=width,

@@ -9,17 +9,15 @@ loss for every patience and min_delta, so moving a patience slider never retrain
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 import pandas as pd
 
 from engine import budget
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import Result, experiment, finite_only, train_many
-from engine.experiments.common import check_int as _check_int
-from engine.train import LIMITS, TrainConfig
+from engine.spec import Float, ListOf
+from engine.train import TRAIN_SPEC as T
+from engine.train import TrainConfig
 
 #: Patience values replayed for the sliders: 1 .. MAX_PATIENCE.
 MAX_PATIENCE = 100
@@ -32,23 +30,6 @@ ARTICLE_PATIENCE = 10
 ARTICLE_EPOCHS = 200
 #: Label of the article's curve (also its chart colour key).
 ARTICLE_LABEL = "article (simulated)"
-
-
-def _check_ints(name, values, lo, hi):
-    """A non-empty tuple of distinct integers in [lo, hi], sorted."""
-    values = (values,) if isinstance(values, numbers.Number) else tuple(values)
-    if not values:
-        raise ValueError(f"{name} must list at least one integer in [{lo}, {hi}]; got none")
-    return tuple(sorted({_check_int(name, v, lo, hi) for v in values}))
-
-
-def _check_deltas(values):
-    """A non-empty tuple of distinct finite min_delta values >= 0 (0.0 always included)."""
-    values = (values,) if isinstance(values, numbers.Number) else tuple(values)
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or not 0 <= v <= 1:
-            raise ValueError(f"min_deltas must be numbers in [0, 1]; got {v!r}")
-    return tuple(sorted({0.0, *(float(v) for v in values)}))
 
 
 def simulated_curves(epochs: int = ARTICLE_EPOCHS):
@@ -126,7 +107,18 @@ def early_stopping_article(progress=None) -> Result:
     return Result(tables={"curves": curve, "replay": replay(val)}, summary=summary)
 
 
-@experiment("early_stopping")
+@experiment(
+    "early_stopping",
+    n_train=T["n_train"].inner,
+    depth=T["depth"],
+    width=T["width"],
+    lr=T["lr"],
+    epochs=T["epochs"],
+    batch_size=T["batch_size"],
+    patiences=ListOf(T["patience"].inner, sort=True),
+    min_deltas=ListOf(Float(0.0, 1.0), min_len=0, sort=True),
+    seed=T["seed"],
+)
 def early_stopping(
     n_train: int = 200,
     depth: int = 8,
@@ -140,8 +132,7 @@ def early_stopping(
     progress=None,
 ) -> Result:
     """A real overfitting run (small digits subset, plain deep net, no stopping) and patience replays."""
-    patiences = _check_ints("patiences", patiences, *LIMITS["patience"])
-    min_deltas = _check_deltas(min_deltas)
+    min_deltas = tuple(sorted({0.0, *min_deltas}))  # 0.0 (any improvement counts) is always replayed
     cfg = TrainConfig(
         dataset="digits",
         n_train=n_train,

@@ -16,13 +16,12 @@ import pandas as pd
 from engine.budget import MAX_FLOPS
 from engine.datasets import load
 from engine.experiments.common import Result, experiment
-from engine.experiments.common import check_choices as _check_choices
-from engine.experiments.common import check_int as _check_int
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
 from engine.optim import Adam
+from engine.spec import Bool, Int, ListOf, OneOf
 
 MAX_DEPTH = 100
 WIDTH_RANGE = (4, 512)
@@ -50,11 +49,9 @@ def _finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-@experiment("derivative_product")
+@experiment("derivative_product", depth=Int(1, MAX_DEPTH), seed=Int(0, 2**32 - 1))
 def derivative_product(depth: int = 10, seed: int = 0, progress=None) -> Result:
     """Product of sigmoid derivatives at z ~ N(0, 1), one draw per layer, vs the 0.25^N bound."""
-    depth = _check_int("depth", depth, 1, MAX_DEPTH)
-    seed = _check_int("seed", seed, 0, 2**32 - 1)
     # the same sequence as the article's seeded global draws (one standard normal per layer)
     z = np.random.RandomState(seed).standard_normal(depth)
     s = ACTIVATIONS["sigmoid"](z)
@@ -218,7 +215,17 @@ def _label(act, init, acts, inits):
     return f"{act} / {init}"
 
 
-@experiment("gradients")
+@experiment(
+    "gradients",
+    depth=Int(1, MAX_DEPTH),
+    width=Int(*WIDTH_RANGE),
+    activations=ListOf(OneOf(ACTIVATIONS)),
+    inits=ListOf(OneOf(STRATEGIES)),
+    batch_norm=Bool(),
+    batch_size=Int(*BATCH_RANGE),
+    steps=Int(0, MAX_STEPS),
+    seed=Int(0, 2**32 - 1),
+)
 def gradients(
     depth: int = 20,
     width: int = 64,
@@ -236,15 +243,7 @@ def gradients(
     signal dL/dz at the first linear layer over that at the logits), ``loss_minus_ln_c`` and a
     ``verdict`` from :func:`judge`, whose docstring gives the thresholds.
     """
-    depth = _check_int("depth", depth, 1, MAX_DEPTH)
-    width = _check_int("width", width, *WIDTH_RANGE)
-    batch_size = _check_int("batch_size", batch_size, *BATCH_RANGE)
-    steps = _check_int("steps", steps, 0, MAX_STEPS)
-    seed = _check_int("seed", seed, 0, 2**32 - 1)
-    acts = _check_choices("activations", activations, tuple(ACTIVATIONS))
-    inits = _check_choices("inits", inits, STRATEGIES)
-    if not isinstance(batch_norm, (bool, np.bool_)):
-        raise ValueError(f"batch_norm must be True or False; got {batch_norm!r}")
+    acts = activations
     if batch_norm and batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 with batch_norm; got {batch_size}")
     split = load("digits", seed)

@@ -18,11 +18,10 @@ import pandas as pd
 
 from engine.budget import check
 from engine.experiments.common import Result, curves, experiment, train_many
-from engine.experiments.common import check_choices as _check_choices
-from engine.experiments.common import check_int as _check_int
 from engine.init import GAINS, STRATEGIES, init_std, init_weights
 from engine.layers import ACTIVATIONS
-from engine.optim import OPTIMIZERS
+from engine.spec import Bool, Int, ListOf, OneOf
+from engine.train import TRAIN_SPEC as T
 from engine.train import TrainConfig
 
 #: The article reseeds NumPy with 42 before drawing each strategy's weights.
@@ -95,7 +94,18 @@ def forward_stack(
     return outs
 
 
-@experiment("init_forward")
+@experiment(
+    "init_forward",
+    strategies=ListOf(OneOf(STRATEGIES)),
+    depth=Int(1, MAX_DEPTH),
+    width=Int(*WIDTH_RANGE),
+    activation=OneOf(ACTIVATIONS),
+    n_samples=Int(*SAMPLES_RANGE),
+    hist_layers=ListOf(Int(1, MAX_DEPTH), min_len=0, unique=False),
+    bins=Int(*BINS_RANGE),
+    seed=Int(0, 2**32 - 1),
+    tanh_gain=Bool(),
+)
 def init_forward(
     strategies: tuple = ("small", "large", "he"),
     depth: int = 20,
@@ -116,17 +126,6 @@ def init_forward(
     (``in_rms`` is sqrt(E[a_in^2]) of the layer's input). Histograms leave out exact zeros (ReLU's
     inactive half), counted in ``zeros_left_out``.
     """
-    strategies = _check_choices("strategies", strategies, STRATEGIES)
-    depth = _check_int("depth", depth, 1, MAX_DEPTH)
-    width = _check_int("width", width, *WIDTH_RANGE)
-    n_samples = _check_int("n_samples", n_samples, *SAMPLES_RANGE)
-    bins = _check_int("bins", bins, *BINS_RANGE)
-    seed = _check_int("seed", seed, 0, 2**32 - 1)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    if isinstance(hist_layers, (int, np.integer)):
-        hist_layers = (hist_layers,)
-    hist_layers = tuple(_check_int("hist_layers", h, 1, MAX_DEPTH) for h in hist_layers)
     shown = sorted({h for h in hist_layers if h <= depth})
     # The input: N(0, 1) samples with ``width`` features, from the page seed (the article's X is unseeded).
     X = np.random.RandomState(seed).standard_normal((n_samples, width))
@@ -217,15 +216,9 @@ def init_forward(
     return Result(tables={"final": final_df, "layers": layers, "histograms": hist_df}, summary=summary, notes=notes)
 
 
-@experiment("init_rules")
+@experiment("init_rules", fan_in=Int(*FAN_RANGE), fan_outs=ListOf(Int(*FAN_RANGE)))
 def init_rules(fan_in: int = 256, fan_outs: tuple = (256, 64, 10), progress=None) -> Result:
     """Standard deviation of every init rule for a layer with fan_in inputs and each fan_out."""
-    fan_in = _check_int("fan_in", fan_in, *FAN_RANGE)
-    if isinstance(fan_outs, (int, np.integer)):
-        fan_outs = (fan_outs,)
-    fan_outs = tuple(dict.fromkeys(_check_int("fan_outs", f, *FAN_RANGE) for f in fan_outs))
-    if not fan_outs:
-        raise ValueError("fan_outs must list at least one width in [1, 100000]; got none")
     rows = [
         {"strategy": s, "fan_in": fan_in, "fan_out": fo, "std": init_std(s, fan_in, fo)}
         for s in STRATEGIES
@@ -285,7 +278,20 @@ def _verdicts(summary_df: pd.DataFrame) -> tuple[dict, list[str]]:
     return out, words
 
 
-@experiment("init_training")
+@experiment(
+    "init_training",
+    inits=ListOf(OneOf(STRATEGIES)),
+    depth=T["depth"],
+    width=T["width"],
+    activation=T["activation"],
+    optimizer=T["optimizer"],
+    lr=T["lr"],
+    epochs=T["epochs"],
+    n_train=T["n_train"].inner,
+    batch_size=T["batch_size"],
+    seed=T["seed"],
+    seeds=Int(*SEEDS_RANGE),
+)
 def init_training(
     inits: tuple = STRATEGIES,
     depth: int = 8,
@@ -303,10 +309,6 @@ def init_training(
     """A short real training run per init strategy on digits (no batch norm, constant lr), for
     ``seeds`` seeds (seed, seed + 1, ...); curves and accuracies are means over the seeds, with
     their min and max, and ``summary["verdict"]`` judges each strategy from those runs."""
-    inits = _check_choices("inits", inits, STRATEGIES)
-    seeds = _check_int("seeds", seeds, *SEEDS_RANGE)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     configs = {
         (s, k): TrainConfig(
             dataset="digits",

@@ -18,17 +18,10 @@ import pandas as pd
 
 from engine import budget
 from engine.datasets import load
-from engine.experiments.common import (
-    Result,
-    beyond_noise,
-    check_choices,
-    check_int,
-    experiment,
-    noise_words,
-    seed_list,
-    train_many,
-)
+from engine.experiments.common import Result, beyond_noise, experiment, noise_words, train_many
+from engine.spec import Int, ListOf, OneOf
 from engine.train import RECIPES, TrainConfig
+from engine.train import TRAIN_SPEC as T
 
 #: Recipes of the depth ladder (names of :data:`engine.train.RECIPES`) and their labels.
 LADDER_RECIPES = {
@@ -58,9 +51,13 @@ FIXES = {
 }
 
 
+#: The seed count and first seed of a ladder (seed .. seed + seeds - 1 are trained).
+SEEDS_SPEC = Int(1, 5)
+SEED_SPEC = Int(0, 2**32 - 6)
+
+
 def _seeds(seed: int, seeds: int) -> list[int]:
-    check_int("seeds", seeds, 1, 5)
-    return seed_list(seed, seeds)
+    return [seed + i for i in range(seeds)]
 
 
 def _train_grid(configs: dict[tuple, TrainConfig], progress) -> pd.DataFrame:
@@ -120,7 +117,16 @@ def _pct(x: float) -> str:
 # --------------------------------------------------------------------------- depth ladder
 
 
-@experiment("depth_ladder")
+@experiment(
+    "depth_ladder",
+    depths=ListOf(Int(1, DEPTH_MAX), sort=True),
+    recipes=ListOf(OneOf(LADDER_RECIPES)),
+    width=T["width"],
+    dataset=T["dataset"],
+    epochs=T["epochs"],
+    seeds=SEEDS_SPEC,
+    seed=SEED_SPEC,
+)
 def depth_ladder(
     depths: tuple = DEFAULT_DEPTHS,
     recipes: tuple = tuple(LADDER_RECIPES),
@@ -138,10 +144,6 @@ def depth_ladder(
     ``beyond_noise`` flag). Summary: ``comparisons`` (per depth: skips vs plain modern, 1990s vs
     naive, 1990s vs modern) and ``deepest_learned`` per recipe; notes say what they show.
     """
-    recipes = check_choices("recipes", recipes, tuple(LADDER_RECIPES))
-    depths = tuple(sorted({check_int("depths", d, 1, DEPTH_MAX) for d in (depths if depths else ())}))
-    if not depths:
-        raise ValueError(f"depths must list at least one integer in [1, {DEPTH_MAX}]; got none")
     seed_list = _seeds(seed, seeds)
     configs = {
         (r, d, s): RECIPES[r].replace(depth=d, width=width, dataset=dataset, epochs=epochs, seed=s)
@@ -274,7 +276,16 @@ def add_one_in_variants(base: TrainConfig, fixes=tuple(FIXES)) -> dict[str, Trai
     return out
 
 
-@experiment("add_one_in")
+@experiment(
+    "add_one_in",
+    depth=Int(1, DEPTH_MAX),
+    width=T["width"],
+    dataset=T["dataset"],
+    epochs=T["epochs"],
+    fixes=ListOf(OneOf(FIXES)),
+    seeds=SEEDS_SPEC,
+    seed=SEED_SPEC,
+)
 def add_one_in(
     depth: int = 10,
     width: int = 64,
@@ -292,8 +303,6 @@ def add_one_in(
     minus the sum of its two fixes' gains alone). Notes say which fixes work alone and which only
     together, from those numbers.
     """
-    fixes = check_choices("fixes", fixes, tuple(FIXES))
-    check_int("depth", depth, 1, DEPTH_MAX)
     seed_list = _seeds(seed, seeds)
     base = RECIPES["naive"].replace(depth=depth, width=width, dataset=dataset, epochs=epochs)
     variants = add_one_in_variants(base, fixes)

@@ -12,7 +12,6 @@ from engine.early_stopping import stop_epoch
 from engine.experiments.common import (
     Result,
     beyond_noise,
-    check_int,
     curves,
     experiment,
     layer_stats,
@@ -23,11 +22,13 @@ from engine.experiments.common import (
 )
 from engine.init import init_std
 from engine.schedules import warmup_cosine
-from engine.train import LIMITS, RECIPES, History, TrainConfig
+from engine.spec import Int, ListOf, OneOf, validate
+from engine.train import RECIPES, History, TrainConfig
+from engine.train import TRAIN_SPEC as T
 
 #: Deepest network without skip connections, and with them.
 DEPTH_PLAIN_MAX = 50
-DEPTH_SKIP_MAX = LIMITS["depth"][1]
+DEPTH_SKIP_MAX = T["depth"].hi
 
 #: Layer-diagnostic columns of :func:`history_tables` (from ``History.layers``).
 LAYER_COLUMNS = ["epoch", "layer", "layer_name", "act_mean", "act_std", "dead_frac", "grad_norm", "update_ratio"]
@@ -60,6 +61,31 @@ def clamp_depth(depth: int, residual: bool) -> tuple[int, str | None]:
     )
 
 
+#: The parameters of :func:`make_config` (and of the ``recipe`` experiment): TrainConfig's, with
+#: 0 / -1 for its None values. A depth over 50 without skips is refused by :func:`check_depth`.
+MAKE_CONFIG_SPEC = {
+    "depth": T["depth"],
+    "width": T["width"],
+    "dataset": T["dataset"],
+    "n_train": Int(0, T["n_train"].inner.hi),
+    "activation": T["activation"],
+    "init": T["init"],
+    "batch_norm": T["batch_norm"],
+    "dropout": T["dropout"],
+    "label_noise": T["label_noise"],
+    "residual": T["residual"],
+    "optimizer": T["optimizer"],
+    "lr": T["lr"],
+    "weight_decay": T["weight_decay"],
+    "schedule": T["schedule"],
+    "warmup_epochs": Int(-1, T["warmup_epochs"].inner.hi),
+    "batch_size": T["batch_size"],
+    "epochs": T["epochs"],
+    "patience": Int(0, T["patience"].inner.hi),
+    "seed": T["seed"],
+}
+
+
 def make_config(
     depth: int = 10,
     width: int = 64,
@@ -87,32 +113,10 @@ def make_config(
     Raises ValueError naming the field for a bad value, including a depth over 50 without skips.
     """
     check_depth(depth, residual)
-    for name, value in (("patience", patience), ("n_train", n_train)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0 (0 = off); got {value!r}")
-    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, (int, np.integer)) or warmup_epochs < -1:
-        raise ValueError(f"warmup_epochs must be an integer >= -1 (-1 = 10% of epochs); got {warmup_epochs!r}")
-    return TrainConfig(
-        dataset=dataset,
-        n_train=int(n_train) or None,
-        depth=depth,
-        width=width,
-        activation=activation,
-        init=init,
-        batch_norm=batch_norm,
-        dropout=dropout,
-        label_noise=label_noise,
-        residual=residual,
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        warmup_epochs=None if warmup_epochs == -1 else int(warmup_epochs),
-        batch_size=batch_size,
-        epochs=epochs,
-        patience=int(patience) or None,
-        seed=seed,
-    )
+    v = validate(MAKE_CONFIG_SPEC, {k: x for k, x in locals().items() if k in MAKE_CONFIG_SPEC})
+    none = {"n_train": v["n_train"] or None, "patience": v["patience"] or None}
+    none["warmup_epochs"] = None if v["warmup_epochs"] == -1 else v["warmup_epochs"]
+    return TrainConfig(**{**v, **none})
 
 
 def key_layers(n_layers: int, k: int = 5) -> list[int]:
@@ -204,7 +208,7 @@ def _check_all(configs: dict[str, TrainConfig]) -> None:
 # --------------------------------------------------------------------------- experiments
 
 
-@experiment("recipe")
+@experiment("recipe", **{k: p for k, p in MAKE_CONFIG_SPEC.items() if k != "label_noise"})
 def recipe(
     depth: int = 10,
     width: int = 64,
@@ -261,7 +265,14 @@ def _same_shape(depth, width, dataset, epochs, seed, residual=False) -> dict:
 COMPARE_RECIPES = ("naive", "lecun1998", "modern")
 
 
-@experiment("recipe_compare")
+@experiment(
+    "recipe_compare",
+    depth=T["depth"],
+    width=T["width"],
+    dataset=T["dataset"],
+    epochs=T["epochs"],
+    seed=T["seed"],
+)
 def recipe_compare(
     depth: int = 10, width: int = 64, dataset: str = "digits", epochs: int = 20, seed: int = 0, progress=None
 ) -> Result:
@@ -305,7 +316,18 @@ def ablation_variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
 ABLATION_DEPTH, ABLATION_RESIDUAL = 20, True
 
 
-@experiment("ablation")
+@experiment(
+    "ablation",
+    depth=T["depth"],
+    width=T["width"],
+    dataset=T["dataset"],
+    epochs=T["epochs"],
+    dropout=T["dropout"],
+    patience=MAKE_CONFIG_SPEC["patience"],
+    residual=T["residual"],
+    seeds=Int(1, 5),
+    seed=Int(0, 2**32 - 6),
+)
 def ablation(
     depth: int = ABLATION_DEPTH,
     width: int = 64,
@@ -325,8 +347,6 @@ def ablation(
     ``change_vs_full`` and ``beyond_noise`` against the full recipe), ``runs`` (one row per
     variant and seed) and ``curves`` (with a ``seed`` column).
     """
-    check_int("seeds", seeds, 1, 5)
-    check_int("seed", seed, 0, 2**32 - 6)
     base = RECIPES["modern"].replace(**_same_shape(depth, width, dataset, epochs, seed, residual))
     base = make_config(**{**_config_fields(base), "dropout": dropout, "patience": patience, "residual": residual})
     if residual and depth > DEPTH_PLAIN_MAX:
@@ -492,7 +512,15 @@ def _config_fields(cfg: TrainConfig) -> dict:
 DEEP_RUNS = ("plain", "with skips")
 
 
-@experiment("deep50")
+@experiment(
+    "deep50",
+    depth=T["depth"],
+    width=T["width"],
+    dataset=T["dataset"],
+    epochs=T["epochs"],
+    seed=T["seed"],
+    runs=ListOf(OneOf(DEEP_RUNS), unique=False),
+)
 def deep50(
     depth: int = 50,
     width: int = 64,
@@ -507,8 +535,7 @@ def deep50(
     ``runs`` picks which of the two to train (the page trains them one call at a time, so each gets
     the full time cap); :func:`combine_deep50` joins the parts.
     """
-    runs = tuple(runs) if isinstance(runs, (tuple, list)) else (runs,)
-    if not runs or any(r not in DEEP_RUNS for r in runs) or len(set(runs)) != len(runs):
+    if len(set(runs)) != len(runs):
         raise ValueError(f"runs must be distinct values among {', '.join(DEEP_RUNS)}; got {runs!r}")
     shape = _same_shape(depth, width, dataset, epochs, seed)
     base = RECIPES["modern"].replace(**shape)
@@ -611,13 +638,9 @@ def article_curve(total_epochs: int = 200, patience: int = 15, warmup_epochs: in
     return df, stop, best
 
 
-@experiment("recipe_article")
+@experiment("recipe_article", total_epochs=Int(20, 500), patience=Int(1, 100))
 def recipe_article(total_epochs: int = 200, patience: int = 15, progress=None) -> Result:
     """The article's full-recipe curve (made-up formulas, not training) and its early stop."""
-    if isinstance(total_epochs, bool) or not isinstance(total_epochs, int) or not 20 <= total_epochs <= 500:
-        raise ValueError(f"total_epochs must be an integer in [20, 500]; got {total_epochs!r}")
-    if isinstance(patience, bool) or not isinstance(patience, int) or not 1 <= patience <= 100:
-        raise ValueError(f"patience must be an integer in [1, 100]; got {patience!r}")
     df, stop, best = article_curve(total_epochs, patience)
     long = pd.concat(
         [

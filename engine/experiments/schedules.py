@@ -8,17 +8,15 @@ with the same seed: validation curves, the learning rate actually used, final ac
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 import pandas as pd
 
 from engine import budget
 from engine.experiments.common import Result, curves, experiment, finite_only, train_many
-from engine.experiments.common import check_int as _check_int
 from engine.schedules import SCHEDULES, cosine, step_decay, warmup_cosine
-from engine.train import LIMITS, TrainConfig
+from engine.spec import Float, Int, ListOf, OneOf
+from engine.train import TRAIN_SPEC as T
+from engine.train import TrainConfig
 
 #: The article's settings for its schedule table (0.001 over 100 epochs; step 0.5 every 30;
 #: cosine down to 1e-6; 10 warmup epochs) and the epochs it prints.
@@ -26,15 +24,6 @@ ARTICLE = {"initial_lr": 0.001, "epochs": 100, "decay": 0.5, "step_size": 30, "w
 ARTICLE_EPOCHS = (0, 5, 10, 20, 30, 50, 70, 90, 99)
 #: Labels of the article's three schedules (also the chart colour keys).
 ARTICLE_SCHEDULES = ("step", "cosine", "warmup_cosine")
-
-
-def _check_float(name, value, lo, hi, lo_open=False):
-    """Raise ValueError unless ``value`` is a finite number in [lo, hi] (or (lo, hi])."""
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-    if bad or not (lo < value if lo_open else lo <= value) or value > hi:
-        interval = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
-        raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
-    return float(value)
 
 
 def _article_values(epochs, initial_lr, total, warmup, decay, step_size, min_lr):
@@ -46,7 +35,14 @@ def _article_values(epochs, initial_lr, total, warmup, decay, step_size, min_lr)
     }
 
 
-@experiment("schedule_curves")
+@experiment(
+    "schedule_curves",
+    initial_lr=T["lr"],
+    epochs=T["epochs"],
+    warmup_epochs=T["warmup_epochs"].inner,
+    step_size=Int(1, T["epochs"].hi),
+    decay=Float(0.0, 1.0, lo_open=True),
+)
 def schedule_curves(
     initial_lr: float = 0.001,
     epochs: int = 100,
@@ -56,11 +52,6 @@ def schedule_curves(
     progress=None,
 ) -> Result:
     """Step decay, cosine and warmup+cosine learning rates per epoch; the article's table."""
-    initial_lr = _check_float("initial_lr", initial_lr, *LIMITS["lr"])
-    epochs = _check_int("epochs", epochs, 1, LIMITS["epochs"][1])
-    warmup_epochs = _check_int("warmup_epochs", warmup_epochs, 0, epochs - 1)
-    step_size = _check_int("step_size", step_size, 1, LIMITS["epochs"][1])
-    decay = _check_float("decay", decay, 0.0, 1.0, lo_open=True)
 
     e = np.arange(epochs)
     values = _article_values(e, initial_lr, epochs, warmup_epochs, decay, step_size, ARTICLE["min_lr"])
@@ -98,7 +89,19 @@ def _jitter(val_loss) -> float | None:
     return float(np.mean(np.abs(np.diff(tail)))) if len(tail) >= 2 else None
 
 
-@experiment("schedules")
+@experiment(
+    "schedules",
+    schedules=ListOf(OneOf(SCHEDULES)),
+    lr=T["lr"],
+    optimizer=T["optimizer"],
+    epochs=T["epochs"],
+    warmup_epochs=T["warmup_epochs"].inner,
+    depth=T["depth"],
+    width=T["width"],
+    n_train=T["n_train"].inner,
+    seed=T["seed"],
+    seeds=Int(*SEEDS_RANGE),
+)
 def schedules(
     schedules: tuple = tuple(SCHEDULES),
     lr: float = 0.01,
@@ -120,14 +123,7 @@ def schedules(
     :data:`NO_WARMUP` trained), per seed; ``summary["best_beyond_noise"]`` says whether the best
     schedule's worst seed beats the runner-up's best one.
     """
-    names = (schedules,) if isinstance(schedules, str) else tuple(schedules)
-    if not names:
-        raise ValueError(f"schedules must name at least one of {', '.join(SCHEDULES)}; got none")
-    for s in names:
-        if s not in SCHEDULES:
-            raise ValueError(f"schedules must be chosen from {', '.join(SCHEDULES)}; got {s!r}")
-    names = tuple(dict.fromkeys(names))
-    seeds = _check_int("seeds", seeds, *SEEDS_RANGE)
+    names = schedules
     base = TrainConfig(
         dataset="digits",
         n_train=n_train,

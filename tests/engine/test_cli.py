@@ -17,7 +17,9 @@ import pytest
 
 from engine.__main__ import main
 from engine.experiments import REGISTRY, Result
-from engine.experiments.common import params_of
+from engine.experiments.common import experiment, params_of, spec_of
+from engine.optim import OPTIMIZERS
+from engine.spec import Bool, Float, Int, ListOf, OneOf
 from tests.conftest import ROOT
 
 #: A cheap run of the "schedules" experiment (the real training experiment of the schedules page).
@@ -101,15 +103,19 @@ def _fake(
     rates: tuple = (0.1, 0.5), n: int = 3, flag: bool = False, lr: float = 0.1, label: str = "a", progress=None
 ) -> Result:
     """Fake experiment for the CLI tests."""
-    if n < 1:
-        raise ValueError(f"n must be an integer >= 1; got {n}")
+    if lr == 0.5:  # a check of the body (the spec allows 0.5)
+        raise ValueError(f"lr must not be 0.5; got {lr}")
     df = pd.DataFrame({"rate": list(rates) + [math.nan], "n": [n] * (len(rates) + 1)})
     return Result(tables={"t": df}, summary={"n": n, "flag": flag, "lr": lr, "label": label}, notes=["a note"])
 
 
+FAKE_SPEC = dict(rates=ListOf(Float(0, 1)), n=Int(1, 9), flag=Bool(), lr=Float(0, 1), label=OneOf("a", "b"))
+
+
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setitem(REGISTRY, "fake_cli", _fake)
+    monkeypatch.setitem(REGISTRY, "fake_cli", None)  # removed again after the test
+    experiment("fake_cli", **FAKE_SPEC)(_fake)
     return "fake_cli"
 
 
@@ -154,9 +160,39 @@ def test_table_and_csv_formats(fake, capsys):
 
 
 def test_experiment_value_error_exits_2(fake, capsys):
-    assert main(["run", fake, "--n", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: n must be")
+    assert main(["run", fake, "--n", "0"]) == 2  # the spec's range
+    assert capsys.readouterr().err == "error: n must be an integer in [1, 9]; got 0\n"
+    assert main(["run", fake, "--label", "c"]) == 2
+    assert capsys.readouterr().err == "error: label must be one of a, b; got 'c'\n"
+    assert main(["run", fake, "--lr", "0.5"]) == 2  # the body's own check
+    assert capsys.readouterr().err == "error: lr must not be 0.5; got 0.5\n"
+
+
+def test_help_lists_every_parameter_with_type_range_and_default(fake, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", fake, "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--rates VALUE list of one or more numbers in [0, 1] (default: 0.1,0.5)" in out
+    assert "--n VALUE integer in [1, 9] (default: 3)" in out
+    assert "--flag VALUE true or false (default: false)" in out
+    assert "--label VALUE one of a, b (default: a)" in out
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_experiment_help_lists_its_parameters(name, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", name, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for k, param in spec_of(REGISTRY[name]).items():
+        assert f"--{k.replace('_', '-')} VALUE {' '.join(param.describe().split())} (default:" in out
+
+
+def test_list_shows_ranges(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "    --depth integer in [1, 100] (default: 10)" in out
+    assert f"    --optimizer one of {', '.join(OPTIMIZERS)} (default: sgd)" in out  # batchnorm_lr's
 
 
 UNPARSEABLE = [
@@ -175,6 +211,7 @@ def test_unparseable_arguments_exit_2(fake, capsys, args, field):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "error" in err and field in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, no usage block
 
 
 def test_unknown_experiment_exits_2(capsys):
