@@ -54,6 +54,7 @@ def _torch_trainer(configs, splits):
     from torch import nn
     from torch.func import functional_call, stack_module_state, vmap
 
+    from engine.layers import batch_starts
     from engine.schedules import lr_at
 
     cfg = configs[0]
@@ -63,9 +64,7 @@ def _torch_trainer(configs, splits):
     Xva = torch.from_numpy(np.stack([s.X_val.astype(np.float32) for s in splits]))
     yva = torch.from_numpy(np.stack([s.y_val for s in splits]))
     n, bs = Xtr.shape[1], cfg.batch_size
-    starts = list(range(0, n, bs))
-    if n - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()
+    starts = batch_starts(n, bs)
     rows = torch.arange(k)[:, None]
 
     def net(seed):

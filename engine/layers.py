@@ -133,6 +133,16 @@ class Linear(Layer):
         np.matmul(self._x.mT, dy, out=self.grads["W"])
 
 
+def batch_starts(n, batch_size, batch_norm=True):
+    """Start indices of the mini-batches of ``n`` samples, ``batch_size`` at a time. With
+    ``batch_norm`` a last batch of one sample is dropped (BatchNorm's batch statistics of one
+    sample are undefined: :meth:`BatchNorm.forward` refuses it), unless it is the only batch."""
+    starts = list(range(0, n, batch_size))
+    if batch_norm and n - starts[-1] < 2 and len(starts) > 1:
+        starts.pop()
+    return starts
+
+
 class BatchNorm(Layer):
     """Batch normalisation over the batch axis, as ``torch.nn.BatchNorm1d`` (Ioffe & Szegedy, 2015).
 

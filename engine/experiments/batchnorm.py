@@ -25,7 +25,7 @@ from engine.datasets import load
 from engine.experiments.common import Result, experiment, train_many
 from engine.experiments.common import check_int as _int
 from engine.init import init_weights
-from engine.layers import Activation, BatchNorm, Linear
+from engine.layers import Activation, BatchNorm, Linear, batch_starts
 from engine.losses import softmax_cross_entropy
 from engine.optim import OPTIMIZERS
 from engine.train import LIMITS, TrainConfig, build_model, evaluate, train
@@ -672,9 +672,7 @@ def _batch_stats_eval(model, X, y, bs, rng):
     bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
     saved = [(b.running_mean.copy(), b.running_var.copy()) for b in bns]
     order = rng.permutation(len(X))
-    starts = list(range(0, len(X), bs))
-    if len(X) - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()  # a batch of one sample has no batch statistics
+    starts = batch_starts(len(X), bs)
     loss_sum, correct, seen = 0.0, 0, 0
     for s in starts:
         idx = order[s : s + bs]

@@ -18,11 +18,11 @@ from engine.datasets import load
 from engine.experiments.common import Result, experiment
 from engine.experiments.common import check_choices as _check_choices
 from engine.experiments.common import check_int as _check_int
+from engine.fused import FusedAdam
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import Adam
 
 MAX_DEPTH = 100
 WIDTH_RANGE = (4, 512)
@@ -161,7 +161,7 @@ def _measure(model: MLP, X, y, act: str) -> dict:
 
 def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | None:
     """``steps`` Adam steps (lr 1e-3) on mini-batches; the step whose loss was not finite, if any."""
-    opt = Adam(1e-3)
+    opt = FusedAdam([model.flat_params[None]], [model.flat_grads[None]], lr=1e-3)  # the network, a stack of one
     rng = np.random.default_rng([seed, 1])
     Xtr, ytr = split.X_train.astype(model.dtype), split.y_train
     with np.errstate(all="ignore"):
@@ -171,7 +171,7 @@ def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | 
             if not math.isfinite(loss):
                 return step
             model.backward(d)
-            opt.step(model.layers)
+            opt.step()
     return None
 
 
