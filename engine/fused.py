@@ -462,5 +462,5 @@ def train_step(model, opt, xb, yb):
     loss, dlogits = softmax_cross_entropy(logits, yb)
     if np.all(np.isfinite(loss)):  # else no update, as the readable step
         with opt.stepping(model.layers) as ready:
-            model.backward(dlogits, on_block=ready)
+            model.backward(dlogits, on_block=ready, input_grad=False)
     return loss, logits

@@ -119,14 +119,15 @@ class Linear(Layer):
             y += self.params["b"]
         return y
 
-    def backward(self, dy, weight_grad=True):
+    def backward(self, dy, weight_grad=True, input_grad=True):
         """dy (N, fan_out) -> dx (N, fan_in); fills grads b and W (with ``weight_grad=False``,
-        W's only when :meth:`weight_grad` is called with the same ``dy``, before the next forward)."""
+        W's only when :meth:`weight_grad` is called with the same ``dy``, before the next forward).
+        ``input_grad=False`` returns None instead of dx (the network's first layer in training)."""
         if weight_grad:
             self.weight_grad(dy)
         if "b" in self.params:
             _batch_sum(dy, out=self.grads["b"])
-        return np.matmul(dy, self.params["W"].mT)
+        return np.matmul(dy, self.params["W"].mT) if input_grad else None
 
     def weight_grad(self, dy):
         """Fill grads W from dy (N, fan_out): ``x.T @ dy``."""

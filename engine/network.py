@@ -127,8 +127,10 @@ class MLP:
         self.block_outputs = outs[:-1]
         return h
 
-    def backward(self, dlogits, on_block=None):
-        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx.
+    def backward(self, dlogits, on_block=None, input_grad=True):
+        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx
+        (None with ``input_grad=False``: training needs no gradient of the data, which saves
+        the first layer's ``dy @ W.T``).
 
         ``on_block(layers, later)``, if given, is called with each block's layers once their
         grads are final but for the weight gradients, which the callables ``later`` compute
@@ -140,12 +142,14 @@ class MLP:
             dy = d
             later = []
             for layer in reversed(self.layers[start:stop]):
-                if on_block is not None and isinstance(layer, Linear):
-                    later.append(partial(layer.weight_grad, dy))
-                    dy = layer.backward(dy, weight_grad=False)
+                if isinstance(layer, Linear):
+                    if on_block is not None:
+                        later.append(partial(layer.weight_grad, dy))
+                    wanted = input_grad or layer is not self.layers[0]
+                    dy = layer.backward(dy, weight_grad=on_block is None, input_grad=wanted)
                 else:
                     dy = layer.backward(dy)
-            d = d + dy if skip else dy
+            d = dy if dy is None or not skip else d + dy
             if on_block is not None:
                 on_block(self.layers[start:stop], later)
         return d

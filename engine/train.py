@@ -234,7 +234,7 @@ def train_step(model: MLP, opt, xb, yb):
     loss, dlogits = softmax_cross_entropy(logits, yb)
     diverged = ~np.isfinite(loss)
     if not np.all(diverged):
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # no gradient of the data
         opt.step(skip=diverged)
     return loss, logits
 

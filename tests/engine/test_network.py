@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from engine.layers import Activation
+from engine.losses import softmax_cross_entropy
 from engine.network import MLP
 
 # ------------------------------------------------------------------------------------------
@@ -73,3 +74,18 @@ def test_mlp_rejects_bad_sizes():
 def test_mlp_rejects_bad_dropout(rate):
     with pytest.raises(ValueError, match="rate"):
         MLP([4, 5, 3], dropout=rate, rng=np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_backward_without_the_input_gradient_fills_the_same_grads(residual):
+    """Training skips the data's gradient (the first layer's dy @ W.T): every param grad is the same."""
+    models = [MLP([6, 6, 6, 3], residual=residual, batch_norm=True, rng=np.random.RandomState(0)) for _ in range(2)]
+    x, y = np.random.RandomState(1).standard_normal((8, 6)), np.arange(8) % 3
+    outs = []
+    for model, wanted in zip(models, (True, False)):
+        _, d = softmax_cross_entropy(model.forward(x), y)
+        outs.append(model.backward(d, input_grad=wanted))
+    assert outs[0].shape == (8, 6) and outs[1] is None
+    for a, b in zip(models[0].layers, models[1].layers):
+        for k in a.grads:
+            np.testing.assert_array_equal(a.grads[k], b.grads[k])
