@@ -452,15 +452,18 @@ FUSED = {
 
 
 def train_step(model, opt, xb, yb):
-    """:func:`engine.train.train_step`, with the update overlapped with the backward pass when
-    ``opt`` is fused and :meth:`FusedOptimizer.overlaps` the model (the same numbers, bit for bit)."""
-    if not (isinstance(opt, FusedOptimizer) and opt.overlaps(model.layers)):
-        from engine.train import train_step as readable_step
-
-        return readable_step(model, opt, xb, yb)
+    """:func:`engine.train.train_step` (forward -> loss -> backward -> step), with the update
+    overlapped with the backward pass when ``opt`` is fused and :meth:`FusedOptimizer.overlaps`
+    the model: the same numbers, bit for bit."""
     logits = model.forward(xb, training=True)
     loss, dlogits = softmax_cross_entropy(logits, yb)
-    if np.all(np.isfinite(loss)):  # else no update, as the readable step
+    diverged = ~np.isfinite(loss)
+    if np.all(diverged):
+        return loss, logits
+    if isinstance(opt, FusedOptimizer) and not np.any(diverged) and opt.overlaps(model.layers):
         with opt.stepping(model.layers) as ready:
             model.backward(dlogits, on_block=ready, input_grad=False)
+    else:
+        model.backward(dlogits, input_grad=False)
+        opt.step(skip=diverged)
     return loss, logits
