@@ -68,11 +68,14 @@ def _load_data():
 
 
 def _batch_starts(n, bs):
-    """Mini-batch start indices as ``engine.train.train`` makes them (BatchNorm drops a batch of 1)."""
-    starts = list(range(0, n, bs))
-    if n - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()
-    return starts
+    """Mini-batch start indices as ``engine.train.train`` makes them (``engine.layers.batch_starts``:
+    BatchNorm drops a batch of 1)."""
+    try:
+        from engine.layers import batch_starts
+    except ImportError:  # an engine from before it (--engine-from): the same rule spelt out
+        starts = list(range(0, n, bs))
+        return starts[:-1] if n - starts[-1] < 2 and len(starts) > 1 else starts
+    return batch_starts(n, bs)
 
 
 def _step_batches(n, bs):
@@ -132,7 +135,10 @@ def _engine_worker():
         for d in threadpool_info()
         if d.get("user_api") == "blas"
     ]
-    from engine import optim
+    try:
+        from engine import fused as optim
+    except ImportError:  # an engine from before engine.fused (--engine-from)
+        from engine import optim
 
     _send(
         {
@@ -159,31 +165,42 @@ def _steps_vs_matmuls(split, depth, width, bs, blocks, steps=True):
 
     from engine.train import build_model, make_optimizer
 
-    try:  # the step engine.train.train runs, with the BLAS threads it runs it with
-        from engine.train import step_threads, train_step
-    except ImportError:  # an engine from before them (--engine-from): the same step spelt out
-        from contextlib import nullcontext
-
-        from engine.losses import softmax_cross_entropy
-
-        def step_threads(model, opt, bs):
-            return nullcontext()
-
-        def train_step(model, opt, xb, yb):
-            logits = model.forward(xb, training=True)
-            _, dlogits = softmax_cross_entropy(logits, yb)
-            model.backward(dlogits)
-            opt.step(model.layers)
-
     cfg = _config(depth, width, bs, 1)
-    model, opt = build_model(cfg, N_IN, N_OUT), make_optimizer(cfg)
     X, y = split.X_train.astype(np.float32), split.y_train
-    batches = _step_batches(len(X), bs)
+    try:  # the step engine.train.train runs (a stack of one, the fast path), with its BLAS threads
+        from engine.fused import train_step
+        from engine.network import MLP
+        from engine.train import step_threads
+
+        model = MLP(
+            [N_IN] + [width] * depth + [N_OUT], batch_norm=True, rng=[np.random.default_rng(cfg.seed)], dtype=np.float32
+        )
+        opt = make_optimizer(cfg, [model.flat_params], [model.flat_grads])
+        X, y = X[None], y[None]
+    except ImportError:  # an engine from before engine.fused (--engine-from)
+        model, opt = build_model(cfg, N_IN, N_OUT), make_optimizer(cfg)
+        try:
+            from engine.train import step_threads, train_step
+        except ImportError:  # an engine from before them: the same step spelt out
+            from contextlib import nullcontext
+
+            from engine.losses import softmax_cross_entropy
+
+            def step_threads(model, opt, bs):
+                return nullcontext()
+
+            def train_step(model, opt, xb, yb):
+                logits = model.forward(xb, training=True)
+                _, dlogits = softmax_cross_entropy(logits, yb)
+                model.backward(dlogits)
+                opt.step(model.layers)
+
+    batches = _step_batches(X.shape[-2], bs)
 
     def train_steps():
         with step_threads(model, opt, bs):
             for idx in batches:
-                train_step(model, opt, X[idx], y[idx])
+                train_step(model, opt, X[..., idx, :], y[..., idx])
 
     rng = np.random.default_rng(1)
     f32 = np.float32

@@ -15,7 +15,16 @@ processes, as the server runs it: through the entrypoint and ``switch_page``, de
 
 Targets: cold <= 3 s, warm <= 0.3 s. The exit status is 1 if a page misses one or raises.
 
+``--cpu`` reports instead what a page's default Train press costs in CPU: each page runs once
+without and once with ``?run=1``, each in a fresh process that computes in itself (no worker
+processes, no shared result store, no time cap), and the table gives the process CPU time
+(``time.process_time``, every thread) of the trained run minus the cold one, and the CPU time
+spent inside the engine's experiment calls (``engine.experiments.REGISTRY``) and live training
+runs (``engine.train.train``) of that run, with their count. ``--seeds N`` passes ``seeds=N`` to
+every experiment whose function takes a ``seeds`` parameter (the others run unchanged).
+
     python benchmarks/page_latency.py
+    python benchmarks/page_latency.py --cpu --seeds 3
     python benchmarks/page_latency.py --repeat 3 --json /tmp/latency.json
     python benchmarks/page_latency.py --pages pages/4_Dropout.py
 """
@@ -41,9 +50,43 @@ def discover():
     return [ENTRY] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
 
 
-def _child(page, trained, reruns):
+def _instrument(seeds=None):
+    """Time (CPU) every engine experiment and live training call of this process; with ``seeds``,
+    pass ``seeds=seeds`` to the experiments that take it. Returns the list the calls append to."""
+    import functools
+    import inspect
+
+    import engine.experiments as experiments
+    import engine.train
+
+    calls = []
+
+    def timed(name, fn, set_seeds):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if set_seeds:
+                kwargs["seeds"] = seeds
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                calls.append((name, time.process_time() - t0))
+
+        return wrapper
+
+    for name, fn in list(experiments.REGISTRY.items()):
+        takes = seeds is not None and "seeds" in inspect.signature(fn).parameters
+        experiments.REGISTRY[name] = timed(name, fn, takes)
+    engine.train.train = timed("train", engine.train.train, False)
+    return calls
+
+
+def _child(page, trained, reruns, cpu=False, seeds=None):
     """Run ``page`` in this fresh process (with ``?run=1`` if ``trained``); print timings as JSON."""
     from streamlit.testing.v1 import AppTest
+
+    calls = _instrument(seeds) if cpu else []
+    c0 = time.process_time()
 
     at = AppTest.from_file(str(ROOT / ENTRY), default_timeout=120)
     if page != ENTRY:
@@ -53,6 +96,7 @@ def _child(page, trained, reruns):
     t0 = time.perf_counter()
     at.run()
     cold = time.perf_counter() - t0
+    cpu_s = time.process_time() - c0
     warm = []
     for _ in range(reruns):
         t0 = time.perf_counter()
@@ -60,21 +104,79 @@ def _child(page, trained, reruns):
         warm.append(time.perf_counter() - t0)
     errors = [str(e.value)[:200] for e in at.exception]
     n_charts = len(at.get("arrow_vega_lite_chart")) + len(at.get("vega_lite_chart"))
-    print(json.dumps({"cold": cold, "warm": statistics.median(warm), "errors": errors, "charts": n_charts}))
+    engine_s = sum(t for _, t in calls)
+    print(
+        json.dumps(
+            {
+                "cold": cold,
+                "warm": statistics.median(warm) if warm else float("nan"),
+                "errors": errors,
+                "charts": n_charts,
+                "cpu": cpu_s,
+                "engine_cpu": engine_s,
+                "calls": [name for name, _ in calls],
+            }
+        )
+    )
 
 
-def run_child(page, trained=False, reruns=5):
+def run_child(page, trained=False, reruns=5, cpu=False, seeds=None):
     env = dict(
         os.environ,
         TRAINING_EXPLORER_WARM="0",  # no background warm-up client
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
+    if cpu:  # every run computes in the child, uncapped, never read from a store
+        env.update(
+            TRAINING_EXPLORER_WORKERS="0", TRAINING_EXPLORER_SHARED_RESULTS="0", TRAINING_EXPLORER_MAX_SECONDS="3600"
+        )
     cmd = [sys.executable, __file__, "--child", page, "--reruns", str(reruns)] + (["--trained"] if trained else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    cmd += (["--cpu"] if cpu else []) + (["--seeds", str(seeds)] if seeds is not None else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
-        return {"cold": float("nan"), "warm": float("nan"), "errors": [out.stderr.strip()[-300:]], "charts": 0}
+        nan = float("nan")
+        return {
+            "cold": nan,
+            "warm": nan,
+            "errors": [out.stderr.strip()[-300:]],
+            "charts": 0,
+            "cpu": nan,
+            "engine_cpu": nan,
+            "calls": [],
+        }
     return json.loads(lines[-1])
+
+
+def cpu_main(pages, args):
+    """The ``--cpu`` table: CPU seconds of each page's default Train press (see the module doc)."""
+    print(
+        f"CPU seconds of each page's ?run=1 run; seeds={args.seeds if args.seeds is not None else 'default'}; "
+        f"median of {args.repeat} fresh process pair(s) per page"
+    )
+    print("| page | trained - cold (process CPU) | in engine calls | calls | ok |")
+    print("|---|---:|---:|---:|---|")
+    results = []
+    for page in pages:
+        pairs = []
+        for _ in range(args.repeat):
+            cold = run_child(page, reruns=0, cpu=True, seeds=args.seeds)
+            trained = run_child(page, trained=True, reruns=0, cpu=True, seeds=args.seeds)
+            pairs.append((cold, trained))
+        row = {
+            "page": page,
+            "cpu": statistics.median(t["cpu"] - c["cpu"] for c, t in pairs),
+            "engine_cpu": statistics.median(t["engine_cpu"] for _, t in pairs),
+            "calls": pairs[0][1]["calls"],
+            "errors": sorted({e for c, t in pairs for e in c["errors"] + t["errors"]}),
+        }
+        results.append(row)
+        note = "yes" if not row["errors"] else "NO (" + "; ".join(row["errors"]) + ")"
+        print(f"| {page} | {row['cpu']:.2f} s | {row['engine_cpu']:.2f} s | {len(row['calls'])} | {note} |", flush=True)
+    print(f"| total | {sum(r['cpu'] for r in results):.2f} s | {sum(r['engine_cpu'] for r in results):.2f} s | | |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0 if all(not r["errors"] for r in results) else 1
 
 
 def main(argv=None):
@@ -84,13 +186,17 @@ def main(argv=None):
     ap.add_argument("--pages", help="comma-separated page files (default: all, discovered)")
     ap.add_argument("--repeat", type=int, default=1, help="fresh processes per page (median)")
     ap.add_argument("--reruns", type=int, default=5, help="warm reruns per process (median)")
+    ap.add_argument("--cpu", action="store_true", help="report the CPU seconds of each page's ?run=1 run instead")
+    ap.add_argument("--seeds", type=int, help="pass seeds=N to every experiment that takes seeds (with --cpu)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     if args.child:
         sys.path.insert(0, str(ROOT))
-        return _child(args.child, args.trained, args.reruns)
+        return _child(args.child, args.trained, args.reruns, args.cpu, args.seeds)
 
     pages = args.pages.split(",") if args.pages else discover()
+    if args.cpu:
+        return cpu_main(pages, args)
     print(f"targets: cold <= {COLD_TARGET} s, warm <= {WARM_TARGET} s; {args.repeat} fresh process(es) per page")
     print(
         "| page | cold (first run, fresh process) | trained (first run with ?run=1) | warm (rerun, trained) "

@@ -18,8 +18,15 @@ a ratio measured within one round cancels the slow drifts of a shared machine. T
 wall-clock; ``--cpu`` uses the process's CPU time instead (steadier when other processes
 share the cores: every side here is single-threaded).
 
+``--breakdown`` times instead one training step (``engine.fused.train_step``, the fast path)
+of one network and of the stack of K, and the step's matrix products alone (the forward
+``x @ W``, the backward ``dy @ W.T`` and ``x.T @ dy`` of every Linear, on arrays of the same
+shapes), the minimum over rounds of 50 steps each: how much of the stack's cost over one
+network's is the K matmuls, which no element-wise saving can remove.
+
     python benchmarks/stacked.py                       # widths 32, 64, 128; 7 rounds
     python benchmarks/stacked.py --widths 64 --rounds 11 --json /tmp/stacked.json
+    python benchmarks/stacked.py --breakdown --widths 32,64 --cpu
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ def _torch_trainer(configs, splits):
     from torch import nn
     from torch.func import functional_call, stack_module_state, vmap
 
+    from engine.layers import batch_starts
     from engine.schedules import lr_at
 
     cfg = configs[0]
@@ -63,9 +71,7 @@ def _torch_trainer(configs, splits):
     Xva = torch.from_numpy(np.stack([s.X_val.astype(np.float32) for s in splits]))
     yva = torch.from_numpy(np.stack([s.y_val for s in splits]))
     n, bs = Xtr.shape[1], cfg.batch_size
-    starts = list(range(0, n, bs))
-    if n - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()
+    starts = batch_starts(n, bs)
     rows = torch.arange(k)[:, None]
 
     def net(seed):
@@ -116,6 +122,60 @@ def _torch_trainer(configs, splits):
     return run
 
 
+def _step_and_matmuls(width, members):
+    """(one training step, the step's matmuls alone) of a stack of ``members``, as two functions."""
+    import numpy as np
+
+    from engine.fused import FusedAdam, train_step
+    from engine.network import MLP
+
+    rng = np.random.default_rng(0)
+    sizes = [64] + [width] * 10 + [10]
+    model = MLP(sizes, batch_norm=True, rng=[np.random.default_rng(i) for i in range(members)])
+    opt = FusedAdam([model.flat_params], [model.flat_grads], lr=[1e-4] * members)
+    xb = rng.standard_normal((members, 64, sizes[0])).astype(np.float32)
+    yb = rng.integers(0, sizes[-1], (members, 64))
+    layers = [
+        (
+            rng.standard_normal((members, a, b)).astype(np.float32),  # W
+            rng.standard_normal((members, 64, a)).astype(np.float32),  # x
+            rng.standard_normal((members, 64, b)).astype(np.float32),  # dy
+        )
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]
+
+    def step():
+        train_step(model, opt, xb, yb)
+
+    def matmuls():
+        for W, x, _ in layers:
+            np.matmul(x, W)
+        for i in reversed(range(len(layers))):
+            W, x, dy = layers[i]
+            np.matmul(x.mT, dy)
+            if i:  # training skips the data's gradient
+                np.matmul(dy, W.mT)
+
+    return step, matmuls
+
+
+def _breakdown(width, k, rounds, clock, steps=50):
+    """{1: {"step", "matmuls"}, k: {...}}: seconds per step, the minimum over ``rounds`` rounds of
+    ``steps`` steps, the four timings interleaved in every round."""
+    fns = {(m, name): fn for m in (1, k) for name, fn in zip(("step", "matmuls"), _step_and_matmuls(width, m))}
+    times = {key: [] for key in fns}
+    for _ in range(rounds + 1):  # the first round warms up
+        for key, fn in fns.items():
+            t0 = clock()
+            for _ in range(steps):
+                fn()
+            times[key].append((clock() - t0) / steps)
+    out = {1: {}, k: {}}
+    for (m, name), v in times.items():
+        out[m][name] = min(v[1:])
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--widths", default="32,64,128", help="comma-separated widths")
@@ -125,6 +185,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
     ap.add_argument("--cpu", action="store_true", help="time the process's CPU time, not the wall clock")
     ap.add_argument("--no-torch", action="store_true", help="skip the torch.func side")
+    ap.add_argument("--breakdown", action="store_true", help="time one step and its matmuls alone, K = 1 and K")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
 
@@ -147,6 +208,29 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.cpu else time.perf_counter
+    if args.breakdown:
+        k = args.k
+        print(f"one training step (Adam, BN, depth 10, batch 64), min of {args.rounds} rounds of 50 steps, ms")
+        print(
+            f"| width | one: step | one: matmuls | stack of {k}: step | stack: matmuls | step {k}/1 "
+            f"| matmuls {k}/1 | rest {k}/1 |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        rows = []
+        for width in [int(w) for w in args.widths.split(",")]:
+            b = _breakdown(width, k, args.rounds, clock)
+            one, st = b[1], b[k]
+            rest = (st["step"] - st["matmuls"]) / (one["step"] - one["matmuls"])
+            rows.append({"width": width, "one": one, "stack": st})
+            print(
+                f"| {width} | {one['step'] * 1e3:.3f} | {one['matmuls'] * 1e3:.3f} | {st['step'] * 1e3:.3f} "
+                f"| {st['matmuls'] * 1e3:.3f} | {st['step'] / one['step']:.2f} | {st['matmuls'] / one['matmuls']:.2f} "
+                f"| {rest:.2f} |",
+                flush=True,
+            )
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
     results = []
     for width in [int(w) for w in args.widths.split(",")]:
         configs = _configs(width, args.k, args.epochs)

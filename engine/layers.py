@@ -119,18 +119,29 @@ class Linear(Layer):
             y += self.params["b"]
         return y
 
-    def backward(self, dy, weight_grad=True):
+    def backward(self, dy, weight_grad=True, input_grad=True):
         """dy (N, fan_out) -> dx (N, fan_in); fills grads b and W (with ``weight_grad=False``,
-        W's only when :meth:`weight_grad` is called with the same ``dy``, before the next forward)."""
+        W's only when :meth:`weight_grad` is called with the same ``dy``, before the next forward).
+        ``input_grad=False`` returns None instead of dx (the network's first layer in training)."""
         if weight_grad:
             self.weight_grad(dy)
         if "b" in self.params:
             _batch_sum(dy, out=self.grads["b"])
-        return np.matmul(dy, self.params["W"].mT)
+        return np.matmul(dy, self.params["W"].mT) if input_grad else None
 
     def weight_grad(self, dy):
         """Fill grads W from dy (N, fan_out): ``x.T @ dy``."""
         np.matmul(self._x.mT, dy, out=self.grads["W"])
+
+
+def batch_starts(n, batch_size, batch_norm=True):
+    """Start indices of the mini-batches of ``n`` samples, ``batch_size`` at a time. With
+    ``batch_norm`` a last batch of one sample is dropped (BatchNorm's batch statistics of one
+    sample are undefined: :meth:`BatchNorm.forward` refuses it), unless it is the only batch."""
+    starts = list(range(0, n, batch_size))
+    if batch_norm and n - starts[-1] < 2 and len(starts) > 1:
+        starts.pop()
+    return starts
 
 
 class BatchNorm(Layer):

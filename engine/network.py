@@ -12,7 +12,7 @@ from engine.layers import Activation, BatchNorm, Dropout, Linear, _members, _per
 def _share_buffers(layers, members=None):
     """Move every param into one flat buffer and every grad into another, in layer order, leaving
     same-shaped views in the dicts: an optimiser then updates all of them with a few large array
-    operations (see :class:`engine.optim.Optimizer`) instead of a few small ones per array.
+    operations (see :mod:`engine.fused`) instead of a few small ones per array.
 
     For a stack of K members the buffers are (K, P), member-major: row k holds member k's
     params, so a per-member rate broadcasts as (K, 1) over the whole buffer. Returns the two
@@ -127,12 +127,14 @@ class MLP:
         self.block_outputs = outs[:-1]
         return h
 
-    def backward(self, dlogits, on_block=None):
-        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx.
+    def backward(self, dlogits, on_block=None, input_grad=True):
+        """Backpropagate d(loss)/d(logits) (N, n_out); fills every layer's grads; returns dx
+        (None with ``input_grad=False``: training needs no gradient of the data, which saves
+        the first layer's ``dy @ W.T``).
 
         ``on_block(layers, later)``, if given, is called with each block's layers once their
         grads are final but for the weight gradients, which the callables ``later`` compute
-        (last block first). :meth:`engine.optim.Optimizer.stepping` hands both to another
+        (last block first). :meth:`engine.fused.FusedOptimizer.stepping` hands both to another
         thread, which updates those params while this one carries on down the network.
         """
         d = dlogits
@@ -140,19 +142,17 @@ class MLP:
             dy = d
             later = []
             for layer in reversed(self.layers[start:stop]):
-                if on_block is not None and isinstance(layer, Linear):
-                    later.append(partial(layer.weight_grad, dy))
-                    dy = layer.backward(dy, weight_grad=False)
+                if isinstance(layer, Linear):
+                    if on_block is not None:
+                        later.append(partial(layer.weight_grad, dy))
+                    wanted = input_grad or layer is not self.layers[0]
+                    dy = layer.backward(dy, weight_grad=on_block is None, input_grad=wanted)
                 else:
                     dy = layer.backward(dy)
-            d = d + dy if skip else dy
+            d = dy if dy is None or not skip else d + dy
             if on_block is not None:
                 on_block(self.layers[start:stop], later)
         return d
-
-    def parameters(self):
-        """List of (layer, key) pairs for every learnable array."""
-        return [(layer, k) for layer in self.layers for k in layer.params]
 
     def state(self):
         """Every array that defines the model: params and BatchNorm running statistics."""
@@ -192,9 +192,3 @@ class MLP:
                 layer.select(rows)
         self.members = len(rows)
         self.flat_params, self.flat_grads = _share_buffers(self.layers, self.members) or (None, None)
-
-    def predict(self, x, batch_size=1024):
-        """Class predictions in eval mode."""
-        return np.concatenate(
-            [self.forward(x[i : i + batch_size], False).argmax(1) for i in range(0, len(x), batch_size)]
-        )

@@ -9,14 +9,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from engine import fused as fast
 from engine import spec as S
 from engine.datasets import DATASETS, load, n_train_available
 from engine.early_stopping import EarlyStopping
+from engine.fused import FUSED, QUIET_BLAS, FusedOptimizer, blas_threads
 from engine.init import STRATEGIES
-from engine.layers import ACTIVATIONS, Dropout
+from engine.layers import ACTIVATIONS, Dropout, batch_starts
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import OPTIMIZERS, QUIET_BLAS, STACK_OPTIMIZERS, blas_threads
+from engine.optim import OPTIMIZERS
 from engine.schedules import SCHEDULES, lr_at
 
 _EPOCHS = S.Int(1, 500)
@@ -220,9 +222,15 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int, dtype=np.f
     )
 
 
-def make_optimizer(config: TrainConfig):
-    """The optimiser that ``config`` names."""
-    return OPTIMIZERS[config.optimizer](config.lr, config.weight_decay)
+def make_optimizer(configs, params, grads, fused=True):
+    """The optimiser that ``configs`` (one TrainConfig, or a stack's) name, over ``params`` and
+    ``grads`` (lists of (K, ...) arrays), with each member's lr and weight decay: with ``fused``
+    its :data:`engine.fused.FUSED` implementation when the name has one, else the readable
+    :data:`engine.optim.OPTIMIZERS` class."""
+    configs = [configs] if isinstance(configs, TrainConfig) else list(configs)
+    name = configs[0].optimizer
+    cls = (FUSED.get(name) if fused else None) or OPTIMIZERS[name]
+    return cls(params, grads, lr=[c.lr for c in configs], weight_decay=[c.weight_decay for c in configs])
 
 
 #: Largest hidden matmul (batch x width x width) that BLAS runs on one thread during training:
@@ -233,33 +241,31 @@ BLAS_SINGLE_MAX = 2**21
 
 def step_threads(model: MLP, opt, batch_size: int):
     """Context for the training steps of ``model``: the BLAS threads their forward passes run
-    with (an overlapped backward pass runs on one, see :meth:`engine.optim.Optimizer.stepping`).
+    with (an overlapped backward pass runs on one, see :meth:`engine.fused.FusedOptimizer.stepping`).
 
     One BLAS thread when the matmuls are small, or when the optimiser overlaps its update with
     the backward pass and OpenBLAS's idle threads would keep spinning on the core the update
-    needs (:data:`engine.optim.QUIET_BLAS`); otherwise the environment's setting. Never more
+    needs (:data:`engine.fused.QUIET_BLAS`); otherwise the environment's setting. Never more
     threads than the environment allows.
     """
     width = max(model.sizes[1:-1], default=model.sizes[0])
     small = batch_size * width * width <= BLAS_SINGLE_MAX
-    return blas_threads(1 if small or (opt.overlaps(model.layers) and not QUIET_BLAS) else None)
+    overlap = isinstance(opt, FusedOptimizer) and opt.overlaps(model.layers)
+    return blas_threads(1 if small or (overlap and not QUIET_BLAS) else None)
 
 
 def train_step(model: MLP, opt, xb, yb):
     """One training step on the batch (xb, yb): forward -> loss -> backward -> step.
 
-    Returns (loss, logits). A non-finite loss skips the update; in a stack only that member's
-    (``loss`` is then one per member). With :class:`engine.optim.Optimizer` the update overlaps
-    the backward pass (see :meth:`engine.optim.Optimizer.stepping`)."""
+    Returns (loss, logits), ``loss`` one per member of a stack. A member whose loss is not
+    finite keeps its weights (the others step). The fast path's step, the update overlapped
+    with the backward pass, is :func:`engine.fused.train_step`."""
     logits = model.forward(xb, training=True)
     loss, dlogits = softmax_cross_entropy(logits, yb)
-    finite = np.isfinite(loss)
-    if np.all(finite):
-        with opt.stepping(model.layers) as ready:
-            model.backward(dlogits, on_block=ready)
-    elif np.any(finite):  # a stack in which some members diverged: the others step
-        model.backward(dlogits)
-        opt.step(skip=~finite)
+    diverged = ~np.isfinite(loss)
+    if not np.all(diverged):
+        model.backward(dlogits, input_grad=False)  # no gradient of the data
+        opt.step(skip=diverged)
     return loss, logits
 
 
@@ -426,10 +432,10 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
         One Split for every member, or one per member; loaded per member seed otherwise.
     dtype : float32 (default) or float64 (for checks against lone runs).
     fused : bool
-        The fast update (default): with one member :class:`engine.optim.Optimizer` (flat
-        buffers, chunks, threads, overlapped with the backward pass), for a stack
-        :class:`engine.optim.StackAdam`'s fused path. False: the readable
-        :class:`engine.optim.StackOptimizer` update, written like the equations.
+        The fast path (default): the optimiser :data:`engine.fused.FUSED` registers for the
+        name (blocks of columns, threads), else the readable one, and
+        :func:`engine.fused.train_step` (one network's update overlapped with the backward
+        pass). False: the readable :data:`engine.optim.OPTIMIZERS` class and :func:`train_step`.
     eval_train : bool
         Measure ``train_loss``/``train_acc`` in eval mode on the training split after every epoch
         (default; one forward pass over it, about a sixth of an epoch's cost, see
@@ -482,22 +488,17 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
             if isinstance(layer, Dropout):
                 layer.rng = rngs[k]
         members.append(_Member(c, view, k))
-    if len(configs) == 1 and fused:
-        opt = make_optimizer(first)
-    else:
-        lrs, decays = [c.lr for c in configs], [c.weight_decay for c in configs]
-        opt = STACK_OPTIMIZERS[first.optimizer]([model.flat_params], [model.flat_grads], lrs, decays, fused=fused)
+    opt = make_optimizer(configs, [model.flat_params], [model.flat_grads], fused=fused)
+    step = fast.train_step if fused else train_step
     before = [np.empty_like(lin.params["W"]) for lin in model.linears]  # weights before a diagnosed step
     active = list(members)  # row r of the stack is active[r]
     n, bs = Xtr.shape[1], min(first.batch_size, Xtr.shape[1])
     Xflat, yflat = Xtr.reshape(-1, Xtr.shape[2]), ytr.reshape(-1)
-    starts = list(range(0, n, bs))
-    if first.batch_norm and n - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()  # a BatchNorm batch of one sample is undefined: drop that remainder
+    starts = batch_starts(n, bs, first.batch_norm)
     with np.errstate(all="ignore"):
         for epoch in range(first.epochs):
             lrs = [lr_at(m.config.schedule, epoch, m.config.epochs, m.config.lr, m.config.warmup) for m in active]
-            opt.lr = float(lrs[0]) if isinstance(opt.lr, float) else np.array(lrs, dtype=float)
+            opt.lr = np.array(lrs, dtype=float)
             rows = np.array([m.row for m in active])[:, None]  # each member's own data
             offsets = rows * n
             order = np.stack([orders[m.row].permutation(n) for m in active])
@@ -512,7 +513,7 @@ def train_stacked(configs, on_epoch=None, data=None, dtype=np.float32, fused=Tru
                     if j == 0:
                         for buf, lin in zip(before, model.linears):
                             np.copyto(buf, lin.params["W"])
-                    loss, logits = train_step(model, opt, xb, yb)
+                    loss, logits = step(model, opt, xb, yb)
                     loss = np.reshape(loss, K)
                     if not np.isfinite(loss).all():  # a member diverged: keep its state as a lone run stops
                         for r, m in enumerate(active):

@@ -23,7 +23,7 @@ from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available
 from engine.experiments.common import Result, experiment, train_many
 from engine.init import init_weights
-from engine.layers import Activation, BatchNorm, Linear
+from engine.layers import Activation, BatchNorm, Linear, batch_starts
 from engine.losses import softmax_cross_entropy
 from engine.spec import Float, Int, ListOf
 from engine.train import TRAIN_SPEC as T
@@ -677,9 +677,7 @@ def _batch_stats_eval(model, X, y, bs, rng):
     bns = [layer for layer in model.layers if isinstance(layer, BatchNorm)]
     saved = [(b.running_mean.copy(), b.running_var.copy()) for b in bns]
     order = rng.permutation(len(X))
-    starts = list(range(0, len(X), bs))
-    if len(X) - starts[-1] < 2 and len(starts) > 1:
-        starts.pop()  # a batch of one sample has no batch statistics
+    starts = batch_starts(len(X), bs)
     loss_sum, correct, seen = 0.0, 0, 0
     for s in starts:
         idx = order[s : s + bs]

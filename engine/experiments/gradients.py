@@ -16,11 +16,11 @@ import pandas as pd
 from engine.budget import MAX_FLOPS
 from engine.datasets import load
 from engine.experiments.common import Result, experiment
+from engine.fused import FusedAdam
 from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import Adam
 from engine.spec import Bool, Int, ListOf, OneOf
 
 MAX_DEPTH = 100
@@ -158,7 +158,7 @@ def _measure(model: MLP, X, y, act: str) -> dict:
 
 def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | None:
     """``steps`` Adam steps (lr 1e-3) on mini-batches; the step whose loss was not finite, if any."""
-    opt = Adam(1e-3)
+    opt = FusedAdam([model.flat_params[None]], [model.flat_grads[None]], lr=1e-3)  # the network, a stack of one
     rng = np.random.default_rng([seed, 1])
     Xtr, ytr = split.X_train.astype(model.dtype), split.y_train
     with np.errstate(all="ignore"):
@@ -168,7 +168,7 @@ def _train_steps(model: MLP, split, steps: int, batch: int, seed: int) -> int | 
             if not math.isfinite(loss):
                 return step
             model.backward(d)
-            opt.step(model.layers)
+            opt.step()
     return None
 
 

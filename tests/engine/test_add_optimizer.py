@@ -17,14 +17,13 @@ TOY = "toy_sgd"
 
 @pytest.fixture
 def toy_optimizer(monkeypatch):
-    """Register TOY (SGD with momentum 0.5) in the optimizer registries, and only there."""
-    # one line per registry engine.optim exposes: the lone optimizers and their stacked twins
-    monkeypatch.setitem(optim.OPTIMIZERS, TOY, lambda lr, wd: optim.SGD(lr, momentum=0.5, weight_decay=wd))
-    monkeypatch.setitem(
-        optim.STACK_OPTIMIZERS,
-        TOY,
-        lambda p, g, lr, wd, fused=False: optim.StackSGD(p, g, lr, momentum=0.5, weight_decay=wd),
-    )
+    """Register TOY (SGD with momentum 0.5) in the optimizer registry, and only there."""
+
+    class ToySGD(optim.SGD):
+        def __init__(self, params, grads, lr, weight_decay=0.0):
+            super().__init__(params, grads, lr, momentum=0.5, weight_decay=weight_decay)
+
+    monkeypatch.setitem(optim.OPTIMIZERS, TOY, ToySGD)  # the one registry: no fused twin needed
     return TOY
 
 

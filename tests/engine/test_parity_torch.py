@@ -17,8 +17,9 @@ import sys
 import numpy as np
 import pytest
 
+from engine.fused import FUSED
 from engine.init import STRATEGIES, init_std, init_weights
-from engine.layers import ACTIVATIONS, Activation, BatchNorm, Dropout, Layer, Linear
+from engine.layers import ACTIVATIONS, Activation, BatchNorm, Dropout, Linear
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
 from engine.optim import OPTIMIZERS
@@ -68,20 +69,20 @@ def engine_batchnorm_running(batches, gamma, beta, x_eval):
     return {"running_mean": np.array(means), "running_var": np.array(variances), "y_eval": y_eval}
 
 
-def engine_optimizer(name, lr, weight_decay, p0, grads):
-    """Trajectory of OPTIMIZERS[name] on p0; a mirrored second layer checks per-parameter state."""
-    a, b = Layer(), Layer()
-    a.params, b.params = {"w": np.array(p0, dtype=np.float64)}, {"w": -np.array(p0, dtype=np.float64)}
-    a.grads, b.grads = {"w": np.zeros_like(a.params["w"])}, {"w": np.zeros_like(b.params["w"])}
-    opt = OPTIMIZERS[name](lr, weight_decay)
+def engine_optimizer(name, lr, weight_decay, p0, grads, fused=False):
+    """Trajectory of OPTIMIZERS[name] (FUSED[name] with ``fused``) on p0, a stack of one; a
+    mirrored second param checks per-parameter state."""
+    a, b = np.array(p0, dtype=np.float64)[None], -np.array(p0, dtype=np.float64)[None]
+    ga, gb = np.zeros_like(a), np.zeros_like(b)
+    opt = (FUSED if fused else OPTIMIZERS)[name]([a, b], [ga, gb], lr=lr, weight_decay=weight_decay)
     out = []
     for g in grads:
-        a.grads["w"][...] = g
-        b.grads["w"][...] = -np.asarray(g)
-        opt.step([a, b])
-        # SGD, momentum, Adam and AdamW are odd in (p, g): the mirrored layer must stay mirrored
-        close(b.params["w"], -a.params["w"], rtol=1e-12, what="per-parameter optimizer state leaked")
-        out.append(a.params["w"].copy())
+        ga[0] = g
+        gb[0] = -np.asarray(g)
+        opt.step()
+        # SGD, momentum, Adam and AdamW are odd in (p, g): the mirrored param must stay mirrored
+        close(b, -a, rtol=1e-12, what="per-parameter optimizer state leaked")
+        out.append(a[0].copy())
     return np.array(out)
 
 
@@ -203,11 +204,12 @@ def test_golden_batchnorm_running_stats_and_eval(golden):
         close(ours[key], expected, what=key)
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("label", ["sgd", "sgd_wd", "momentum_wd", "adam", "adam_l2", "adamw"])
-def test_golden_optimizers(golden, label):
+def test_golden_optimizers(golden, label, fused):
     data = golden("optim")
     case = data["cases"][label]
-    ours = engine_optimizer(case["name"], case["lr"], case["weight_decay"], data["p0"], data["grads"])
+    ours = engine_optimizer(case["name"], case["lr"], case["weight_decay"], data["p0"], data["grads"], fused)
     close(ours, case["torch"], rtol=1e-10, atol=1e-12, what=label)
 
 
@@ -314,14 +316,17 @@ def test_live_optimizer_table_matches_torch(torch_refs):
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("lr, weight_decay", [(0.02, 0.0), (0.003, 0.2)])
-def test_live_optimizers(torch_refs, name, lr, weight_decay):
+def test_live_optimizers(torch_refs, name, lr, weight_decay, fused):
+    if fused and name not in FUSED:
+        pytest.skip(f"{name} has no fused implementation")
     rng = np.random.RandomState(5)
     p0 = rng.standard_normal((4, 3))
     grads = rng.standard_normal((8, 4, 3)) * np.logspace(-3, 1, 8)[:, None, None]
     ref = torch_refs.torch_optimizer(name, lr, weight_decay, p0, grads)
-    close(engine_optimizer(name, lr, weight_decay, p0, grads), ref, rtol=1e-10, atol=1e-12, what=name)
+    close(engine_optimizer(name, lr, weight_decay, p0, grads, fused), ref, rtol=1e-10, atol=1e-12, what=name)
 
 
 @pytest.mark.torch

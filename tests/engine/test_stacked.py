@@ -1,9 +1,9 @@
 """Stacked training: K same-shape configs trained as one network give each member its lone run.
 
 The reference for every member is ``train(config)`` alone, whose own correctness the gradient
-checks, the golden files and the live PyTorch parity establish; ``train`` keeps the fast lone
-optimiser (flat buffers, overlap) while a stack uses :class:`engine.optim.StackAdam`, so the two
-updates are computed by different code.
+checks, the golden files and the live PyTorch parity establish. Both train with the fast path
+(:mod:`engine.fused`), ``train`` overlapping its update with the backward pass; the fused updates
+are checked against the readable ones in tests/engine/test_fused.py.
 """
 
 from __future__ import annotations
@@ -236,51 +236,3 @@ def test_train_many_splits_a_stack_over_the_memory_budget(monkeypatch):
     monkeypatch.setattr(common, "max_members", lambda cfg: 2)
     common.train_many({f"s{s}": BASE.replace(seed=s, epochs=1) for s in range(5)})
     assert calls == [2, 2, 1]
-
-
-# --------------------------------------------------------------------------- readable vs fast updates
-
-
-@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-6)])
-@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw"])
-def test_fast_updates_equal_the_readable_one_step_by_step(name, dtype, rtol):
-    """Each step from the same state: the lone fast optimiser (flat buffers, chunks) and the
-    fused stack update against the readable stack update written like torch's equations."""
-    from engine.optim import CHUNK, OPTIMIZERS, STACK_OPTIMIZERS
-
-    rng = np.random.default_rng(0)
-    k, n = 3, CHUNK + 1000  # more than one chunk
-    lr, wd = np.array([1e-3, 1e-2, 0.1]), np.array([0.0, 1e-2, 0.05])
-    p0 = rng.standard_normal((k, n)).astype(dtype)
-    readable = [p0.copy(), np.zeros_like(p0)]
-    fused = [p0.copy(), np.zeros_like(p0)]
-    lone = [[p0[i].copy(), np.zeros_like(p0[i])] for i in range(k)]
-    opt_r = STACK_OPTIMIZERS[name]([readable[0]], [readable[1]], lr, wd)
-    opt_f = STACK_OPTIMIZERS[name]([fused[0]], [fused[1]], lr, wd, fused=True)
-
-    class Flat:  # one layer holding one flat parameter: the lone optimiser's flat path
-        def __init__(self, p, g):
-            self.params, self.grads = {"p": p}, {"p": g}
-
-    lone_layers = [Flat(*pg) for pg in lone]
-    lone_opts = [OPTIMIZERS[name](float(lr[i]), float(wd[i])) for i in range(k)]
-    for step in range(5):
-        g = rng.standard_normal((k, n)).astype(dtype)
-        for buf in (readable, fused):
-            buf[1][...] = g
-        for i in range(k):
-            lone[i][1][...] = g[i]
-        before = readable[0].copy()
-        opt_r.step()
-        opt_f.step()
-        for layer, o in zip(lone_layers, lone_opts):
-            o.step([layer])
-        change = np.abs(readable[0] - before).max()
-        assert change > 0
-        for i in range(k):
-            for other in (fused[0][i], lone[i][0]):
-                np.testing.assert_allclose(other, readable[0][i], rtol=rtol, atol=rtol * change, err_msg=f"step {step}")
-        # start the next step from the same parameters (the moments continue in each)
-        fused[0][...] = readable[0]
-        for i in range(k):
-            lone[i][0][...] = readable[0][i]

@@ -14,9 +14,10 @@ import copy
 import numpy as np
 import pytest
 
+from engine.fused import FUSED
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
-from engine.optim import STACK_OPTIMIZERS
+from engine.optim import OPTIMIZERS
 
 pytestmark = pytest.mark.torch
 
@@ -134,12 +135,14 @@ def test_stacked_gradients_match_torch_func_vmap(torch, batch_norm, residual, ac
             np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12, err_msg=f"{name}[{k}]")
 
 
-@pytest.mark.parametrize("optimizer", sorted(STACK_OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("fused", [False, True])
 def test_stacked_steps_running_stats_and_eval_match_k_torch_modules(torch, optimizer, fused):
     model = _model(7, True, True, "relu")
     lrs, decays = np.array([1e-3, 3e-2, 1e-1]), np.array([0.0, 1e-2, 1e-1])
-    opt = STACK_OPTIMIZERS[optimizer]([model.flat_params], [model.flat_grads], lrs, decays, fused=fused)
+    opt = (FUSED if fused else OPTIMIZERS)[optimizer](
+        [model.flat_params], [model.flat_grads], lr=lrs, weight_decay=decays
+    )
     nets, topts = [], []
     for k in range(K):
         net = _torch_net(torch, True, True, "relu").train()
