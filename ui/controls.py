@@ -12,28 +12,28 @@ from pathlib import Path
 import streamlit as st
 from streamlit.source_util import page_icon_and_name
 
+from classroom import lessons
 from classroom.store import new_session_id
 from serve import warm
 
-#: Pages in the order of the sidebar (path, title); the home page first.
-PAGES = [
-    ("streamlit_app.py", "Home"),
-    ("pages/1_Vanishing_gradients.py", "Vanishing & exploding gradients"),
-    ("pages/2_Initialization.py", "Initialization"),
-    ("pages/3_Batch_normalization.py", "Batch normalization"),
-    ("pages/4_Dropout.py", "Dropout"),
-    ("pages/5_LR_schedules.py", "Learning-rate schedules"),
-    ("pages/6_Early_stopping.py", "Early stopping"),
-    ("pages/7_Full_recipe.py", "Full recipe"),
-    ("pages/8_Teach.py", "Teach"),
-]
-#: The lesson path that "Next →" follows: every page but Teach, then back home.
-LESSON_PATH = [p for p in PAGES if p[0] != "pages/8_Teach.py"]
+#: Pages in the order of the sidebar (path, title); the home page first (from ``classroom.lessons``).
+PAGES = [(p.path, p.title) for p in lessons.SITE]
+#: The lesson path that "Next →" follows: Home, then every lesson (Teach is not one).
+LESSON_PATH = [(p.path, p.title) for p in (lessons.HOME, *lessons.LESSONS)]
 
 
 def page_names() -> list[str]:
     """URL pathname of each page in :data:`PAGES`, as Streamlit derives it ("" is the home page)."""
-    return ["" if p == "streamlit_app.py" else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+    return ["" if p == lessons.HOME_PATH else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+
+
+def link_to(title: str, label: str | None = None, where=None) -> None:
+    """A link to the page titled ``title`` (its short label unless ``label``), carrying the
+    teaching-mode parameters (:func:`carried`)."""
+    lesson = lessons.by_title(title)
+    (where if where is not None else st).page_link(
+        lesson.path, label=label or f"→ {lesson.label}", query_params=carried() or None
+    )
 
 
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
@@ -220,13 +220,13 @@ def _holder(key, container):
     return c
 
 
-def metric_row(n: int, where=None) -> list:
+def metric_row(n: int) -> list:
     """``n`` slots for a row of metrics, to fill in order: ``m = metric_row(3); m[0].metric(...)``.
 
     The slots are one horizontal container, so the row costs one block on the page where
     ``st.columns(n)`` costs ``n + 1`` (every element is a message to every student's browser).
     """
-    row = (where if where is not None else st).container(horizontal=True, gap="medium")
+    row = st.container(horizontal=True, gap="medium")
     return [row] * max(1, n)
 
 
