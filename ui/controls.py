@@ -106,6 +106,8 @@ _PRESENTER_CSS = """<style>
 #: Session keys of the page frame (not widgets): the page shown last, and this run's controls.
 _PAGE_KEY, _CONTROLS_KEY, _NOTICE_KEY = "frame_page", "frame_controls", "frame_notice"
 _CARRIED_KEY, _TOUCHED_KEY = "frame_from_another_page", "frame_touched"
+#: Session key of the slot under the title where the page's question draws (:func:`question_slot`).
+_QUESTION_KEY = "frame_question"
 
 #: Makes every scrollable display formula keyboard-focusable (WCAG 2.1.1; axe's
 #: ``scrollable-region-focusable``): a wide formula scrolls sideways on a phone, and a keyboard
@@ -124,7 +126,10 @@ _FOCUSABLE_FORMULAS = """<script>
 
 
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
-    """Configure the page, draw the shared sidebar and the title; return the seed.
+    """Configure the page, draw the shared sidebar, the title, the slot of the page's question
+    (:func:`question_slot`, filled by ``quiz.ask``) and the intro below it; return the seed.
+
+    The question comes before the intro, so on a phone it is what the first screen shows.
 
     The sidebar carries its own navigation (Streamlit's is switched off in config.toml), so
     every page, even the first deep link on a fresh server, shows the same labelled frame.
@@ -159,10 +164,18 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     if presenting():
         st.html(_PRESENTER_CSS)
     st.title(title)
+    # the question's slot comes before the intro: on a phone the question is what shows first
+    st.session_state[_QUESTION_KEY] = st.container(key="question_slot")
     if not presenting():
-        st.markdown(intro)
+        st.container(key="page_intro").markdown(intro)
     st.session_state[_NOTICE_KEY] = st.empty() if st.session_state[_CARRIED_KEY] else None
     return int(seed)
+
+
+def question_slot():
+    """The place under the title, above the intro, where this page's question draws."""
+    slot = st.session_state.get(_QUESTION_KEY)
+    return slot if slot is not None else st.container()
 
 
 def _reset(defaults: dict) -> None:
