@@ -2,11 +2,9 @@
 
 import streamlit as st
 
+from classroom.lessons import FAILURES, LESSONS
 from engine.experiments import ladders
 from ui import charts, controls, runner
-
-P = {title: path for path, title in controls.PAGES}
-SHORT = {"Vanishing & exploding gradients": "Gradients", "Learning-rate schedules": "LR schedules"}
 
 seed = controls.page_setup(
     "Training Explorer",
@@ -16,53 +14,17 @@ seed = controls.page_setup(
     "trains real networks on real handwritten digits while you watch.",
 )
 
-# (failure mode, what you see, the fix, pages that show it)
-FAILURES = [
-    (
-        "Vanishing or exploding gradients",
-        "The first layers get gradients near 0 (or huge): they stop learning, or training blows up.",
-        "ReLU with He init; skip connections. Batch norm cures *vanishing* gradients, but with ReLU it can "
-        "make them *explode* as depth grows (Yang et al. 2019)",
-        ["Vanishing & exploding gradients", "Full recipe"],
-    ),
-    (
-        "Signal collapse at initialization",
-        "Activations shrink to 0 or blow up layer after layer before training even starts.",
-        "He / Xavier initialization",
-        ["Initialization"],
-    ),
-    (
-        "Slow, fragile training",
-        "Only tiny learning rates work, and each layer's inputs keep changing scale while the layers below learn.",
-        "Batch normalization (why it helps is still debated: the page measures it)",
-        ["Batch normalization"],
-    ),
-    (
-        "Overfitting",
-        "Training accuracy keeps rising while validation accuracy stalls or falls.",
-        "Dropout, early stopping, weight decay",
-        ["Dropout", "Early stopping"],
-    ),
-    (
-        "Bad step sizes",
-        "Too big and the loss diverges, too small and nothing moves.",
-        "Learning-rate schedules (warmup + cosine), Adam",
-        ["Learning-rate schedules", "Full recipe"],
-    ),
-]
-
 # the headline first: on a phone the columns stack, and the ladder is the page's point
 headline, failure_map = st.columns([1, 1], gap="large")
 with failure_map:
     st.subheader("What goes wrong, and what fixes it")
-    for failure, symptom, fix, pages in FAILURES:
+    for failure, (symptom, fix) in FAILURES.items():
         with st.container(border=True):
             st.markdown(f"**{failure}**: {symptom}  \n**Fix:** {fix}")
+            pages = [lesson.title for lesson in LESSONS if failure in lesson.fixes]
             for col, page in zip(st.columns(len(pages)), pages):
-                col.page_link(P[page], label=f"→ {SHORT.get(page, page)}", query_params=controls.carried() or None)
-    st.page_link(
-        P["Full recipe"], label="**All of them together: the full recipe →**", query_params=controls.carried() or None
-    )
+                controls.link_to(page, where=col)
+    controls.link_to("Full recipe", label="**All of them together: the full recipe →**")
 
 with headline:
     st.subheader("The headline: what lets a network go deep?")

@@ -8,12 +8,6 @@ from engine.init import STRATEGIES
 from engine.layers import ACTIVATIONS
 from ui import charts, controls, quiz, runner
 
-
-def show(chart):
-    """Render a layer- or epoch-indexed chart with integer x ticks and compact log labels."""
-    runner.show_chart(charts.gradients_axes(chart))
-
-
 seed = controls.page_setup(
     "Vanishing & exploding gradients",
     "Backpropagation hands the learning signal from the output back to the input **one layer at a "
@@ -61,7 +55,7 @@ if prod is not None:
     m[3].metric(
         "Article's example: 1.1^50", f"{s['pow_1.1_50']:.1f}", help=f"A factor just above 1, fifty times. {fixed}"
     )
-    show(
+    runner.show_layer_chart(
         charts.line_chart(
             prod.tables["series"],
             "layer",
@@ -225,7 +219,7 @@ if res is not None:
     _verdicts(runs, s["ln_c"], s["n_classes"], when)
     t = st.tabs(["Backward signal", "Weight gradients", "Dead / saturated units", "Table"])
     with t[0]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 layers,
                 "layer",
@@ -246,7 +240,7 @@ if res is not None:
             "one that **rises towards layer 1** is exploding."
         )
     with t[1]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 layers,
                 "layer",
@@ -273,7 +267,7 @@ if res is not None:
                 f"(first / last = {r.ratio_first_last:.2g}), yet it is **{r.verdict}**: {r.verdict_reason}."
             )
     with t[2]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 _inactive_frame(layers, color),
                 "layer",
@@ -377,7 +371,7 @@ if res2 is not None:
     _verdicts(runs2, res2.summary["ln_c"], res2.summary["n_classes"], when, suffix=" (large init)")
     cols = st.columns(2)
     with cols[0]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 layers2,
                 "layer",
@@ -391,7 +385,7 @@ if res2 is not None:
             )
         )
     with cols[1]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 layers2,
                 "layer",

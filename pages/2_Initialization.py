@@ -10,12 +10,6 @@ from engine.init import DESCRIPTIONS, STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
 from ui import charts, controls, quiz, runner
 
-
-def show(chart):
-    """Render a layer- or epoch-indexed chart with integer x ticks and compact log labels."""
-    runner.show_chart(charts.gradients_axes(chart))
-
-
 seed = controls.page_setup(
     "Initialization",
     "Before the first training step, the random weights alone decide whether a signal can cross a "
@@ -238,7 +232,7 @@ if fwd is not None:
     )
     t = st.tabs(["Std per layer", "Histograms", "Dead units per layer", "Table"])
     with t[0]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 fwd.tables["layers"],
                 "layer",
@@ -284,7 +278,7 @@ if fwd is not None:
             )
         )
     with t[2]:
-        show(
+        runner.show_layer_chart(
             charts.line_chart(
                 fwd.tables["layers"],
                 "layer",
@@ -368,7 +362,7 @@ if tr is not None:
             help=f"Validation accuracy after the last epoch, mean over {r.seeds} seed(s) (sidebar seed and the "
             "next ones). Chance is 10 %.",
         )
-    show(
+    runner.show_layer_chart(
         charts.line_chart(
             tr.tables["curves"],
             "epoch",

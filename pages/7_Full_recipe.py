@@ -12,9 +12,7 @@ from engine.schedules import SCHEDULES
 from engine.train import TrainConfig
 from ui import charts, controls, live, quiz, runner
 
-P = {title: path for path, title in controls.PAGES}
 SELF = "pages/7_Full_recipe.py"
-SHORT = {"Vanishing & exploding gradients": "Gradients", "Learning-rate schedules": "LR schedules"}
 
 seed = controls.page_setup(
     "The full recipe",
@@ -60,7 +58,7 @@ for col, (group, items) in zip(st.columns(4), CHECKLIST.items()):
         st.markdown(f"#### {group}")
         for text, page in items:
             st.markdown(text)
-            st.page_link(P[page], label=f"→ {SHORT.get(page, page)}")
+            controls.link_to(page)
 
 st.subheader("The article's full-recipe curve")
 st.markdown(

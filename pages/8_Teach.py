@@ -6,7 +6,7 @@ import pandas as pd
 import segno
 import streamlit as st
 
-from classroom import exercises
+from classroom import exercises, lessons
 from classroom.questions import QUESTIONS
 from ui import controls, room, runner
 
@@ -162,7 +162,7 @@ if st.session_state.get("handouts"):
         with st.container(border=True):
             st.markdown(
                 f"**{TITLES[q.page]}**  \n{q.measured(result)}  \n*{q.takeaway}*  \n"
-                f"{base}/{q.page.split('_', 1)[1].removesuffix('.py')}"
+                f"{base}/{lessons.by_path(q.page).url}"
             )
 
 controls.page_footer()

@@ -295,33 +295,6 @@ def bar_chart(
 
 
 @memo
-def histogram(
-    df: pd.DataFrame,
-    value: str,
-    color: str | None = None,
-    *,
-    bins: int = 40,
-    title: str = "",
-    x_title: str | None = None,
-    facet: str | None = None,
-    height: int = 200,
-) -> alt.Chart:
-    """Histogram of ``value`` (overlaid per ``color``, one panel per ``facet``), counts on y."""
-    data = clean(df, [value])
-    enc = {
-        "x": alt.X(value, type="quantitative", bin=alt.Bin(maxbins=bins), title=x_title or value),
-        "y": alt.Y("count()", title="count"),
-        "tooltip": [alt.Tooltip("count()", title="count")],
-    }
-    if color:
-        enc["color"] = alt.Color(color, type="nominal", scale=color_scale(data[color]), title=color)
-    chart = alt.Chart(data, title=title).mark_bar(opacity=0.7).encode(**enc).properties(height=height)
-    if facet:
-        chart = chart.facet(column=alt.Column(facet, type="nominal"))
-    return chart
-
-
-@memo
 def initialization_histogram_chart(
     df: pd.DataFrame,
     *,

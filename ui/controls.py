@@ -12,28 +12,28 @@ from pathlib import Path
 import streamlit as st
 from streamlit.source_util import page_icon_and_name
 
+from classroom import lessons
 from classroom.store import new_session_id
 from serve import warm
 
-#: Pages in the order of the sidebar (path, title); the home page first.
-PAGES = [
-    ("streamlit_app.py", "Home"),
-    ("pages/1_Vanishing_gradients.py", "Vanishing & exploding gradients"),
-    ("pages/2_Initialization.py", "Initialization"),
-    ("pages/3_Batch_normalization.py", "Batch normalization"),
-    ("pages/4_Dropout.py", "Dropout"),
-    ("pages/5_LR_schedules.py", "Learning-rate schedules"),
-    ("pages/6_Early_stopping.py", "Early stopping"),
-    ("pages/7_Full_recipe.py", "Full recipe"),
-    ("pages/8_Teach.py", "Teach"),
-]
-#: The lesson path that "Next →" follows: every page but Teach, then back home.
-LESSON_PATH = [p for p in PAGES if p[0] != "pages/8_Teach.py"]
+#: Pages in the order of the sidebar (path, title); the home page first (from ``classroom.lessons``).
+PAGES = [(p.path, p.title) for p in lessons.SITE]
+#: The lesson path that "Next →" follows: Home, then every lesson (Teach is not one).
+LESSON_PATH = [(p.path, p.title) for p in (lessons.HOME, *lessons.LESSONS)]
 
 
 def page_names() -> list[str]:
     """URL pathname of each page in :data:`PAGES`, as Streamlit derives it ("" is the home page)."""
-    return ["" if p == "streamlit_app.py" else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+    return ["" if p == lessons.HOME_PATH else page_icon_and_name(Path(p))[1] for p, _ in PAGES]
+
+
+def link_to(title: str, label: str | None = None, where=None) -> None:
+    """A link to the page titled ``title`` (its short label unless ``label``), carrying the
+    teaching-mode parameters (:func:`carried`)."""
+    lesson = lessons.by_title(title)
+    (where if where is not None else st).page_link(
+        lesson.path, label=label or f"→ {lesson.label}", query_params=carried() or None
+    )
 
 
 SEED_HELP = "Same seed, same settings: same numbers. Change it to see run-to-run variation."
@@ -106,6 +106,8 @@ _PRESENTER_CSS = """<style>
 #: Session keys of the page frame (not widgets): the page shown last, and this run's controls.
 _PAGE_KEY, _CONTROLS_KEY, _NOTICE_KEY = "frame_page", "frame_controls", "frame_notice"
 _CARRIED_KEY, _TOUCHED_KEY = "frame_from_another_page", "frame_touched"
+#: Session key of the slot under the title where the page's question draws (:func:`question_slot`).
+_QUESTION_KEY = "frame_question"
 
 #: Makes every scrollable display formula keyboard-focusable (WCAG 2.1.1; axe's
 #: ``scrollable-region-focusable``): a wide formula scrolls sideways on a phone, and a keyboard
@@ -124,7 +126,10 @@ _FOCUSABLE_FORMULAS = """<script>
 
 
 def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
-    """Configure the page, draw the shared sidebar and the title; return the seed.
+    """Configure the page, draw the shared sidebar, the title, the slot of the page's question
+    (:func:`question_slot`, filled by ``quiz.ask``) and the intro below it; return the seed.
+
+    The question comes before the intro, so on a phone it is what the first screen shows.
 
     The sidebar carries its own navigation (Streamlit's is switched off in config.toml), so
     every page, even the first deep link on a fresh server, shows the same labelled frame.
@@ -159,10 +164,18 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     if presenting():
         st.html(_PRESENTER_CSS)
     st.title(title)
+    # the question's slot comes before the intro: on a phone the question is what shows first
+    st.session_state[_QUESTION_KEY] = st.container(key="question_slot")
     if not presenting():
-        st.markdown(intro)
+        st.container(key="page_intro").markdown(intro)
     st.session_state[_NOTICE_KEY] = st.empty() if st.session_state[_CARRIED_KEY] else None
     return int(seed)
+
+
+def question_slot():
+    """The place under the title, above the intro, where this page's question draws."""
+    slot = st.session_state.get(_QUESTION_KEY)
+    return slot if slot is not None else st.container()
 
 
 def _reset(defaults: dict) -> None:
@@ -220,13 +233,13 @@ def _holder(key, container):
     return c
 
 
-def metric_row(n: int, where=None) -> list:
+def metric_row(n: int) -> list:
     """``n`` slots for a row of metrics, to fill in order: ``m = metric_row(3); m[0].metric(...)``.
 
     The slots are one horizontal container, so the row costs one block on the page where
     ``st.columns(n)`` costs ``n + 1`` (every element is a message to every student's browser).
     """
-    row = (where if where is not None else st).container(horizontal=True, gap="medium")
+    row = st.container(horizontal=True, gap="medium")
     return [row] * max(1, n)
 
 

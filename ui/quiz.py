@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from classroom.questions import QUESTIONS, Question
-from ui import room, runner
+from ui import controls, room, runner
 
 
 def _guess_key(q: Question) -> str:
@@ -55,7 +55,12 @@ def ask(question_id: str) -> str | None:
     the room, the answer waits for the teacher's reveal, and the teacher sees the live tally.
     """
     q = QUESTIONS[question_id]
-    seat = room.current()
+    with controls.question_slot():
+        seat = room.current()
+        return _ask(q, seat)
+
+
+def _ask(q: Question, seat) -> str | None:
     with st.container(border=True, key=f"quiz_{q.id}"):
         st.markdown(f"**Predict first.** {q.prompt}")
         if seat is not None and seat.teacher:

@@ -25,6 +25,8 @@ TEACHER_PARAM = "teacher"
 POLL_SECONDS = SETTINGS.poll_s
 
 _KEYS, _JOINED, _LIMITER = "room_teacher_keys", "room_joined", "room_limiter"
+#: The last "follow me" this session obeyed (its time), so a student who goes back is not moved again.
+_FOLLOWED = "room_followed"
 
 
 @st.cache_resource(show_spinner=False)
@@ -132,8 +134,12 @@ def is_revealed(seat: Seat, q: Question) -> bool:
 
 
 def student_poll(seat: Seat, q: Question, waiting: bool) -> None:
-    """Poll the store every few seconds: rerun the page once the teacher reveals ``q``, and
-    offer a link when the teacher moves the class to another page."""
+    """Poll the store every few seconds: rerun the page once the teacher reveals ``q``, and move
+    the student to the page the teacher sends the class to ("follow me").
+
+    A follow moves this session once: its time is kept in the session, so a student who goes back
+    stays there (with a link to the teacher's page) until the teacher sends the class again.
+    """
 
     @st.fragment(run_every=POLL_SECONDS)
     def poll():
@@ -146,9 +152,17 @@ def student_poll(seat: Seat, q: Question, waiting: bool) -> None:
             follow = s.following(seat.code)
         except (ValueError, StoreUnavailable):
             return
-        if follow is not None and follow.page != q.page and any(p == follow.page for p, _ in PAGES):
-            title = next(t for p, t in PAGES if p == follow.page)
-            st.page_link(follow.page, label=f"Your teacher moved on: go to **{title}** →", query_params=carried())
+        if follow is None or not any(p == follow.page for p, _ in PAGES):
+            return
+        seen = st.session_state.get(_FOLLOWED)
+        new = seen is None or follow.at > seen
+        st.session_state[_FOLLOWED] = follow.at
+        if follow.page == q.page:
+            return
+        if new:
+            st.switch_page(follow.page, query_params=carried())
+        title = next(t for p, t in PAGES if p == follow.page)
+        st.page_link(follow.page, label=f"Your teacher moved on: go to **{title}** →", query_params=carried())
 
     poll()
 

@@ -322,3 +322,8 @@ def show_chart(chart, where=None, **kw) -> None:
     where = where if where is not None else st
     spec = _spec(chart)
     where.vega_lite_chart(spec=dict(spec, datasets=dict(spec.get("datasets", {}))), width="stretch", **kw)
+
+
+def show_layer_chart(chart, where=None, **kw) -> None:
+    """:func:`show_chart` for a layer- or epoch-indexed chart: integer x ticks, compact log labels."""
+    show_chart(charts.gradients_axes(chart), where=where, **kw)

@@ -2,9 +2,9 @@
 
 import pytest
 
+from classroom.lessons import LESSONS
 from engine.experiments import ladders
 from tests.apptest_helpers import BAD_VALUES, chart_frames, charts, errors_text, non_finite_values, run_page
-from ui.controls import PAGES
 
 PAGE = "streamlit_app.py"
 
@@ -57,9 +57,8 @@ def test_the_map_gives_batch_norms_caveat_for_exploding_gradients():
 def test_every_lesson_page_is_linked():
     at = run_page(PAGE, {"run": None})
     linked = {link.proto.page for link in at.get("page_link")}
-    for path, _title in PAGES[1:]:
-        url = path.split("/", 1)[1].split("_", 1)[1].removesuffix(".py")  # pages/4_Dropout.py -> Dropout
-        assert url in linked, f"{path} is not linked from the home page"
+    for lesson in LESSONS:
+        assert lesson.url in linked, f"{lesson.path} is not linked from the home page"
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)

@@ -120,3 +120,25 @@ def test_with_the_store_down_the_lesson_and_the_lone_guess_still_work(monkeypatc
         assert any(s.value.startswith("**Right: about the same") for s in at.success)
     finally:
         room._store.clear()  # the next test reaches the real store again
+
+
+def test_follow_me_moves_the_student_once_and_lets_them_go_back(teacher):
+    _, code, key = teacher
+    student = run_page(PAGE, {"room": code, "run": None})
+    assert not student.exception, errors_text(student)
+    token = student.query_params["student"]
+    # the teacher, on another page, sends the class there
+    t = run_page("pages/5_LR_schedules.py", {"room": code, "teacher": key, "run": None})
+    t.button(key="follow_schedules").click().run()
+    assert Store().following(code).page == "pages/5_LR_schedules.py"
+    # the student's next poll switches their page, keeping the class parameters
+    student.run()
+    assert not student.exception, errors_text(student)
+    assert student.radio(key="guess_schedules").options  # now on the schedules page
+    assert student.query_params["room"] == code and student.query_params["student"] == token
+    # back on the old page: not moved again by the same follow, the link stays as a way back
+    student.switch_page(PAGE).run()
+    student.run()
+    assert student.radio(key=f"guess_{QID}").options
+    links = [el.proto.label for el in student.get("page_link") if "Your teacher moved on" in el.proto.label]
+    assert links == ["Your teacher moved on: go to **Learning-rate schedules** →"]

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "browser" / "screenshots"
+#: The test servers' logs (outside the repository).
+LOGS = Path(tempfile.gettempdir()) / "training-explorer-browser-logs"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -44,7 +47,8 @@ def _missing(what: str):
 def streamlit_server(log_name: str = "server.log", env: dict | None = None):
     """``streamlit run`` on a free loopback port, fresh; yields the base URL."""
     port = _free_port()
-    log = open(ROOT / "tests" / "browser" / log_name, "w")  # noqa: SIM115
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS / log_name, "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,

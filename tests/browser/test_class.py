@@ -57,3 +57,22 @@ def test_answers_on_server_a_reach_the_teacher_on_server_b_and_the_reveal_reache
         "about double": 1,
         "zero": 0,
     }
+
+
+def test_follow_me_moves_a_students_page_by_itself(browser, two_servers):
+    a, b, db = two_servers
+    room = Store(f"sqlite:///{db}").create_room()
+    teacher = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    student = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    student.goto(f"{a}/{PAGE}?room={room.code}")
+    wait_idle(student)
+    token = student.url.split("student=", 1)[1].split("&", 1)[0]
+    # the teacher, on another page of the other server, sends the class there
+    teacher.goto(f"{b}/LR_schedules?room={room.code}&teacher={room.teacher_key}")
+    wait_idle(teacher)
+    teacher.get_by_role("button", name="Send the class to this question").click()
+    # the student's page changes by itself within a few polls (1 s here), keeping the class
+    expect(student.locator("h1").first).to_contain_text("Learning-rate schedules", timeout=30_000)
+    expect(student.locator(".st-key-quiz_schedules")).to_be_visible(timeout=30_000)
+    assert "/LR_schedules" in student.url and f"room={room.code}" in student.url and token in student.url
+    assert student.locator("[data-testid=stException]").count() == 0

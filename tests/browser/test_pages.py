@@ -10,6 +10,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from classroom.lessons import LESSONS
 from tests.browser.conftest import SHOTS
 from ui.controls import PAGES, page_names
 
@@ -103,3 +104,22 @@ def test_switching_pages_with_a_shared_key_out_of_range(server, page):
         exceptions = page.locator("[data-testid=stException]")
         assert exceptions.count() == 0, f"{label}: {exceptions.first.inner_text()}"
         expect(page.locator("h1").first).to_contain_text(label, ignore_case=True, timeout=30_000)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[lesson.url for lesson in LESSONS])
+def test_on_a_phone_the_question_comes_before_the_intro(server, browser, lesson):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = ctx.new_page()
+    try:
+        phone.goto(f"{server}/{lesson.url}")
+        wait_idle(phone)
+        question = phone.locator(f".st-key-quiz_{lesson.question}")
+        intro = phone.locator(".st-key-page_intro")
+        expect(question).to_be_visible(timeout=30_000)
+        q_box, i_box = question.bounding_box(), intro.bounding_box()
+        assert q_box is not None and i_box is not None
+        assert q_box["y"] + q_box["height"] <= i_box["y"], (q_box, i_box)
+        assert q_box["y"] < 844  # the question starts on the first screen
+        phone.screenshot(path=str(SHOTS / f"phone-{lesson.url}.png"))
+    finally:
+        ctx.close()

@@ -92,16 +92,6 @@ def test_bar_chart_log_and_offset():
     assert _all_numbers_finite(spec)
 
 
-def test_histogram_bins_and_facets():
-    df = pd.DataFrame({"v": np.r_[np.linspace(-1, 1, 50), np.nan, np.inf], "layer": ["1"] * 26 + ["5"] * 26})
-    spec = charts.histogram(df, "v", facet="layer", bins=20).to_dict()
-    inner = spec["spec"]
-    assert inner["encoding"]["x"]["bin"]["maxbins"] == 20
-    assert inner["encoding"]["y"]["aggregate"] == "count"
-    assert spec["facet"]["column"]["field"] == "layer"
-    assert len(_datasets(spec)[0]) == 50
-
-
 # --- memo: same inputs give the same chart object, so a rerun skips Altair --------------------
 
 
