@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 import pandas as pd
 
-from engine.experiments.common import Result
+from engine.experiments.common import Result, noise_words
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _stop_decide(r: Result) -> int:
 
 def _deep_decide(r: Result) -> int:
     s = r.summary
-    plain, skips = s["plain_val_acc"] >= 0.5, s["with_skips_val_acc"] >= 0.5
+    plain, skips = s["plain_test_acc"] >= 0.5, s["with_skips_test_acc"] >= 0.5
     return {(True, True): 0, (False, True): 1, (True, False): 2, (False, False): 3}[(plain, skips)]
 
 
@@ -272,15 +272,17 @@ QUESTIONS: dict[str, Question] = {
             id="recipe",
             page="pages/7_Full_recipe.py",
             prompt="50 layers with the full modern recipe (ReLU, He init, batch norm, Adam with warmup + cosine), "
-            "8 epochs on digits. Which version learns (validation accuracy 50 % or more)?",
+            "8 epochs on digits. Which version learns (test accuracy 50 % or more, mean of 3 seeds)?",
             options=("both", "only the one with skip connections", "only the plain one", "neither"),
             experiment="deep50",
-            params={"depth": 50, "width": 32, "epochs": 8, "seed": 0},
+            params={"depth": 50, "width": 32, "epochs": 8, "seed": 0, "seeds": 3},
             decide=_deep_decide,
             measured=lambda r: (
-                f"Measured validation accuracy: plain {r.summary['plain_val_acc']:.0%}, "
-                f"with skips {r.summary['with_skips_val_acc']:.0%}; the first layer's gradient is "
-                f"{r.summary['plain_grad_ratio_first_to_last']:,.0f}× the last one's without skips."
+                f"Measured test accuracy, mean of seeds {', '.join(map(str, r.summary['seeds']))}: plain "
+                f"{r.summary['plain_test_acc']:.0%}, with skips {r.summary['with_skips_test_acc']:.0%} (the "
+                f"difference is {noise_words(r.summary['comparison']['beyond_noise']['with skips'])}); at the first "
+                f"step the first layer's gradient is {r.summary['plain_grad_ratio_first_to_last']:,.0f}× the last "
+                "one's without skips."
             ),
             why=(
                 "The recipe alone does not carry a plain network to 50 layers.",

@@ -5,6 +5,7 @@ import streamlit as st
 
 from engine.datasets import DATASETS
 from engine.experiments import recipe
+from engine.experiments.common import DEFAULT_SEEDS, noise_words
 from engine.init import STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
 from engine.optim import OPTIMIZERS
@@ -120,6 +121,7 @@ DEFAULTS = dict(
     bn="true",
     skips="false",
     drop="0.0",
+    label_noise="0.0",
     sched="warmup_cosine",
     warm="auto",
     patience="0",
@@ -240,6 +242,17 @@ dropout = controls.select_slider(
     container=c[2],
     help="Fraction of hidden units zeroed at random during training (0 = off).",
 )
+label_noise = controls.slider(
+    "Label noise",
+    "label_noise",
+    0.0,
+    0.5,
+    0.0,
+    step=0.05,
+    container=c[2],
+    help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
+    "clean). Noisy labels are what dropout and early stopping guard against.",
+)
 schedule = controls.select(
     "LR schedule",
     "sched",
@@ -292,6 +305,7 @@ params = dict(
     init=init,
     batch_norm=bn,
     dropout=dropout,
+    label_noise=label_noise,
     residual=skips,
     optimizer=optimizer,
     lr=lr,
@@ -323,16 +337,26 @@ run = recipe.history_tables(hist) if hist is not None else None
 if run is not None:
     s = run.summary
     runner.show_notes(run.notes)
-    m = controls.metric_row(5)
+    m = controls.metric_row(6)
     m[0].metric(
+        "Final test accuracy",
+        f"{s['final_test_acc']:.1%}" if s["final_test_acc"] is not None else "—",
+        help="Accuracy on the test split, which nothing in training sees or chooses by, with the weights the run "
+        "keeps. One seed: no noise estimate.",
+    )
+    m[1].metric(
         "Final val accuracy",
         f"{s['final_val_acc']:.1%}" if s["final_val_acc"] is not None else "—",
-        help="Accuracy on held-out data, with the weights the run keeps.",
+        help="Accuracy on the validation split, which picks the best epoch (and stops early, with patience).",
     )
-    m[1].metric("Final train accuracy", f"{s['final_train_acc']:.1%}" if s["final_train_acc"] is not None else "—")
-    m[2].metric("Best epoch", s["best_epoch"], help="Epoch with the lowest validation loss.")
-    m[3].metric("Epochs run", f"{s['epochs_run']} of {epochs}")
-    m[4].metric("Seconds per epoch", s["seconds_per_epoch"], help="Measured when this run was first computed.")
+    m[2].metric(
+        "Final train accuracy",
+        f"{s['final_train_acc']:.1%}" if s["final_train_acc"] is not None else "—",
+        help="Eval-mode pass over the training split" + (", with its noisy labels." if label_noise else "."),
+    )
+    m[3].metric("Best epoch", s["best_epoch"], help="Epoch with the lowest validation loss.")
+    m[4].metric("Epochs run", f"{s['epochs_run']} of {epochs}")
+    m[5].metric("Seconds per epoch", s["seconds_per_epoch"], help="Measured when this run was first computed.")
     runner.show_chart(
         where=real_col,
         chart=charts.line_chart(
@@ -480,9 +504,10 @@ with tabs[2]:
     if tabs[2].open is not False:
         st.markdown(
             "Start from the modern recipe (with your width, epochs, dropout and patience), then **remove one "
-            "technique at a time** and train again, over two seeds. A drop bigger than the seeds' spread means "
-            "that technique matters for this network. SGD gets learning rate 0.1, since Adam's 10⁻³ would be "
-            "unfair to it."
+            f"technique at a time** and train again, from {DEFAULT_SEEDS} seeds each (the sidebar seed and the next "
+            "ones). A drop bigger than the seeds' spread means that technique matters for this network; a change "
+            "within it is seed noise. SGD gets learning rate 0.1, since Adam's 10⁻³ would be unfair to it. "
+            "Accuracies are on the test split."
         )
         c = st.columns([1, 1, 2])
         abd = controls.select_slider(
@@ -491,8 +516,8 @@ with tabs[2]:
             (3, 5, 10, 20, 30),
             recipe.ABLATION_DEPTH,
             container=c[0],
-            help="Hidden layers of the ablation's networks. At 20 with skips the recipe's parts matter; at 10 "
-            "without skips, try it.",
+            help="Hidden layers of the ablation's networks. At 20 with skips, removing batch norm or the skips "
+            "costs far more than seed noise; at 10 without skips, try it.",
         )
         abk = controls.toggle(
             "With skips",
@@ -517,20 +542,28 @@ with tabs[2]:
             what="the recipe minus one technique at a time",
             **aparams,
         )
-        if abl is not None:
+        if abl is not None and len(abl.tables["accuracy"]):
             acc = abl.tables["accuracy"]
+            seeds_txt = ", ".join(map(str, abl.summary["seeds"]))
             runner.show_chart(
-                chart=charts.bar_chart(
+                chart=charts.recipe_ablation_chart(
                     acc,
-                    "variant",
-                    "final_val_acc",
-                    sort=None,
-                    title=f"Final validation accuracy, mean of seeds {', '.join(map(str, abl.summary['seeds']))}",
-                    y_title="final validation accuracy",
-                    x_title="",
-                    tooltip=["change_vs_full", "spread"],
+                    title=f"Final test accuracy, mean of seeds {seeds_txt}"
+                    + (" (line: min to max)" if len(abl.summary["seeds"]) > 1 else ""),
                 )
             )
+            cmp = abl.summary["comparison"]
+            essential = abl.summary.get("essential") or []
+            if essential:
+                st.markdown(
+                    "The parts this page calls essential for a deep network, removed one at a time: "
+                    + "; ".join(
+                        f"**{v}** {cmp['mean'][v]:.1%} instead of {cmp['mean']['full recipe']:.1%} "
+                        f"({cmp['diff'][v] * 100:+.1f} pts, {noise_words(cmp['beyond_noise'][v])})"
+                        for v in essential
+                    )
+                    + "."
+                )
             runner.show_table(acc)
             runner.downloads("ablation", abl, aparams)
 
@@ -540,7 +573,8 @@ with tabs[3]:
             "The article says a 50-layer network is *almost boring* to train with this recipe. Test it: "
             "the modern recipe (ReLU, He, batch norm, Adam, warmup + cosine) at **depth 50**, once as a "
             "plain stack and once with **skip connections** (each block adds its input to its output, as "
-            "in ResNets). Two real runs of about 20-40 s: they start with the toggle."
+            f"in ResNets). Each network is trained from {DEFAULT_SEEDS} seeds (the seeds of one network train "
+            "together as one stack); they start with the toggle."
         )
         c = st.columns([1, 1, 2])
         dw = controls.select_slider(
@@ -572,18 +606,31 @@ with tabs[3]:
             if deep is not None:
                 runner.show_notes(deep.notes)
                 ds = deep.summary
+                dcmp = ds.get("comparison")
+                n_seeds = len(ds["seeds"])
+                of = f"mean of seeds {', '.join(map(str, ds['seeds']))}" if n_seeds > 1 else "one seed"
                 m = st.columns(2)
-                m[0].metric("Plain: final val accuracy", f"{ds['plain_val_acc']:.1%}")
-                m[1].metric("With skips: final val accuracy", f"{ds['with_skips_val_acc']:.1%}")
+                for col, (run_name, key) in zip(m, (("plain", "plain"), ("with skips", "with_skips"))):
+                    spread = None if dcmp is None else dcmp["spread"].get(run_name)
+                    col.metric(
+                        f"{run_name.capitalize()}: final test accuracy",
+                        f"{ds[f'{key}_test_acc']:.1%}",
+                        help=f"{of}"
+                        + ("" if spread is None else f"; spread over the seeds {spread * 100:.1f} pts")
+                        + (f". Final validation accuracy {ds[f'{key}_val_acc']:.1%}."),
+                    )
                 runner.show_chart(
-                    charts.line_chart(
-                        deep.tables["curves"],
+                    charts.band_line_chart(
+                        deep.tables["bands"],
                         "epoch",
-                        "val_acc",
+                        "test_acc",
+                        "test_acc_min",
+                        "test_acc_max",
                         "run",
-                        title="Validation accuracy, depth 50",
+                        integer_x=True,
+                        title=f"Test accuracy, depth 50 ({of}" + (", band: min to max)" if n_seeds > 1 else ")"),
                         x_title="epoch (from 0)",
-                        y_title="validation accuracy",
+                        y_title="test accuracy",
                         height=260,
                     ),
                 )
@@ -614,8 +661,8 @@ with tabs[3]:
                     ),
                 )
                 why = (
-                    "Left: how strongly the loss reacts to each layer's weights. Right: how far Adam's first step "
-                    "moved each layer's weights, relative to their size."
+                    f"Seed {ds['seeds'][0]}. Left: how strongly the loss reacts to each layer's weights. Right: how "
+                    "far Adam's first step moved each layer's weights, relative to their size."
                 )
                 if (ds.get("plain_grad_ratio_first_to_last") or 0) > 10:
                     why += (

@@ -798,3 +798,24 @@ def add_one_in_chart(variants: pd.DataFrame, *, title: str = "", height: int | N
     )
     spread = base.mark_rule(color="#222").encode(y=y, x="min_val_acc:Q", x2="max_val_acc:Q")
     return alt.layer(bars, spread)
+
+
+@memo
+def recipe_ablation_chart(acc: pd.DataFrame, *, title: str = "", height: int = HEIGHT) -> alt.LayerChart:
+    """Bars of the mean final test accuracy per ``variant`` (in table order) with a min-max rule over
+    seeds (``min_test_acc`` .. ``max_test_acc``); the full recipe's bar in its own colour."""
+    data = clean(acc, ["final_test_acc", "min_test_acc", "max_test_acc"])
+    data = data.assign(kind=np.where(data["variant"] == "full recipe", "full recipe", "one part removed"))
+    order = list(data["variant"])
+    x = alt.X("variant", type="nominal", sort=order, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=160))
+    base = alt.Chart(data).properties(height=height)
+    bars = base.mark_bar().encode(
+        x=x,
+        y=alt.Y("final_test_acc", type="quantitative", title="final test accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color(
+            "kind", type="nominal", scale=color_scale(data["kind"]), title="", legend=alt.Legend(orient="bottom")
+        ),
+        tooltip=_tooltip(data, ["variant", "final_test_acc", "min_test_acc", "max_test_acc", "change_vs_full"]),
+    )
+    rule = base.mark_rule(color="#222", strokeWidth=2).encode(x=x, y="min_test_acc:Q", y2="max_test_acc:Q")
+    return alt.layer(bars, rule, title=title)

@@ -10,13 +10,17 @@ from engine import budget
 from engine.datasets import load
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import (
+    DEFAULT_SEEDS,
     Result,
-    beyond_noise,
+    compare_seeds,
     curves,
     experiment,
     layer_stats,
     long_curves,
+    noise_words,
     run_summary,
+    seed_band,
+    seed_list,
     train_many,
     warning,
 )
@@ -218,6 +222,7 @@ def recipe(
     init: str = "he",
     batch_norm: bool = True,
     dropout: float = 0.0,
+    label_noise: float = 0.0,
     residual: bool = False,
     optimizer: str = "adam",
     lr: float = 1e-3,
@@ -241,6 +246,7 @@ def recipe(
         init=init,
         batch_norm=batch_norm,
         dropout=dropout,
+        label_noise=label_noise,
         residual=residual,
         optimizer=optimizer,
         lr=lr,
@@ -261,7 +267,27 @@ def _same_shape(depth, width, dataset, epochs, seed, residual=False) -> dict:
     return dict(depth=depth, width=width, dataset=dataset, epochs=epochs, seed=seed)
 
 
-#: Recipes of :func:`recipe_compare` (names of :data:`engine.train.RECIPES`).
+def _seed_runs(hs: dict, key: str = "variant") -> pd.DataFrame:
+    """One row per (``key``, seed) of runs labelled ``"<name> | seed <s>"``: the run summary's columns."""
+    table = run_summary(hs)
+    if not len(table):
+        return pd.DataFrame(columns=[key, "seed", "final_val_acc", "final_test_acc"])
+    names = [label.rsplit(" | seed ", 1)[0] for label in table["run"]]
+    table = table.drop(columns="run")
+    table.insert(0, key, names)
+    return table
+
+
+def _seed_curves(hs: dict, key: str = "variant") -> pd.DataFrame:
+    """Per-epoch curves of runs labelled ``"<name> | seed <s>"``, with ``key`` and ``seed`` columns."""
+    frames = []
+    for label, h in hs.items():
+        name = label.rsplit(" | seed ", 1)[0]
+        frames.append(curves({name: h}).drop(columns="run").assign(**{key: name, "seed": h.config.seed}))
+    return pd.concat(frames, ignore_index=True) if frames else curves({})
+
+
+#: Recipes of :func:`recipe_compare` (names of :data:`engine.train.RECIPES`); the last is the baseline.
 COMPARE_RECIPES = ("naive", "lecun1998", "modern")
 
 
@@ -274,20 +300,38 @@ COMPARE_RECIPES = ("naive", "lecun1998", "modern")
     seed=T["seed"],
 )
 def recipe_compare(
-    depth: int = 10, width: int = 64, dataset: str = "digits", epochs: int = 20, seed: int = 0, progress=None
+    depth: int = 10,
+    width: int = 64,
+    dataset: str = "digits",
+    epochs: int = 20,
+    seed: int = 0,
+    seeds: int = DEFAULT_SEEDS,
+    progress=None,
 ) -> Result:
     """Naive (sigmoid, 0.01 init, SGD), 1990s (tanh, 1/sqrt(fan_in), SGD) and modern (ReLU, He,
-    BN, Adam, warmup + cosine) recipes on the same network."""
+    BN, Adam, warmup + cosine) recipes on the same network, ``seeds`` seeds each, in one stack.
+
+    ``summary["comparison"]``: final test accuracy of each recipe against the modern one
+    (:func:`engine.experiments.common.compare_seeds`); ``<recipe>_test_acc``: its mean.
+    """
     shape = _same_shape(depth, width, dataset, epochs, seed)
-    configs = {name: RECIPES[name].replace(**shape) for name in COMPARE_RECIPES}
+    seed_values = seed_list(seed, seeds)
+    configs = {
+        f"{name} | seed {s}": RECIPES[name].replace(**shape).replace(seed=s)
+        for name in COMPARE_RECIPES
+        for s in seed_values
+    }
     _check_all(configs)
     hs = train_many(configs, progress)
-    summary = {f"{k}_val_acc": _acc(h) for k, h in hs.items()}
-    summary["chance_acc"] = round(1 / load(dataset, seed).n_classes, 4)
-    if len(hs) == len(COMPARE_RECIPES) and None not in summary.values():
-        summary["modern_minus_naive"] = round(summary["modern_val_acc"] - summary["naive_val_acc"], 4)
-        summary["modern_minus_lecun1998"] = round(summary["modern_val_acc"] - summary["lecun1998_val_acc"], 4)
-    return Result(tables={"curves": curves(hs), "runs": run_summary(hs)}, summary=summary, notes=_notes(hs))
+    runs = _seed_runs(hs, "recipe")
+    summary = {"seeds": seed_values, "chance_acc": round(1 / load(dataset, seed).n_classes, 4)}
+    cmp = compare_seeds(runs, "modern", by="recipe") if "modern" in set(runs["recipe"]) else None
+    summary["comparison"] = cmp
+    for name in COMPARE_RECIPES:
+        summary[f"{name}_test_acc"] = None if cmp is None else cmp["mean"].get(name)
+    curve = _seed_curves(hs, "recipe")
+    bands = seed_band(curve, ["recipe", "epoch"], ["val_acc", "test_acc"]) if len(curve) else pd.DataFrame()
+    return Result(tables={"curves": curve, "bands": bands, "runs": runs}, summary=summary, notes=_notes(hs))
 
 
 def ablation_variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
@@ -314,6 +358,8 @@ def ablation_variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
 #: matter (removing skips or batch norm costs far more than seed noise); at depth 10 without
 #: skips every single removal does better than the full recipe.
 ABLATION_DEPTH, ABLATION_RESIDUAL = 20, True
+#: Removals the page calls essential at its default network (checked beyond seed noise by the tests).
+ESSENTIAL = ("no skips", "no BN")
 
 
 @experiment(
@@ -336,17 +382,19 @@ def ablation(
     dropout: float = 0.0,
     patience: int = 0,
     residual: bool = ABLATION_RESIDUAL,
-    seeds: int = 2,
     seed: int = 0,
+    seeds: int = DEFAULT_SEEDS,
     progress=None,
 ) -> Result:
     """Leave-one-out: the modern recipe with one technique removed at a time, ``seeds`` seeds each
-    (``seed``, ``seed + 1``, ...).
+    (``seed``, ``seed + 1``, ...), all in one :func:`train_many` call.
 
-    Tables: ``accuracy`` (per variant: mean final val accuracy over seeds, min, max, ``spread``,
-    ``change_vs_full`` and ``beyond_noise`` against the full recipe), ``runs`` (one row per
-    variant and seed) and ``curves`` (with a ``seed`` column).
+    Tables: ``accuracy`` (per variant: mean final test accuracy over seeds, min, max, ``spread``,
+    ``change_vs_full`` and ``beyond_noise`` against the full recipe, from
+    :func:`engine.experiments.common.compare_seeds`), ``runs`` (one row per variant and seed) and
+    ``curves`` (with a ``seed`` column). ``summary["comparison"]`` is the compare_seeds block.
     """
+    seed_values = seed_list(seed, seeds)
     base = RECIPES["modern"].replace(**_same_shape(depth, width, dataset, epochs, seed, residual))
     base = make_config(**{**_config_fields(base), "dropout": dropout, "patience": patience, "residual": residual})
     if residual and depth > DEPTH_PLAIN_MAX:
@@ -354,80 +402,58 @@ def ablation(
         variants = {k: v for k, v in ablation_variants(base).items() if v[0] != "skip connections"}
     else:
         variants = ablation_variants(base)
-    seed_list = [seed + i for i in range(seeds)]
-    configs = {f"{label} | seed {s}": cfg.replace(seed=s) for label, (_, cfg) in variants.items() for s in seed_list}
+    configs = {f"{label} | seed {s}": cfg.replace(seed=s) for label, (_, cfg) in variants.items() for s in seed_values}
     _check_all(configs)
     hs = train_many(configs, progress)
-    run_rows, curve_frames = [], []
-    for key, h in hs.items():
-        label, s = key.rsplit(" | seed ", 1)
-        acc = _acc(h)
-        run_rows.append(
-            {
-                "variant": label,
-                "seed": int(s),
-                "final_val_acc": acc,
-                "best_val_loss": round(float(min(h.val_loss)), 4) if h.val_loss else None,
-                "epochs_run": len(h.epoch),
-                "diverged_epoch": h.diverged_epoch,
-                "seconds": round(h.seconds, 2),
-            }
-        )
-        curve_frames.append(curves({label: h}).assign(seed=int(s)))
-    runs = pd.DataFrame(run_rows)
-    accs = {v: np.nan_to_num(g["final_val_acc"].to_numpy(float)) for v, g in runs.groupby("variant", sort=False)}
-    full = accs.get("full recipe")
+    runs = _seed_runs(hs)
+    curve = _seed_curves(hs)
+    notes = _notes(hs)
+    summary = {"seeds": seed_values, "comparison": None}
+    if not len(runs) or "full recipe" not in set(runs["variant"]):
+        return Result(tables={"accuracy": pd.DataFrame(), "runs": runs, "curves": curve}, summary=summary, notes=notes)
+    cmp = compare_seeds(runs, "full recipe")
+    summary["comparison"] = cmp
     rows = []
-    for label, a in accs.items():
-        change = None if full is None else round(float(a.mean() - full.mean()), 4)
+    for label, g in runs.groupby("variant", sort=False):
+        test = pd.to_numeric(g["final_test_acc"], errors="coerce").fillna(0.0)
         rows.append(
             {
                 "variant": label,
                 "removed": variants[label][0],
-                "final_val_acc": round(float(a.mean()), 4),
-                "min_val_acc": round(float(a.min()), 4),
-                "max_val_acc": round(float(a.max()), 4),
-                "spread": round(float(np.ptp(a)), 4),
-                "change_vs_full": change,
-                "beyond_noise": None if label == "full recipe" or full is None else beyond_noise(a, full),
-                "n_seeds": len(a),
+                "final_test_acc": cmp["mean"][label],
+                "min_test_acc": round(float(test.min()), 4),
+                "max_test_acc": round(float(test.max()), 4),
+                "spread": cmp["spread"][label],
+                "change_vs_full": cmp["diff"][label],
+                "beyond_noise": cmp["beyond_noise"][label],
+                "final_val_acc": round(float(pd.to_numeric(g["final_val_acc"], errors="coerce").fillna(0.0).mean()), 4),
+                "n_seeds": len(g),
             }
         )
     table = pd.DataFrame(rows)
-    summary = {"full_recipe_val_acc": float(table.iloc[0]["final_val_acc"]) if full is not None else None}
-    summary["seeds"] = seed_list
+    full = cmp["mean"]["full recipe"]
+    summary["full_recipe_test_acc"] = full
     others = table[table["variant"] != "full recipe"]
-    notes = _notes(hs)
-    if len(others) and full is not None:
+    if len(others):
         worse, better = _worse_better(others)
-        worst = others.loc[others["final_val_acc"].idxmin()]
+        worst = others.loc[others["final_test_acc"].idxmin()]
         hurts = worst["variant"] in set(worse["variant"])
-        summary["most_important"] = str(worst["removed"]) if hurts else None
-        summary["most_important_val_acc"] = float(worst["final_val_acc"]) if hurts else None
-        summary["n_removals_worse"] = len(worse)
-        summary["n_removals_better"] = len(better)
+        summary["most_important"] = str(worst["variant"]) if hurts else None
+        summary["removals_worse"] = list(worse["variant"])
+        summary["removals_better"] = list(better["variant"])
+        summary["removals_within_noise"] = [v for v in others["variant"] if cmp["beyond_noise"][v] is False]
+        summary["essential"] = [v for v in ESSENTIAL if v in set(others["variant"])]
         chance = 1 / load(dataset, seed).n_classes
-        notes.append(_ablation_verdict(others, float(full.mean()), chance, depth, seeds))
+        notes.append(_ablation_verdict(others, full, chance, depth, len(seed_values)))
         small = _small_init_note(table, base)
         if small:
             notes.append(small)
-    curve = pd.concat(curve_frames, ignore_index=True) if curve_frames else curves({})
     return Result(tables={"accuracy": table, "runs": runs, "curves": curve}, summary=summary, notes=notes)
 
 
-#: With one seed there is no spread: an accuracy change smaller than this (one to two validation
-#: images on digits) counts as noise.
-ABLATION_TOLERANCE = 0.005
-
-
 def _worse_better(others: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Removals that lower / raise the accuracy beyond noise: beyond the seeds' spread, or with one
-    seed by more than :data:`ABLATION_TOLERANCE`."""
-    flags = list(others["beyond_noise"]) if "beyond_noise" in others else [None] * len(others)
-    one_seed = np.array([f is None or f != f for f in flags])  # None, or NaN once in a float column
-    beyond = np.array([bool(f) and f == f for f in flags])
-    big = (others["change_vs_full"].abs() > ABLATION_TOLERANCE).to_numpy()
-    real = (one_seed & big) | (~one_seed & beyond)
+    """Removals that lower / raise the test accuracy beyond seed noise (``beyond_noise`` True)."""
+    real = np.array([f is True for f in others["beyond_noise"]], dtype=bool)
     return others[real & (others["change_vs_full"] < 0)], others[real & (others["change_vs_full"] > 0)]
 
 
@@ -436,21 +462,28 @@ def _short(removed: str) -> str:
 
 
 def _ablation_verdict(others: pd.DataFrame, full: float, chance: float, depth: int, seeds: int = 1) -> str:
-    """What the ablation shows, in a few sentences computed from its numbers."""
+    """What the ablation shows, in a few sentences computed from its numbers and noise flags."""
+    if seeds < 2:
+        w = others.loc[others["final_test_acc"].idxmin()]
+        return (
+            f"One seed: no noise estimate, so no removal can be called harmful or harmless here. The lowest is "
+            f"without {_short(w['removed'])}: {w['final_test_acc']:.1%} instead of {full:.1%}."
+        )
     worse, better = _worse_better(others)
-    noise = f"beyond the spread over {seeds} seeds" if seeds > 1 else "by more than one or two images (one seed)"
+    within = [_short(r) for r, f in zip(others["removed"], others["beyond_noise"]) if f is False]
     out = []
     if len(worse):
-        w = worse.loc[worse["final_val_acc"].idxmin()]
+        w = worse.loc[worse["final_test_acc"].idxmin()]
         out.append(
-            f"Removing {_short(w['removed'])} hurts most: {w['final_val_acc']:.1%} instead of {full:.1%} "
-            f"({len(worse)} of {len(others)} removals lower the accuracy {noise})."
+            f"Removing {_short(w['removed'])} hurts most: {w['final_test_acc']:.1%} instead of {full:.1%} "
+            f"({len(worse)} of {len(others)} removals lower the test accuracy, {noise_words(True)} over "
+            f"{seeds} seeds: {', '.join(_short(r) for r in worse['removed'])})."
         )
     if len(better):
-        b = better.loc[better["final_val_acc"].idxmax()]
+        b = better.loc[better["final_test_acc"].idxmax()]
         out.append(
-            f"{len(better)} of {len(others)} removals do better than the full recipe {noise}; the best is without "
-            f"{_short(b['removed'])}: {b['final_val_acc']:.1%} instead of {full:.1%}."
+            f"{len(better)} of {len(others)} removals do better than the full recipe, {noise_words(True)}; the best "
+            f"is without {_short(b['removed'])}: {b['final_test_acc']:.1%} instead of {full:.1%}."
         )
         if full < 1.5 * chance:
             out.append(
@@ -467,8 +500,8 @@ def _ablation_verdict(others: pd.DataFrame, full: float, chance: float, depth: i
                 f"The full recipe itself struggles at depth {depth} ({full:.1%}): removing a part helps, "
                 "and the depth ladder on the home page shows what does scale."
             )
-    if not out:
-        out.append(f"No single removal changes the accuracy {noise} here.")
+    if within:
+        out.append(f"Removing {', '.join(within)}: {noise_words(False)} of the full recipe.")
     return " ".join(out)
 
 
@@ -479,19 +512,16 @@ def _small_init_note(table: pd.DataFrame, base: TrainConfig) -> str | None:
         return None
     small, full = t.loc["small init"], t.loc["full recipe"]
     flag = small["beyond_noise"]
-    verdict = (
-        "within seed noise of"
-        if flag is False
-        else "above"
-        if small["change_vs_full"] > 0
-        else "below"
-        if small["change_vs_full"] < 0
-        else "equal to"
-    )
+    if flag is None:
+        verdict = "(one seed: no noise estimate) beside"
+    elif flag is False:
+        verdict = "within seed noise of"
+    else:
+        verdict = "above" if small["change_vs_full"] > 0 else "below"
     he = init_std("he", base.width, base.width)
     return (
-        f"Small init (0.01) with batch norm ends at {small['final_val_acc']:.1%}, {verdict} the full recipe's "
-        f"{full['final_val_acc']:.1%}. Batch norm divides out the hidden weights' scale in the forward pass, "
+        f"Small init (0.01) with batch norm ends at {small['final_test_acc']:.1%}, {verdict} the full recipe's "
+        f"{full['final_test_acc']:.1%}. Batch norm divides out the hidden weights' scale in the forward pass, "
         f"so the scale only sets how big a step is relative to the weights: Adam moves every weight by about "
         f"lr = {base.lr:g}, which is {base.lr / 0.01:.2g} of a 0.01-sized weight but {base.lr / he:.2g} of a "
         f"He-sized one (std {he:.3f}). With batch norm, smaller weights act like a {he / 0.01:.0f}× larger "
@@ -528,28 +558,46 @@ def deep50(
     epochs: int = 20,
     seed: int = 0,
     runs: tuple = DEEP_RUNS,
+    seeds: int = DEFAULT_SEEDS,
     progress=None,
 ) -> Result:
-    """The article's 50-layer claim: the modern recipe at depth 50, plain vs with skip connections.
+    """The article's 50-layer claim: the modern recipe at depth 50, plain vs with skip connections,
+    ``seeds`` seeds each (the seeds of one network are one stack).
 
     ``runs`` picks which of the two to train (the page trains them one call at a time, so each gets
-    the full time cap); :func:`combine_deep50` joins the parts.
+    the full time cap); :func:`combine_deep50` joins the parts. The per-layer first-step table and
+    the gradient and update ratios are of the first seed; accuracies are means over the seeds, and
+    ``summary["comparison"]`` compares the final test accuracy with skips against plain.
     """
     if len(set(runs)) != len(runs):
         raise ValueError(f"runs must be distinct values among {', '.join(DEEP_RUNS)}; got {runs!r}")
     shape = _same_shape(depth, width, dataset, epochs, seed)
+    seed_values = seed_list(seed, seeds)
     base = RECIPES["modern"].replace(**shape)
-    configs = {r: base.replace(residual=r == "with skips") for r in DEEP_RUNS if r in runs}
+    configs = {
+        f"{r} | seed {s}": base.replace(residual=r == "with skips", seed=s)
+        for r in DEEP_RUNS
+        if r in runs
+        for s in seed_values
+    }
     _check_all(configs)
     hs = train_many(configs, progress)
-    first = layer_stats(hs)
+    firsts = {label.rsplit(" | seed ", 1)[0]: h for label, h in hs.items() if h.config.seed == seed}
+    first = layer_stats(firsts)
     if len(first):
         first = first[first["epoch"] == 0][["run", "layer", "act_std", "grad_norm", "update_ratio"]]
-    summary = {}
-    for label, h in hs.items():
+        first = first.assign(seed=seed)
+    table = _seed_runs(hs, "run")
+    curve = _seed_curves(hs, "run")
+    summary = {"seeds": seed_values}
+    for label in (r for r in DEEP_RUNS if r in runs):
         key = label.replace(" ", "_")
-        summary[f"{key}_val_acc"] = _acc(h)
-        summary[f"{key}_seconds_per_epoch"] = round(h.seconds / len(h.epoch), 3) if h.epoch else None
+        g_runs = table[table["run"] == label] if len(table) else table
+        for metric in ("val", "test"):
+            vals = pd.to_numeric(g_runs.get(f"final_{metric}_acc", pd.Series(dtype=float)), errors="coerce")
+            summary[f"{key}_{metric}_acc"] = round(float(vals.fillna(0.0).mean()), 4) if len(vals) else None
+        h = firsts.get(label)
+        summary[f"{key}_seconds_per_epoch"] = round(h.seconds / len(h.epoch), 3) if h is not None and h.epoch else None
         g = first[first["run"] == label].set_index("layer")["grad_norm"] if len(first) else pd.Series(dtype=float)
         ratio = g.get(1, np.nan) / g.get(depth, np.nan) if len(g) else np.nan
         summary[f"{key}_grad_ratio_first_to_last"] = round(float(ratio), 3) if np.isfinite(ratio) else None
@@ -558,19 +606,36 @@ def deep50(
         for name, value in (("first", u.get(1)), ("last", u.get(depth)), ("min", u.min()), ("max", u.max())):
             ok = value is not None and np.isfinite(value)
             summary[f"{key}_update_ratio_{name}"] = float(f"{value:.3g}") if ok and len(u) else None
-    return Result(
-        tables={"curves": curves(hs), "runs": run_summary(hs), "first_epoch_layers": first.reset_index(drop=True)},
-        summary=summary,
-        notes=_notes(hs) + _deep_verdict(summary, depth),
-    )
+    summary["comparison"] = _deep_comparison(table)
+    tables = {
+        "curves": curve,
+        "bands": _deep_bands(curve),
+        "runs": table,
+        "first_epoch_layers": first.reset_index(drop=True),
+    }
+    return Result(tables=tables, summary=summary, notes=_notes(hs) + _deep_verdict(summary, depth))
+
+
+def _deep_comparison(table: pd.DataFrame) -> dict | None:
+    """With skips against plain (final test accuracy over seeds), or None without both."""
+    if not len(table) or not set(DEEP_RUNS) <= set(table["run"]):
+        return None
+    return compare_seeds(table, "plain", by="run")
+
+
+def _deep_bands(curve: pd.DataFrame) -> pd.DataFrame:
+    return seed_band(curve, ["run", "epoch"], ["val_acc", "test_acc"]) if len(curve) else pd.DataFrame()
 
 
 def combine_deep50(parts: list, depth: int = 50) -> Result:
-    """Join :func:`deep50` results of separate runs: tables stacked, summaries merged, one verdict."""
+    """Join :func:`deep50` results of separate runs: tables stacked, summaries merged, one comparison
+    and one verdict."""
     parts = [p for p in parts if p is not None]
     names = {n for p in parts for n in p.tables}
     tables = {n: pd.concat([p.tables[n] for p in parts if n in p.tables], ignore_index=True) for n in sorted(names)}
     summary = {k: v for p in parts for k, v in p.summary.items()}
+    if "runs" in tables:
+        summary["comparison"] = _deep_comparison(tables["runs"])
     return Result(tables=tables, summary=summary, notes=_deep_verdict(summary, depth))
 
 
@@ -580,25 +645,34 @@ def _times(x: float) -> str:
 
 
 def _deep_verdict(s: dict, depth: int) -> list[str]:
-    """What the two deep runs show, from their final accuracies and first-step gradient norms."""
-    plain, skips = s.get("plain_val_acc"), s.get("with_skips_val_acc")
+    """What the two deep runs show, from their mean final test accuracies, the seed noise and the
+    first seed's first-step gradient norms."""
+    plain, skips = s.get("plain_test_acc"), s.get("with_skips_test_acc")
     if plain is None or skips is None:
         return []
+    cmp = s.get("comparison") or {}
+    flag = (cmp.get("beyond_noise") or {}).get("with skips")
+    seeds = list(s.get("seeds") or [])
+    over = f"mean of {len(seeds)} seeds" if len(seeds) > 1 else "one seed"
+    noise = f"the difference is {noise_words(flag)}"
     if plain < 0.5 <= skips:
         text = (
-            f"At depth {depth} the plain network ends at {plain:.1%} and the one with skips at {skips:.1%}: "
-            "batch norm, He init and Adam are not enough on their own here; the skip connections make the "
-            "difference."
+            f"At depth {depth} the plain network ends at {plain:.1%} test accuracy and the one with skips at "
+            f"{skips:.1%} ({over}; {noise}): batch norm, He init and Adam are not enough on their own here; "
+            "the skip connections make the difference."
         )
     elif plain >= 0.5 and skips >= 0.5:
-        text = f"Both trained at depth {depth}: plain {plain:.1%}, with skips {skips:.1%}."
+        text = (
+            f"Both trained at depth {depth}: plain {plain:.1%}, with skips {skips:.1%} test accuracy ({over}; {noise})."
+        )
     else:
-        text = f"At depth {depth}: plain {plain:.1%}, with skips {skips:.1%}."
+        text = f"At depth {depth}: plain {plain:.1%}, with skips {skips:.1%} ({over}; {noise})."
     rp, rs = s.get("plain_grad_ratio_first_to_last"), s.get("with_skips_grad_ratio_first_to_last")
     if rp is not None and rs is not None:
+        at = f" (seed {seeds[0]})" if seeds else ""
         text += (
-            f" At the first step the gradient of layer 1 is {_times(rp)} the gradient of layer {depth} in the "
-            f"plain network, and {_times(rs)} with skips."
+            f" At the first step{at} the gradient of layer 1 is {_times(rp)} the gradient of "
+            f"layer {depth} in the plain network, and {_times(rs)} with skips."
         )
     out = [text]
     u1, un = s.get("plain_update_ratio_first"), s.get("plain_update_ratio_last")

@@ -18,6 +18,7 @@ KEYS = [
     "bn",
     "skips",
     "drop",
+    "label_noise",
     "sched",
     "warm",
     "patience",
@@ -63,6 +64,10 @@ def test_default_view_runs_with_finite_charts():
     assert metrics["Epochs run"] == "20 of 20"
     acc = float(metrics["Final val accuracy"].rstrip("%")) / 100
     assert acc > 0.8  # modern recipe, depth 10 x 64, 20 epochs on digits
+    test = float(metrics["Final test accuracy"].rstrip("%")) / 100
+    assert test > 0.8
+    labels = [m.label for m in at.metric]
+    assert labels.index("Final test accuracy") + 1 == labels.index("Final val accuracy")  # side by side
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
@@ -86,6 +91,7 @@ def test_deep_link_sets_the_widgets():
         "bn": "false",
         "skips": "true",
         "drop": "0.1",
+        "label_noise": "0.2",
         "sched": "cosine",
         "patience": "3",
         "wd": "0.001",
@@ -107,6 +113,8 @@ def test_deep_link_sets_the_widgets():
     assert at.toggle(key="bn").value is False
     assert at.toggle(key="skips").value is True
     assert at.select_slider(key="drop").value == 0.1
+    assert at.slider(key="label_noise").value == 0.2
+    assert "label_noise=0.2" in " ".join(c.value for c in at.code)  # passed to the live run's config
     assert at.selectbox(key="sched").value == "cosine"
     assert at.slider(key="patience").value == 3
     assert at.select_slider(key="wd").value == 0.001
@@ -135,11 +143,15 @@ def test_tabs_run_small_configs(tab):
     bars = [c for c in charts(at) if '"bar"' in c.proto.spec]
     assert bars, "no bar chart"
     table = at.dataframe[0].value
-    assert (table["n_seeds"] == 2).all()
     if tab == "Leave-one-out ablation":
+        assert (table["n_seeds"] == 3).all()
         # 5 removals + no dropout + no early stopping + no skips (the ablation's default has skips)
         assert len(table) == 9 and "no skips" in set(table["variant"])
-        assert any("beyond the spread over 2 seeds" in i.value or "No single removal" in i.value for i in at.info)
+        verdict = " ".join(i.value for i in at.info)
+        assert "over 3 seeds" in verdict or "within seed noise of the full recipe" in verdict
+        assert "one or two images" not in verdict
+        words = " ".join(m.value for m in at.markdown if "calls essential" in m.value)
+        assert "**no skips**" in words and "**no BN**" in words and "seed noise" in words
     else:
         assert len(table) == 1 + 5 + 10 + 1  # naive, each fix, each pair, all
 
@@ -151,7 +163,9 @@ def test_fifty_layer_test_waits_for_its_toggle_then_runs():
     at = run_recipe({**SMALL, "view": TABS[3], "d50": "true", "d50w": "32", "d50e": "5"})
     assert_ok(at)
     labels = {m.label for m in at.metric}
-    assert {"Plain: final val accuracy", "With skips: final val accuracy"} <= labels
+    assert {"Plain: final test accuracy", "With skips: final test accuracy"} <= labels
+    text = " ".join(i.value for i in at.info)
+    assert "mean of 3 seeds; the difference is" in text
 
 
 def test_preset_links_carry_only_valid_url_values():
@@ -249,3 +263,37 @@ def test_fifty_layer_test_plots_update_ratio_beside_gradient_norm():
     text = " ".join([i.value for i in at.info] + [c.value for c in at.caption])
     assert "steps far too big" not in text
     assert "update:data ratio of the plain network is" in text
+
+
+def test_ablation_chart_draws_means_with_a_seed_range():
+    import pandas as pd
+
+    from ui import charts as ch
+
+    acc = pd.DataFrame(
+        {
+            "variant": ["full recipe", "no BN"],
+            "final_test_acc": [0.9, 0.6],
+            "min_test_acc": [0.88, 0.55],
+            "max_test_acc": [0.92, 0.64],
+            "change_vs_full": [0.0, -0.3],
+        }
+    )
+    spec = ch.recipe_ablation_chart(acc, title="t").to_dict()
+    bars, rule = spec["layer"]
+    assert bars["mark"]["type"] == "bar" and bars["encoding"]["y"]["field"] == "final_test_acc"
+    assert rule["encoding"]["y"]["field"] == "min_test_acc" and rule["encoding"]["y2"]["field"] == "max_test_acc"
+    assert bars["encoding"]["x"]["sort"] == ["full recipe", "no BN"]
+    # a variant without a finite accuracy (e.g. a diverged run's NaN) is not drawn: no NaN reaches Vega
+    spec = ch.recipe_ablation_chart(acc.assign(max_test_acc=[0.92, float("nan")])).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [r["variant"] for r in rows] == ["full recipe"]
+
+
+def test_one_seed_ablation_and_deep_test_say_there_is_no_noise_estimate():
+    from engine.experiments import run
+
+    abl = run("ablation", depth=2, width=16, dataset="moons", epochs=2, seeds=1)
+    assert any(n.startswith("One seed: no noise estimate") for n in abl.notes)
+    deep = run("deep50", depth=3, width=8, dataset="moons", epochs=2, seeds=1)
+    assert any("one seed: no noise estimate" in n for n in deep.notes)

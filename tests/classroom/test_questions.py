@@ -48,7 +48,7 @@ def test_the_answer_follows_the_result_not_the_text(results):
     r.summary["product"] = 0.4
     assert QUESTIONS["gradients"].correct(r) == 0
     r = copy.deepcopy(results["recipe"])
-    r.summary["plain_val_acc"] = 0.9
+    r.summary["plain_test_acc"] = 0.9
     assert QUESTIONS["recipe"].correct(r) == 0
     r = copy.deepcopy(results["batchnorm"])
     mean = r.tables["mean"]
