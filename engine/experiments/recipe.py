@@ -11,6 +11,7 @@ from engine.datasets import load
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import (
     DEFAULT_SEEDS,
+    MAX_SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -212,7 +213,7 @@ def _check_all(configs: dict[str, TrainConfig]) -> None:
 # --------------------------------------------------------------------------- experiments
 
 
-@experiment("recipe", **{k: p for k, p in MAKE_CONFIG_SPEC.items() if k != "label_noise"})
+@experiment("recipe", **MAKE_CONFIG_SPEC)
 def recipe(
     depth: int = 10,
     width: int = 64,
@@ -293,6 +294,7 @@ COMPARE_RECIPES = ("naive", "lecun1998", "modern")
 
 @experiment(
     "recipe_compare",
+    seeds=Int(1, MAX_SEEDS),
     depth=T["depth"],
     width=T["width"],
     dataset=T["dataset"],
@@ -544,6 +546,7 @@ DEEP_RUNS = ("plain", "with skips")
 
 @experiment(
     "deep50",
+    seeds=Int(1, MAX_SEEDS),
     depth=T["depth"],
     width=T["width"],
     dataset=T["dataset"],
