@@ -9,9 +9,11 @@ import os
 import re
 import shlex
 import shutil
+import site
 import socket
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 import tomllib
@@ -240,9 +242,14 @@ def test_the_wheel_installs_the_engine_cli_and_the_app_for_the_launcher(tmp_path
     requires = {Requirement(ln.split(":", 1)[1]) for ln in meta.splitlines() if ln.startswith("Requires-Dist:")}
     assert requires == {Requirement(r) for r in _requirements(ROOT / "requirements.txt").values()}
 
-    venv = tmp_path / "venv"  # the dependencies come from this interpreter's site packages
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
     py = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # The dependencies come from this interpreter's site packages (a virtual environment's own,
+    # which --system-site-packages would not see): a .pth file adds them after the venv's own.
+    new_site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], **run)
+    ours = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()})
+    (Path(new_site.stdout.strip()) / "_parent_site.pth").write_text("\n".join(ours) + "\n")
     out = subprocess.run([py, "-m", "pip", "-q", "install", "--no-deps", wheel], **run)
     assert out.returncode == 0, out.stderr[-3000:]
     assert any((venv / ("Scripts" if os.name == "nt" else "bin")).glob("training-explorer*"))  # the command

@@ -15,9 +15,9 @@ def class_of_students(url, questions, sessions, finals, start, migrated, rooms, 
     a first guess, the final guess (the last wins), a second question. Report the tallies seen
     after both processes finished, and the time taken, on ``out``."""
     try:
-        start.wait(timeout=60)
+        start.wait(timeout=180)
         store = Store(url, questions=questions)
-        migrated.wait(timeout=60)
+        migrated.wait(timeout=180)
         code, key = rooms.get(timeout=60)
 
         def student(sid: str, final: str) -> None:
