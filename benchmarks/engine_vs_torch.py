@@ -2,8 +2,9 @@
 
 Both sides train the same MLP (``depth`` x [Linear -> BatchNorm -> ReLU], then a Linear; He
 init, Adam lr 1e-3, constant lr) on the same data (``engine.datasets.load("digits")``), with the
-same batch size, tracking the training loss and accuracy and running a validation pass every
-epoch. The engine side is ``engine.train.train`` itself (per-layer diagnostics included); the
+same batch size, tracking the running training loss and accuracy and, at the end of every
+epoch, evaluating the training, validation and test splits in eval mode (the engine's default
+protocol). The engine side is ``engine.train.train`` itself (per-layer diagnostics included); the
 PyTorch side is a plain PyTorch 2.13 CPU loop with ``torch.set_num_threads(2)``. NumPy's BLAS is
 limited to 2 threads too (threadpoolctl). Both time everything from building the model on.
 
@@ -265,6 +266,8 @@ def _torch_worker():
     ytr = torch.from_numpy(split.y_train)
     Xva = torch.from_numpy(split.X_val.astype("float32"))
     yva = torch.from_numpy(split.y_val)
+    Xte = torch.from_numpy(split.X_test.astype("float32"))
+    yte = torch.from_numpy(split.y_test)
     _send({"torch": torch.__version__, "threads": torch.get_num_threads()})
 
     def step(model, opt, xb, yb):
@@ -306,11 +309,12 @@ def _torch_worker():
                 loss_sum += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(idx)
-            model.eval()
+            model.eval()  # the engine's end-of-epoch passes: train (eval mode), validation, test
             with torch.no_grad():
-                logits = model(Xva)
-                val_loss = F.cross_entropy(logits, yva).item()
-                val_acc = (logits.argmax(1) == yva).float().mean().item()
+                for X, y in ((Xtr, ytr), (Xte, yte), (Xva, yva)):
+                    logits = model(X)
+                    val_loss = F.cross_entropy(logits, y).item()
+                    val_acc = (logits.argmax(1) == y).float().mean().item()
         _send({"seconds": time.perf_counter() - t0, "val_acc": val_acc, "val_loss": val_loss})
 
 

@@ -9,7 +9,8 @@ each round times, in one process and in a rotating order:
 * ``torch``: PyTorch training the same K members with ``torch.func`` (``stack_module_state`` +
   ``vmap(functional_call)``, its model-ensembling recipe, BatchNorm's running statistics
   stacked with the buffers), one ``torch.optim.Adam`` over the stacked parameters, the same
-  batches, a training-loss/accuracy tally and a validation pass every epoch.
+  batches, a running training-loss/accuracy tally and, every epoch, eval-mode passes over the
+  training, validation and test splits (as the engine does).
 
 Everything runs on the same threads: NumPy's BLAS and ``torch.set_num_threads`` both get
 ``--threads`` (default 1: the engine runs these small matmuls on one thread anyway). The table
@@ -70,6 +71,8 @@ def _torch_trainer(configs, splits):
     ytr = torch.from_numpy(np.stack([s.y_train for s in splits]))
     Xva = torch.from_numpy(np.stack([s.X_val.astype(np.float32) for s in splits]))
     yva = torch.from_numpy(np.stack([s.y_val for s in splits]))
+    Xte = torch.from_numpy(np.stack([s.X_test.astype(np.float32) for s in splits]))
+    yte = torch.from_numpy(np.stack([s.y_test for s in splits]))
     n, bs = Xtr.shape[1], cfg.batch_size
     starts = batch_starts(n, bs)
     rows = torch.arange(k)[:, None]
@@ -113,10 +116,11 @@ def _torch_trainer(configs, splits):
                     loss_sum += losses.detach() * idx.shape[1]
                     correct += (logits.argmax(-1) == yb).sum(1)
                     seen += idx.shape[1]
-            base.eval()
+            base.eval()  # the engine's end-of-epoch passes: train (eval mode), test, validation
             with torch.no_grad():
-                logits = vmap(forward)(params, buffers, Xva)
-                accs = (logits.argmax(-1) == yva).float().mean(1)
+                for X, y in ((Xtr, ytr), (Xte, yte), (Xva, yva)):
+                    logits = vmap(forward)(params, buffers, X)
+                    accs = (logits.argmax(-1) == y).float().mean(1)
         return accs.tolist()
 
     return run
