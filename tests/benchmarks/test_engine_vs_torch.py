@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_vs_torch.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_vs_torch.py"
 _spec = importlib.util.spec_from_file_location("engine_vs_torch", _PATH)
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
