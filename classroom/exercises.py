@@ -130,6 +130,12 @@ def _dropout_wins(r: Result, run: str = "p=0.5") -> bool:
     return bool(cmp["beyond_noise"][run]) and cmp["diff"][run] > 0
 
 
+def _dropout_loses(r: Result, run: str = "p=0.5") -> bool:
+    """Whether ``run`` scores below p = 0 on test accuracy by more than the seed spread."""
+    cmp = compare_seeds(r.tables["runs"], "p=0", by="run")
+    return bool(cmp["beyond_noise"][run]) and cmp["diff"][run] < 0
+
+
 def _stop_rows(r: Result, patience: int, min_delta: float = 0.0) -> pd.DataFrame:
     """The replay rows of every seed at ``patience`` (and ``min_delta``), in seed order."""
     t = r.tables["replay"]
@@ -425,10 +431,12 @@ EXERCISES: dict[str, Exercise] = {
                 "Final test accuracy over seeds 0, 1, 2: "
                 + compared(r.tables["runs"], "run", "p=0.5", "p=0", "p = 0.5", "p = 0")
                 + (
-                    " Dropout does not pay here: it slows learning, and with clean labels there is little "
-                    "noise to memorise."
-                    if not _dropout_wins(r)
-                    else " Dropout wins even without label noise at these settings."
+                    " Dropout wins even without label noise at these settings."
+                    if _dropout_wins(r)
+                    else " Dropout costs accuracy here: with clean labels there is little noise to memorise, and "
+                    "the masks slow learning in a short run."
+                    if _dropout_loses(r)
+                    else " No gain beyond seed noise: with clean labels there is little noise to memorise."
                 )
             ),
             expect=lambda r: not _dropout_wins(r),
