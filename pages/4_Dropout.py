@@ -11,6 +11,17 @@ from ui import charts, controls, quiz, runner
 #: Most seeds the page's Seeds slider offers (each seed trains every rate once more).
 MAX_PAGE_SEEDS = 5
 
+
+def pct(v) -> str:
+    """A fraction as a percentage, or a dash when there is none (a run that diverged at once)."""
+    return "—" if v is None or pd.isna(v) else f"{v:.1%}"
+
+
+def pts(v) -> str:
+    """A difference of two fractions in percentage points, or a dash when there is none."""
+    return "—" if v is None or pd.isna(v) else f"{100 * v:.1f} points"
+
+
 seed = controls.page_setup(
     "Dropout",
     "A network with enough weights can **memorise** its training set: training accuracy climbs to "
@@ -253,11 +264,11 @@ if res is not None:
         flag = None if cmp is None else cmp["beyond_noise"].get(r.run)
         col.metric(
             f"{r.run}: test accuracy",
-            "—" if r.final_test_acc is None or pd.isna(r.final_test_acc) else f"{r.final_test_acc:.1%}",
+            pct(r.final_test_acc),
             delta=None if diff is None else f"{diff * 100:+.1f} pts vs p=0",
             delta_color="off" if flag is not True else "normal",
-            help=f"Final test accuracy, mean of {seeds_txt}: {r.final_test_acc_min:.1%} to "
-            f"{r.final_test_acc_max:.1%}. Train − validation gap {100 * r.gap:.1f} points."
+            help=f"Final test accuracy, mean of {seeds_txt}: {pct(r.final_test_acc_min)} to "
+            f"{pct(r.final_test_acc_max)}. Train − validation gap {pts(r.gap)}."
             + ("" if diff is None else f" Against p = 0: {noise_words(flag)}."),
         )
     curves, long = res.tables["curves"], res.tables["curves_long"]
