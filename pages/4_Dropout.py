@@ -166,9 +166,9 @@ st.markdown(
     "that memorises the flipped labels gets worse on new images, which is the harm dropout is meant to limit "
     "(Arpit et al., 2017; Zhang et al., 2017). The same network is trained once per dropout rate and seed "
     "(the sidebar seed and the next ones), all rates of a seed from the same initial weights. Training "
-    "accuracy is measured **with dropout switched off** at the end of each epoch, against the (noisy) "
-    "training labels, so train and validation numbers compare like with like. Validation picks nothing "
-    "here: the result is the accuracy on the **test** split, which no run trains or stops on."
+    "accuracy is measured **with dropout switched off** at the end of each epoch, against the "
+    "training labels (flipped ones included), so train and validation numbers compare like with like. "
+    "Validation picks nothing here: the result is the accuracy on the **test** split, which no run trains or stops on."
 )
 c = st.columns([2, 1.2, 1, 1, 1.2])
 rates = controls.multiselect(
@@ -369,7 +369,7 @@ if res is not None:
         verdict = "Add the rate 0 to compare with no dropout at all."
     gaps = {r.run: r.gap for r in table.itertuples() if r.gap is not None and not pd.isna(r.gap)}
     gap_txt = (
-        "Final train − validation gap (mean over seeds): "
+        f"Final train − validation gap (mean of {seeds_txt}): "
         + ", ".join(f"{k} {100 * g:.1f} points" for k, g in gaps.items())
         + "."
         if gaps

@@ -321,7 +321,7 @@ else:
                     "accuracy_max",
                     "split",
                     integer_x=True,
-                    title=f"Accuracy per epoch ({band_txt}; train: against the noisy training labels)",
+                    title=f"Accuracy per epoch ({band_txt}; train: against the training labels, eval mode)",
                     x_title="epoch (from 0)",
                     y_title="accuracy",
                 )
@@ -356,8 +356,8 @@ else:
     st.markdown(
         f"The real validation loss bottoms out at epoch **{listed(p['best_epoch'] for p in ps)}** "
         f"({fmt(ps, 'best_val_loss', '.3f')}) and ends at "
-        f"{fmt(ps, 'last_val_loss', '.3f')}, while training accuracy against the (noisy) "
-        f"training labels reaches {fmt(ps, 'train_acc_last', '.1%')}"
+        f"{fmt(ps, 'last_val_loss', '.3f')}, while training accuracy against the "
+        f"{'noisy ' if label_noise > 0 else ''}training labels reaches {fmt(ps, 'train_acc_last', '.1%')}"
         + (" (per seed). " if len(ps) > 1 else ". ")
         + (
             f"A network that learned only the true classes would score about {1 - label_noise:.0%} on them: "

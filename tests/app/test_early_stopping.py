@@ -132,7 +132,7 @@ def test_words_follow_the_computed_flag_at_other_settings(query, kwargs):
     if flag is None:
         assert "Add seeds to tell a difference" in text and "restoring the best weights undoes that" not in text
     if kwargs.get("label_noise") == 0.0:
-        assert "memorised noise" not in text
+        assert "memorised noise" not in text and "noisy training labels" not in text
 
 
 def test_simulated_is_only_ever_said_of_the_article():
