@@ -268,3 +268,13 @@ def test_epochs_are_zero_based_like_history():
     assert res.tables["runs"].best_val_loss_epoch.between(0, 2).all()
     assert len(res.tables["ensemble"]) == 0  # no masks at rate 0
     assert res.summary["comparison"]["beyond_noise"] == {"p=0": None}
+
+
+def test_every_rate_and_seed_trains_in_one_stack(monkeypatch):
+    import engine.experiments.common as common
+
+    sizes = []
+    real = common.train_stacked
+    monkeypatch.setattr(common, "train_stacked", lambda group, **k: sizes.append(len(group)) or real(group, **k))
+    dropout(n_train=60, width=32, epochs=2, seeds=3)
+    assert sizes == [9]  # 3 rates x 3 seeds, one computation

@@ -289,3 +289,13 @@ def test_cli_runs_three_seeds_with_spread_and_beyond_noise():
     cmp = data["summary"]["comparison"]
     assert set(cmp["spread"]) == {"restored", "last"} and all(v is not None for v in cmp["spread"].values())
     assert cmp["beyond_noise"]["last"] is None and isinstance(cmp["beyond_noise"]["restored"], bool)
+
+
+def test_every_seed_trains_in_one_stack(monkeypatch):
+    import engine.experiments.common as common
+
+    sizes = []
+    real = common.train_stacked
+    monkeypatch.setattr(common, "train_stacked", lambda group, **k: sizes.append(len(group)) or real(group, **k))
+    run("early_stopping", n_train=100, width=32, depth=2, epochs=2, seeds=3)
+    assert sizes == [3]
