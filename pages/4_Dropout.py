@@ -3,8 +3,24 @@
 import pandas as pd
 import streamlit as st
 
-from engine.datasets import n_train_available
+from engine.datasets import split_sizes
+from engine.experiments import dropout as dropout_exp
+from engine.experiments.common import DEFAULT_SEEDS, noise_words
 from ui import charts, controls, quiz, runner
+
+#: Most seeds the page's Seeds slider offers (each seed trains every rate once more).
+MAX_PAGE_SEEDS = 5
+
+
+def pct(v) -> str:
+    """A fraction as a percentage, or a dash when there is none (a run that diverged at once)."""
+    return "—" if v is None or pd.isna(v) else f"{v:.1%}"
+
+
+def pts(v) -> str:
+    """A difference of two fractions in percentage points, or a dash when there is none."""
+    return "—" if v is None or pd.isna(v) else f"{100 * v:.1f} points"
+
 
 seed = controls.page_setup(
     "Dropout",
@@ -140,23 +156,29 @@ st.markdown(
 )
 
 # ---------------------------------------------------------------------------------------------
-TRAIN_IMAGES = n_train_available("digits")
+TRAIN_IMAGES = split_sizes("digits")[0]
 st.header("Going further: real training")
 st.markdown(
     "To see overfitting we need a model that is much larger than its data: a **wide ReLU network** "
-    "trained with Adam (lr 0.003, batches of 32, no batch norm) on a **small subset** of the digits, "
-    "evaluated on the whole validation split. The same network is trained once per dropout rate. "
-    "Training accuracy is measured **with dropout switched off**, on the same weights, so train and "
-    "validation numbers compare like with like."
+    f"trained with Adam (lr {dropout_exp.DEFAULT_LR:g}, batches of {dropout_exp.DEFAULT_BATCH}, no batch norm) "
+    "on a **small subset** of the digits. To give it something worth memorising, a fraction of the training "
+    "labels is **flipped to a wrong class** (label noise); validation and test labels stay clean. A network "
+    "that memorises the flipped labels gets worse on new images, which is the harm dropout is meant to limit "
+    "(Arpit et al., 2017; Zhang et al., 2017). The same network is trained once per dropout rate and seed "
+    "(the sidebar seed and the next ones), all rates of a seed from the same initial weights. Training "
+    "accuracy is measured **with dropout switched off** at the end of each epoch, against the "
+    "training labels (flipped ones included), so train and validation numbers compare like with like. "
+    "Validation picks nothing here: the result is the accuracy on the **test** split, which no run trains or stops on."
 )
 c = st.columns([2, 1.2, 1, 1, 1.2])
 rates = controls.multiselect(
     "Dropout rates",
     "rates",
     (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
-    (0.0, 0.3, 0.5),
+    dropout_exp.DEFAULT_RATES,
     container=c[0],
-    help="One network per rate, dropout after every hidden activation (the last one included). 0 = no dropout.",
+    help="One network per rate and seed, dropout after every hidden activation (the last one included). "
+    "0 = no dropout, the baseline every other rate is compared with.",
     format_func=lambda r: f"{r:g}",
 )
 n_train = controls.slider(
@@ -164,7 +186,7 @@ n_train = controls.slider(
     "ntrain",
     50,
     1000,
-    200,
+    dropout_exp.DEFAULT_N_TRAIN,
     step=10,
     container=c[1],
     help=f"A stratified subset of the {TRAIN_IMAGES} training images. Fewer images = easier to memorise.",
@@ -173,69 +195,123 @@ width = controls.select_slider(
     "Width",
     "width",
     (64, 128, 256, 512),
-    256,
+    dropout_exp.DEFAULT_WIDTH,
     container=c[2],
     help="Units per hidden layer.",
 )
-depth = controls.slider("Hidden layers", "depth", 1, 4, 2, container=c[3], help="Number of hidden layers.")
+depth = controls.slider(
+    "Hidden layers", "depth", 1, 4, dropout_exp.DEFAULT_DEPTH, container=c[3], help="Number of hidden layers."
+)
 epochs = controls.slider(
     "Epochs",
     "epochs",
     10,
     200,
-    50,
+    dropout_exp.DEFAULT_EPOCHS,
     step=10,
     container=c[4],
     help="Passes over the training subset.",
 )
+c = st.columns([2, 1])
+label_noise = controls.slider(
+    "Label noise",
+    "label_noise",
+    0.0,
+    0.5,
+    dropout_exp.DEFAULT_LABEL_NOISE,
+    step=0.05,
+    container=c[0],
+    help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
+    "clean). Noisy labels are what dropout and early stopping guard against.",
+)
+n_seeds = controls.slider(
+    "Seeds",
+    "seeds",
+    1,
+    MAX_PAGE_SEEDS,
+    DEFAULT_SEEDS,
+    container=c[1],
+    help="Seeds per rate: the sidebar seed and the next ones. With one seed there is no estimate of the "
+    "run-to-run noise.",
+)
 if not rates:
-    st.warning("Pick at least one dropout rate; showing 0, 0.3 and 0.5.")
-    rates = [0.0, 0.3, 0.5]
+    st.warning("Pick at least one dropout rate; showing the default rates.")
+    rates = list(dropout_exp.DEFAULT_RATES)
 params = {
     "rates": tuple(sorted(rates)),
     "n_train": n_train,
     "width": width,
     "depth": depth,
     "epochs": epochs,
+    "label_noise": label_noise,
     "seed": seed,
+    "seeds": n_seeds,
 }
 res, params = runner.run_on_demand(
     "dropout",
-    "Training one network per dropout rate…",
-    what="one network per dropout rate",
+    "Training one network per dropout rate and seed…",
+    what="one network per dropout rate and seed",
     **params,
 )
 if res is not None:
-    table = res.tables["summary"]
+    table, s = res.tables["summary"], res.summary
+    cmp, seeds = s["comparison"], s["seeds"]
+    seeds_txt = f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"
+    band = f"mean of {seeds_txt}" + (", band: min to max" if len(seeds) > 1 else "")
     m = controls.metric_row(len(table))
     for col, r in zip(m, table.itertuples()):
+        diff = None if cmp is None or r.run == cmp["baseline"] else cmp["diff"][r.run]
+        flag = None if cmp is None else cmp["beyond_noise"].get(r.run)
         col.metric(
-            f"{r.run}: validation accuracy",
-            f"{r.final_val_acc:.1%}",
-            delta=f"gap {100 * r.gap:.1f} points",
-            delta_color="off",
-            delta_arrow="off",
-            help="Final validation accuracy; the gap is training accuracy minus validation accuracy.",
+            f"{r.run}: test accuracy",
+            pct(r.final_test_acc),
+            delta=None if diff is None else f"{diff * 100:+.1f} pts vs p=0",
+            delta_color="off" if flag is not True else "normal",
+            help=f"Final test accuracy, mean of {seeds_txt}: {pct(r.final_test_acc_min)} to "
+            f"{pct(r.final_test_acc_max)}. Train − validation gap {pts(r.gap)}."
+            + ("" if diff is None else f" Against p = 0: {noise_words(flag)}."),
         )
     curves, long = res.tables["curves"], res.tables["curves_long"]
-    t_acc, t_loss, t_gap = st.tabs(["Accuracy", "Loss", "Train − validation gap"])
+    fit = long[long["split"].isin(["train", "validation"])]
+    t_test, t_acc, t_loss, t_gap, t_runs = st.tabs(
+        ["Test accuracy", "Train vs validation accuracy", "Loss", "Train − validation gap", "Every run"]
+    )
+    with t_test:
+        runner.show_chart(
+            charts.band_line_chart(
+                curves,
+                "epoch",
+                "test_acc",
+                "test_acc_min",
+                "test_acc_max",
+                "run",
+                integer_x=True,
+                title=f"Test accuracy per epoch ({band})",
+                x_title="epoch (from 0)",
+                y_title="test accuracy",
+            )
+        )
     with t_acc:
         runner.show_chart(
             charts.line_chart(
-                long,
+                long[long["split"].isin(["train", "validation", dropout_exp.RUNNING])],
                 "epoch",
-                "acc",
+                "accuracy",
                 "run",
                 dash="split",
                 x_title="epoch (from 0)",
                 y_title="accuracy",
-                title="Accuracy (solid: train, dashed: validation)",
+                title=f"Accuracy, mean of {seeds_txt} (train: eval mode, against the training labels)",
             )
+        )
+        st.caption(
+            f"*{dropout_exp.RUNNING}* is the average over each epoch's mini-batches while training, with dropout "
+            "on and the weights still moving; *train* is one pass with dropout off after the epoch."
         )
     with t_loss:
         runner.show_chart(
             charts.line_chart(
-                long,
+                fit,
                 "epoch",
                 "loss",
                 "run",
@@ -243,41 +319,75 @@ if res is not None:
                 log_y=True,
                 x_title="epoch (from 0)",
                 y_title="loss (log)",
-                title="Cross-entropy loss, log scale (solid: train, dashed: validation)",
+                title=f"Cross-entropy loss, log scale, mean of {seeds_txt} (train: eval mode)",
             )
         )
     with t_gap:
         runner.show_chart(
-            charts.line_chart(
+            charts.band_line_chart(
                 curves,
                 "epoch",
                 "gap",
+                "gap_min",
+                "gap_max",
                 "run",
-                title="Training accuracy minus validation accuracy",
+                integer_x=True,
+                title=f"Training accuracy minus validation accuracy ({band})",
                 x_title="epoch (from 0)",
                 y_title="accuracy gap",
-                hline=0.0,
             )
         )
-    gaps = {r.rate: r.gap for r in table.itertuples()}
-    if 0.0 in gaps and len(gaps) > 1:
-        others = {r: g for r, g in gaps.items() if r > 0}
-        narrower = [r for r, g in others.items() if g < gaps[0.0]]
-        verdict = (
-            f"Here the final gap is {100 * gaps[0.0]:.1f} points without dropout and "
-            + ", ".join(f"{100 * g:.1f} at p = {r:g}" for r, g in others.items())
-            + (
-                f": dropout narrows it at {', '.join(f'p = {r:g}' for r in narrower)}."
-                if narrower
-                else ": dropout does not narrow it at these settings."
-            )
-            + " One seed: change the sidebar seed to see how much of that is noise."
+    with t_runs:
+        runner.show_table(res.tables["runs"])
+
+    if cmp is not None and len(cmp["mean"]) > 1:
+        others = [v for v in cmp["mean"] if v != cmp["baseline"]]
+        base_txt = f"{cmp['mean'][cmp['baseline']]:.1%}" + (
+            "" if cmp["spread"][cmp["baseline"]] is None else f", spread {cmp['spread'][cmp['baseline']] * 100:.1f} pts"
         )
+        parts = []
+        for v in others:
+            sp = cmp["spread"][v]
+            parts.append(
+                f"**{v}** {cmp['mean'][v]:.1%}"
+                + ("" if sp is None else f" (spread {sp * 100:.1f} pts)")
+                + f", {cmp['diff'][v] * 100:+.1f} pts: **{noise_words(cmp['beyond_noise'][v])}**"
+            )
+        better = [v for v in others if cmp["beyond_noise"][v] and cmp["diff"][v] > 0]
+        worse = [v for v in others if cmp["beyond_noise"][v] and cmp["diff"][v] < 0]
+        verdict = f"Final test accuracy over {seeds_txt}, against no dropout ({base_txt}): " + "; ".join(parts) + ". "
+        if len(seeds) < 2:
+            verdict += "Add seeds to tell a difference from run-to-run variation."
+        elif better:
+            verdict += f"Here dropout at {', '.join(better)} keeps the network from fitting the training set so closely"
+            verdict += " and scores better on new images." if not worse else f", while {', '.join(worse)} hurts."
+        elif worse:
+            verdict += f"Here dropout at {', '.join(worse)} hurts: it slows learning more than it regularises."
+        else:
+            verdict += "At these settings dropout makes no difference that stands out from seed noise."
     else:
         verdict = "Add the rate 0 to compare with no dropout at all."
+    gaps = {r.run: r.gap for r in table.itertuples() if r.gap is not None and not pd.isna(r.gap)}
+    gap_txt = (
+        f"Final train − validation gap (mean of {seeds_txt}): "
+        + ", ".join(f"{k} {100 * g:.1f} points" for k, g in gaps.items())
+        + "."
+        if gaps
+        else ""
+    )
+    noisy = (
+        f" With {label_noise:.0%} of the training labels flipped, a network that learned only the true classes "
+        f"would score about {1 - label_noise:.0%} on the training labels: training accuracy above that is "
+        "memorised noise."
+        if label_noise > 0
+        else ""
+    )
     st.markdown(
         "Without dropout a network this size can **memorise** its small training set: the training loss dives "
         "and the validation loss stops following. "
+        + gap_txt
+        + noisy
+        + "\n\n"
         + verdict
         + " Dropout is a regulariser, not a cure; it is often combined with early stopping and weight decay."
     )
@@ -288,7 +398,7 @@ if res is not None:
         "Each training step uses a different sub-network (a random mask). The article's view: at test time the "
         "full network, every unit on, **approximates the average prediction of all those sub-networks**. "
         "Check it on the trained networks above: average the predicted probabilities of K masked forward "
-        "passes and compare with the single eval-mode pass, on the validation images."
+        "passes and compare with the single eval-mode pass, on the validation images (mean over the seeds)."
     )
     ens = res.tables["ensemble"]
     if not len(ens):
@@ -310,21 +420,24 @@ if res is not None:
                 dash="run",
                 log_x=True,
                 points=True,
-                title="Validation accuracy: average of K masked passes vs the single eval-mode pass",
+                title=f"Validation accuracy: average of K masked passes vs the single eval-mode pass ({seeds_txt})",
                 x_title="K, masked passes averaged (log scale)",
                 y_title="validation accuracy",
             )
         )
-        words = []
-        for run_name, v in res.summary.items():
+        words, runs = [], []
+        n = s["n_val"]
+        for run_name, v in s["rates"].items():
             if "ensemble_acc_eval" not in v:
                 continue
-            n = v["n_val"]
+            runs.append(v)
             diff = round((v["ensemble_acc_kmax"] - v["ensemble_acc_eval"]) * n)
             near = (
-                "the same number of images right"
+                "about the same number of images right"
                 if diff == 0
-                else f"{abs(diff)} image{'s' if abs(diff) != 1 else ''} " + ("more" if diff > 0 else "fewer") + " right"
+                else f"about {abs(diff)} image{'s' if abs(diff) != 1 else ''} "
+                + ("more" if diff > 0 else "fewer")
+                + " right"
             )
             words.append(
                 f"**{run_name}**: one masked pass {v['ensemble_acc_k1']:.1%}, the average of "
@@ -332,20 +445,19 @@ if res is not None:
                 f"({near} than the eval pass, out of {n}; the two predict the same class for "
                 f"{v['ensemble_agree_kmax']:.1%} of the images)."
             )
-        runs = [v for v in res.summary.values() if "ensemble_acc_eval" in v]
-        weaker = all(v["ensemble_acc_k1"] < v["ensemble_acc_eval"] for v in runs)
-        closer = all(v["ensemble_agree_kmax"] > v["ensemble_agree_k1"] for v in runs)
+        weaker = all(v["ensemble_k1_weaker_seeds"] == v["ensemble_seeds"] for v in runs)
+        closer = all(v["ensemble_closer_seeds"] == v["ensemble_seeds"] for v in runs)
+        every = "in every seed" if len(seeds) > 1 else "in this seed"
         st.markdown(
             "\n".join(f"- {w}" for w in words)
             + "\n\n"
-            + ("Here a single masked pass is less accurate than the eval pass. " if weaker else "")
+            + (f"Here a single masked pass is less accurate than the eval pass {every}. " if weaker else "")
             + (
-                "Averaging more masked passes agrees with the eval pass on more images: the one eval-mode pass "
-                "stands in for the average of many sub-networks."
+                f"Averaging more masked passes agrees with the eval pass on more images {every}: the one eval-mode "
+                "pass stands in for the average of many sub-networks."
                 if closer
-                else "Here averaging more masked passes does not bring the prediction closer to the eval pass."
+                else f"Here averaging more masked passes does not bring the prediction closer to the eval pass {every}."
             )
-            + " One seed: a few images either way may be run-to-run variation."
         )
         runner.show_table(ens)
     runner.downloads("dropout", res, params)

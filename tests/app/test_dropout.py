@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apptest_helpers import BAD_VALUES, chart_frames, charts, errors_text, non_finite_values, run_page
+from engine.experiments import dropout as exp
+from engine.experiments.common import noise_words
+from tests.apptest_helpers import BAD_VALUES, ROOT, chart_frames, charts, errors_text, non_finite_values, run_page
 
 PAGE = "pages/4_Dropout.py"
-KEYS = ("rate", "masks", "rates", "ntrain", "width", "depth", "epochs", "seed")
+KEYS = ("rate", "masks", "rates", "ntrain", "width", "depth", "epochs", "label_noise", "seeds", "seed")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,8 @@ def test_deep_link_sets_the_widgets():
         "width": "128",
         "depth": "1",
         "epochs": "20",
+        "label_noise": "0.1",
+        "seeds": "2",
     }
     at = run_page(PAGE, query)
     assert not at.exception, errors_text(at)
@@ -59,8 +63,11 @@ def test_deep_link_sets_the_widgets():
     assert at.select_slider(key="width").value == 128
     assert at.slider(key="depth").value == 1
     assert at.slider(key="epochs").value == 20
+    assert at.slider(key="label_noise").value == pytest.approx(0.1)
+    assert at.slider(key="seeds").value == 2
     metrics = {m.label: m.value for m in at.metric}
-    assert "p=0.8: validation accuracy" in metrics
+    assert "p=0.8: test accuracy" in metrics
+    assert "2 seeds (0, 1)" in _text(at)
     assert non_finite_values(at) == []
 
 
@@ -87,6 +94,57 @@ def test_mean_kept_variance_not_and_the_ensemble_view(default_page):
     assert "Dropout as an ensemble" in [h.value for h in default_page.subheader]
     assert "one masked pass" in text and "the eval pass" in text
     assert "stands in for the average of many sub-networks" in text  # computed: agreement grows with K
+    assert "in every seed" in text
+
+
+def test_defaults_show_test_accuracy_and_the_computed_verdict(default_page):
+    # The lesson at the defaults, against an independent call of the experiment: dropout beats p = 0
+    # on test, by more than the seed spread, and the page says so from the flags.
+    at = default_page
+    res = exp.dropout()
+    cmp = res.summary["comparison"]
+    metrics = {m.label: m.value for m in at.metric}
+    for run, mean in cmp["mean"].items():
+        assert metrics[f"{run}: test accuracy"] == f"{mean:.1%}"
+    text = _text(at)
+    for v in ("p=0.3", "p=0.5"):
+        assert cmp["beyond_noise"][v] is True
+        assert (
+            f"**{v}** {cmp['mean'][v]:.1%}" in text
+            and f"{cmp['diff'][v] * 100:+.1f} pts: **bigger than seed noise**" in text
+        )
+    assert "scores better on new images" in text
+    assert "3 seeds (0, 1, 2)" in text
+    assert "With 30% of the training labels flipped" in text
+    # the accuracy chart labels the running training-mode series as such
+    splits = {r.get("split") for el in charts(at) for frame in chart_frames(el) for r in frame}
+    assert exp.RUNNING in splits and "train" in splits
+    source = (ROOT / PAGE).read_text()
+    assert not any(n in source for n in ("1437", "1438", "359", "1079"))  # split sizes are computed
+
+
+def test_one_seed_and_clean_labels_say_there_is_no_noise_estimate():
+    q = {"rates": ["0", "0.5"], "ntrain": "100", "width": "64", "epochs": "10", "label_noise": "0", "seeds": "1"}
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert f"**{noise_words(None)}**" in text
+    assert "bigger than seed noise" not in text and "within seed noise" not in text
+    assert "Add seeds to tell a difference" in text
+    assert "memorised noise" not in text  # no flipped labels: no sentence about them
+    assert "in this seed" in text
+
+
+def test_clean_labels_three_seeds_words_follow_the_flag():
+    q = {"rates": ["0", "0.5"], "ntrain": "200", "width": "128", "depth": "2", "epochs": "20", "label_noise": "0"}
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    res = exp.dropout(rates=(0.0, 0.5), n_train=200, width=128, depth=2, epochs=20, label_noise=0.0)
+    flag = res.summary["comparison"]["beyond_noise"]["p=0.5"]
+    text = _text(at)
+    assert f"**{noise_words(flag)}**" in text
+    for other in {True, False} - {flag}:
+        assert noise_words(other) not in text
 
 
 def test_non_default_settings_show_computed_verdicts_only():

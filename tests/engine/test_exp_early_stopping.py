@@ -24,7 +24,7 @@ With patience=10, early stopping would trigger at epoch ~92
 Saving you 108 epochs of wasted compute"""
 
 # A small overfitting run for the real-training tests (a couple of seconds).
-SMALL = dict(n_train=100, depth=3, width=64, lr=3e-3, epochs=30, batch_size=32, seed=0)
+SMALL = dict(n_train=100, depth=3, width=64, lr=3e-3, epochs=30, batch_size=32, label_noise=0.0, seed=0, seeds=1)
 
 
 def test_article_numbers_match_the_printout():
@@ -126,14 +126,15 @@ def _config(**changes):
         schedule="constant",
         batch_size=p["batch_size"],
         epochs=p["epochs"],
+        label_noise=p["label_noise"],
         seed=p["seed"],
         **changes,
     )
 
 
 def test_real_run_overfits_and_records_every_epoch(real):
-    c, s = real.tables["curves"], real.summary
-    assert len(c) == SMALL["epochs"] == s["epochs_run"]
+    c, s = real.tables["per_seed"], real.summary["per_seed"][0]
+    assert len(c) == SMALL["epochs"] == s["epochs_run"] == real.summary["epochs_run"]
     assert s["best_epoch"] < SMALL["epochs"] - 5, "the validation loss should turn up in this small run"
     assert s["last_val_loss"] > s["best_val_loss"]
     assert c["train_loss"].iloc[-1] < c["train_loss"].iloc[s["best_epoch"]]
@@ -164,10 +165,14 @@ def test_training_with_patience_stops_where_the_replay_says_and_restores_the_bes
 
 def test_real_run_curves_match_a_direct_training_run(real):
     h = train(_config())
-    c = real.tables["curves"]
+    c = real.tables["per_seed"]
     np.testing.assert_allclose(c["val_loss"], h.val_loss, rtol=1e-6)
     assert c["val_acc"].tolist() == h.val_acc
-    assert real.summary["val_acc_last"] == h.val_acc[-1]
+    assert real.summary["per_seed"][0]["val_acc_last"] == h.val_acc[-1]
+    assert real.summary["per_seed"][0]["test_acc_last"] == h.test_acc[-1]
+    band = real.tables["curves"]  # one seed: the band is the run itself
+    np.testing.assert_allclose(band["val_loss_min"], h.val_loss, rtol=1e-6)
+    np.testing.assert_allclose(band["val_loss_max"], h.val_loss, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -182,6 +187,8 @@ def test_real_run_curves_match_a_direct_training_run(real):
         ({"lr": 0.0}, "lr"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 1}, "batch_size"),
+        ({"label_noise": 0.7}, "label_noise"),
+        ({"seeds": 0}, "seeds"),
         ({"depth": 100, "width": 1024, "epochs": 500}, "FLOPs"),
     ],
 )
@@ -192,6 +199,103 @@ def test_bad_parameters_name_the_field(params, field):
 
 def test_training_loss_rises_are_counted_by_hand(real):
     # The page's softened claim rests on this count: epochs whose training loss beat the previous one.
-    c, s = real.tables["curves"], real.summary
+    c, s = real.tables["per_seed"], real.summary["per_seed"][0]
     by_hand = sum(b > a for a, b in zip(c.train_loss, c.train_loss[1:]))
     assert s["train_loss_rises"] == by_hand and s["train_loss_steps"] == len(c) - 1
+
+
+def test_seeds_are_lone_runs_and_restored_is_compared_with_last_on_test():
+    # Two seeds in one stack, each equal to training it alone; the restored weights are those of the
+    # lowest validation loss, scored on test; the comparison recomputed by hand from the lone runs.
+    kw = dict(n_train=120, depth=2, width=32, lr=3e-3, epochs=12, batch_size=32, label_noise=0.3)
+    res = run("early_stopping", seed=4, seeds=2, **kw)
+    runs = res.tables["runs"].set_index(["weights", "seed"])
+    restored, last = [], []
+    for k in (4, 5):
+        cfg = TrainConfig(
+            dataset="digits", n_train=120, depth=2, width=32, batch_norm=False, init="he", optimizer="adam",
+            lr=3e-3, schedule="constant", batch_size=32, epochs=12, label_noise=0.3, seed=k,
+        )  # fmt: skip
+        h = train(cfg)
+        best = int(np.argmin(h.val_loss))
+        assert runs.loc[("restored", k), "epoch"] == best
+        assert runs.loc[("restored", k), "final_test_acc"] == pytest.approx(h.test_acc[best], abs=1e-12)
+        assert runs.loc[("last", k), "final_test_acc"] == pytest.approx(h.test_acc[-1], abs=1e-12)
+        # restore_best with a patience that outlasts the run keeps exactly those weights
+        hr = train(cfg.replace(patience=12, restore_best=True))
+        assert hr.final_test_acc == pytest.approx(h.test_acc[best], abs=1e-12)
+        restored.append(h.test_acc[best])
+        last.append(h.test_acc[-1])
+    cmp = res.summary["comparison"]
+    assert cmp["baseline"] == "last" and cmp["seeds"] == [4, 5] and cmp["metric"] == "final_test_acc"
+    r, la = np.array(restored), np.array(last)
+    assert cmp["mean"] == pytest.approx({"restored": r.mean(), "last": la.mean()}, abs=1e-4)
+    assert cmp["spread"] == pytest.approx({"restored": np.ptp(r), "last": np.ptp(la)}, abs=1e-4)
+    by_hand = bool(abs(r.mean() - la.mean()) > max(np.ptp(r), np.ptp(la)))
+    assert cmp["beyond_noise"] == {"restored": by_hand, "last": None}
+    assert sorted(set(res.tables["replay"]["seed"])) == [4, 5]
+    assert sorted(set(res.tables["per_seed"]["seed"])) == [4, 5]
+    # compare_at: the weights a given patience keeps, seed by seed, against the last ones
+    rep = res.tables["replay"]
+    at = exp_module.compare_at(rep, res.tables["runs"], 3)
+    kept = rep[(rep.patience == 3) & (rep.min_delta == 0.0)].sort_values("seed").test_acc_kept.to_numpy()
+    assert at["mean"]["kept at patience 3"] == pytest.approx(kept.mean(), abs=1e-4)
+    assert at["baseline"] == "last" and at["mean"]["last"] == cmp["mean"]["last"]
+    with pytest.raises(ValueError, match="patience"):
+        exp_module.compare_at(rep, res.tables["runs"], 1000)
+    # one seed: no noise estimate
+    one = run("early_stopping", seed=4, seeds=1, **kw).summary["comparison"]
+    assert one["beyond_noise"] == {"restored": None, "last": None}
+
+
+def test_defaults_restored_weights_beat_the_last_ones_on_test_beyond_seed_noise():
+    # The page's lesson at its defaults: all 1079 training images with 30 % of their labels flipped,
+    # 3 layers of 128, Adam 1e-3 constant, batches of 64, 30 epochs, 3 seeds. The validation loss bottoms
+    # out early and climbs as the net memorises the flipped labels; the restored weights score better on
+    # test than the last ones by more than either spread over the seeds.
+    res = run("early_stopping")
+    s = res.summary
+    cmp = s["comparison"]
+    assert s["seeds"] == [0, 1, 2] and s["label_noise"] == 0.3 and s["n_train"] == 1079
+    assert cmp["diff"]["restored"] > 0 and cmp["beyond_noise"]["restored"] is True, cmp
+    for p in s["per_seed"]:
+        assert p["best_epoch"] < p["epochs_run"] - 5 and p["last_val_loss"] > p["best_val_loss"]
+        assert p["train_acc_last"] > 0.9  # memorised: a fit of the true classes scores ~0.7 on these labels
+    runs = res.tables["runs"]
+    for w in ("restored", "last"):
+        vals = runs[runs.weights == w].final_test_acc
+        assert len(vals) == 3 and cmp["mean"][w] == pytest.approx(vals.mean(), abs=1e-4)
+    # at the page's default patience (10) the kept weights win too
+    at = exp_module.compare_at(res.tables["replay"], runs, 10)
+    assert at["diff"]["kept at patience 10"] > 0 and at["beyond_noise"]["kept at patience 10"] is True
+
+
+def test_cli_runs_three_seeds_with_spread_and_beyond_noise():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    args = ["--n-train", "100", "--depth", "2", "--width", "32", "--epochs", "5", "--seeds", "3"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "early_stopping", *args, "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sorted({r["seed"] for r in data["tables"]["runs"]}) == [0, 1, 2]
+    assert sorted({r["seed"] for r in data["tables"]["replay"]}) == [0, 1, 2]
+    cmp = data["summary"]["comparison"]
+    assert set(cmp["spread"]) == {"restored", "last"} and all(v is not None for v in cmp["spread"].values())
+    assert cmp["beyond_noise"]["last"] is None and isinstance(cmp["beyond_noise"]["restored"], bool)
+
+
+def test_every_seed_trains_in_one_stack(monkeypatch):
+    import engine.experiments.common as common
+
+    sizes = []
+    real = common.train_stacked
+    monkeypatch.setattr(common, "train_stacked", lambda group, **k: sizes.append(len(group)) or real(group, **k))
+    run("early_stopping", n_train=100, width=32, depth=2, epochs=2, seeds=3)
+    assert sizes == [3]
