@@ -106,6 +106,10 @@ _PRESENTER_CSS = """<style>
 #: Session keys of the page frame (not widgets): the page shown last, and this run's controls.
 _PAGE_KEY, _CONTROLS_KEY, _NOTICE_KEY = "frame_page", "frame_controls", "frame_notice"
 _CARRIED_KEY, _TOUCHED_KEY = "frame_from_another_page", "frame_touched"
+#: Controls the user chose (moved on any page, or set in the URL of the first page opened): only
+#: these follow to the next page; a value another page's control left untouched gives way to
+#: this page's default (pages share keys such as ``depth`` with different defaults).
+_CHOSEN_KEY, _ENTERING_KEY = "frame_chosen", "frame_entering"
 #: Session key of the slot under the title where the page's question draws (:func:`question_slot`).
 _QUESTION_KEY = "frame_question"
 
@@ -143,6 +147,9 @@ def page_setup(title: str, intro: str, icon: str = "🧠") -> int:
     if previous != title:  # entering this page; controls the user moves here are "touched"
         st.session_state[_CARRIED_KEY] = previous is not None
         st.session_state[_TOUCHED_KEY] = set()
+        if previous is None:  # the first page opened: what its URL sets was chosen
+            st.session_state.setdefault(_CHOSEN_KEY, set()).update(st.query_params.keys())
+    st.session_state[_ENTERING_KEY] = previous is not None and previous != title
     warm.start_in_background(st.get_option("server.port"), st.get_option("server.baseUrlPath") or "")
     with st.sidebar:
         st.markdown("### Training Explorer")
@@ -220,6 +227,14 @@ def _seen(key, default, value):
 
 def _touch(key) -> None:
     st.session_state.setdefault(_TOUCHED_KEY, set()).add(key)
+    st.session_state.setdefault(_CHOSEN_KEY, set()).add(key)
+
+
+def _forget_unchosen(key) -> None:
+    """On the first run after coming from another page, drop ``key``'s value unless the user
+    chose it (:data:`_CHOSEN_KEY`)."""
+    if st.session_state.get(_ENTERING_KEY) and key not in st.session_state.get(_CHOSEN_KEY, set()):
+        st.session_state.pop(key, None)
 
 
 def _holder(key, container):
@@ -263,6 +278,7 @@ def _bound(draw: str, label, key, initial, container, **kw):
     """Draw the control ``draw`` (an ``st`` method name) bound to the URL under ``key``, in its
     holder (:func:`_holder`), noting its default ``initial`` and value (:func:`_seen`) and when
     the user moves it (:func:`_touch`)."""
+    _forget_unchosen(key)
     widget = getattr(_holder(key, container), draw)
     now = widget(label, key=key, bind="query-params", on_change=_touch, args=(key,), **kw)
     return _seen(key, initial, now)

@@ -115,3 +115,23 @@ def test_reset_to_defaults_and_the_carried_settings_notice():
     at.button(key="reset_defaults").click().run()
     assert not at.exception, errors_text(at)
     assert at.slider(key="depth").value != 3
+
+
+def test_only_chosen_settings_follow_to_the_next_page():
+    """label_noise defaults to 0 on Full recipe and to a positive rate on Dropout: an untouched
+    0 does not follow (Dropout opens at its own default), a moved value does."""
+    dropout_default = run_page(PAGE).slider(key="label_noise").value
+    assert dropout_default > 0
+    at = run_page("pages/7_Full_recipe.py")
+    assert at.slider(key="label_noise").value == 0
+    at.switch_page(PAGE).run()
+    at.run()
+    assert at.slider(key="label_noise").value == pytest.approx(dropout_default)
+    assert not any("label_noise" in i.value for i in at.info)
+
+    at = run_page("pages/7_Full_recipe.py")
+    at.slider(key="label_noise").set_value(0.1).run()
+    at.switch_page(PAGE).run()
+    at.run()
+    assert at.slider(key="label_noise").value == pytest.approx(0.1)
+    assert any("label_noise = 0.1" in i.value for i in at.info), [i.value for i in at.info]
