@@ -182,12 +182,6 @@ def _never_run(r: Result) -> int:
     return len(r.tables["schedule"]) - (int(r.summary["stop_epoch"]) + 1)
 
 
-def _init_seed_accs(r: Result, run: str) -> list[float]:
-    t = r.tables["per_seed"]
-    t = t[t["run"] == run]
-    return [float(v) for v in t[t["epoch"] == t["epoch"].max()]["val_acc"]]
-
-
 def _init_final(r: Result, strategy: str) -> float:
     return float(r.summary[strategy]["std"])
 
@@ -285,7 +279,7 @@ EXERCISES: dict[str, Exercise] = {
             page=P2,
             task="In *Going further*, set **Initialisations** to small and he only, activation ReLU; then in "
             "*Real training* set depth 6, width 64, SGD at 0.1 and 4 epochs (sidebar seed 0: the page trains "
-            "seeds 0, 1 and 2). Predict each one's validation accuracy.",
+            "seeds 0, 1 and 2). Predict each one's test accuracy.",
             experiment="init_training",
             params={
                 "inits": ("small", "he"),
@@ -298,15 +292,18 @@ EXERCISES: dict[str, Exercise] = {
                 "seeds": 3,
             },
             answer=lambda r: (
-                "Validation accuracy after 4 epochs: "
-                + spread_verdict("he", _init_seed_accs(r, "he"), "small", _init_seed_accs(r, "small"))
+                "Test accuracy after 4 epochs: "
+                + compared(r.tables["runs"], "init", "small", "he", "small", "he")
                 + (
                     " Chance is 10 %: with std 0.01 the signal is gone after 6 layers and small learns nothing."
                     if r.summary["verdict"]["status"]["small"] == "chance"
                     else ""
                 )
             ),
-            expect=lambda r: r.summary["verdict"]["status"] == {"small": "chance", "he": "learned"},
+            expect=lambda r: (
+                r.summary["verdict"]["status"] == {"small": "chance", "he": "learned"}
+                and r.summary["comparison"]["beyond_noise"]["small"] is True
+            ),
             heavy=True,
         ),
         # --- Batch normalization ------------------------------------------------------------
