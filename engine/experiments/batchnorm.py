@@ -343,13 +343,13 @@ def batchnorm_lr(
                 check_budget(cfg)
                 configs[(label, lr, sd)] = cfg
     hists = train_many(configs, progress=progress)
-    rows, curves = [], []
+    rows, curves, splits = [], [], {}
     for (label, lr, sd), h in hists.items():
         diverged = h.diverged_epoch is not None
         if diverged:
             # The weights left when the loss blew up: their outputs are inf/NaN, so every
             # prediction collapses onto one class and the accuracy drops to about chance.
-            data = load(base.dataset, sd)
+            data = splits[sd] = splits.get(sd) or load(base.dataset, sd)
             with np.errstate(all="ignore"):
                 _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
                 _, test = evaluate(h.model, data.X_test.astype(np.float32), data.y_test)
