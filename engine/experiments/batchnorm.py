@@ -342,7 +342,7 @@ def batchnorm_lr(
                 cfg = base.replace(lr=lr, batch_norm=bn, seed=sd)
                 check_budget(cfg)
                 configs[(label, lr, sd)] = cfg
-    hists = train_many(configs, progress=progress)
+    hists = train_many(configs, progress=progress, eval_train=False)  # the sweep shows no train figures
     rows, curves, splits = [], [], {}
     for (label, lr, sd), h in hists.items():
         diverged = h.diverged_epoch is not None
@@ -366,7 +366,6 @@ def batchnorm_lr(
                 "val_acc": _finite(acc),
                 "test_acc": _finite(test),
                 "best_val_acc": max(h.val_acc) if h.val_acc else None,
-                "train_acc": h.train_acc[-1] if h.train_acc else None,
                 "diverged_epoch": h.diverged_epoch,
                 "status": f"diverged in epoch {h.diverged_epoch} (from 0)" if diverged else "trained",
                 "epochs_run": len(h.epoch),
@@ -379,7 +378,6 @@ def batchnorm_lr(
                     "lr": lr,
                     "seed": sd,
                     "epoch": h.epoch,
-                    "train_loss": h.train_loss,
                     "val_loss": h.val_loss,
                     "val_acc": h.val_acc,
                     "test_acc": h.test_acc,
