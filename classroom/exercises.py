@@ -147,9 +147,22 @@ def _slash(values) -> str:
     return " / ".join(str(v) for v in values)
 
 
-def _bn_accs(r: Result, run: str) -> list[float]:
-    t = r.tables["sweep"]
-    return [float(v) for v in t.loc[t["run"] == run, "val_acc"]]
+def _bn_cmp(r: Result) -> dict:
+    """BN against no BN on the sweep's final test accuracy (one learning rate), over its seeds."""
+    return compare_seeds(r.tables["sweep"], "no BN", by="run", value="test_acc")
+
+
+def _bn_words(r: Result) -> str:
+    cmp = _bn_cmp(r)
+
+    def desc(name):
+        sp = cmp["spread"][name]
+        return f"{name} {cmp['mean'][name]:.1%}" + ("" if sp is None else f" (spread over seeds {sp * 100:.1f} pts)")
+
+    return (
+        f"test accuracy {desc('with BN')}, {desc('no BN')}: a difference of {cmp['diff']['with BN'] * 100:+.1f} pts, "
+        f"{noise_words(cmp['beyond_noise']['with BN'])}."
+    )
 
 
 def compared(runs: pd.DataFrame, by: str, variant: str, baseline: str, a_name: str, b_name: str) -> str:
@@ -195,12 +208,6 @@ def _off_chance(r: Result) -> float:
 def _never_run(r: Result) -> int:
     """Epochs of a simulated run never run after stopping at ``stop_epoch`` (0-based)."""
     return len(r.tables["schedule"]) - (int(r.summary["stop_epoch"]) + 1)
-
-
-def _init_seed_accs(r: Result, run: str) -> list[float]:
-    t = r.tables["per_seed"]
-    t = t[t["run"] == run]
-    return [float(v) for v in t[t["epoch"] == t["epoch"].max()]["val_acc"]]
 
 
 def _init_final(r: Result, strategy: str) -> float:
@@ -300,7 +307,7 @@ EXERCISES: dict[str, Exercise] = {
             page=P2,
             task="In *Going further*, set **Initialisations** to small and he only, activation ReLU; then in "
             "*Real training* set depth 6, width 64, SGD at 0.1 and 4 epochs (sidebar seed 0: the page trains "
-            "seeds 0, 1 and 2). Predict each one's validation accuracy.",
+            "seeds 0, 1 and 2). Predict each one's test accuracy.",
             experiment="init_training",
             params={
                 "inits": ("small", "he"),
@@ -313,15 +320,18 @@ EXERCISES: dict[str, Exercise] = {
                 "seeds": 3,
             },
             answer=lambda r: (
-                "Validation accuracy after 4 epochs: "
-                + spread_verdict("he", _init_seed_accs(r, "he"), "small", _init_seed_accs(r, "small"))
+                "Test accuracy after 4 epochs: "
+                + compared(r.tables["runs"], "init", "small", "he", "small", "he")
                 + (
                     " Chance is 10 %: with std 0.01 the signal is gone after 6 layers and small learns nothing."
                     if r.summary["verdict"]["status"]["small"] == "chance"
                     else ""
                 )
             ),
-            expect=lambda r: r.summary["verdict"]["status"] == {"small": "chance", "he": "learned"},
+            expect=lambda r: (
+                r.summary["verdict"]["status"] == {"small": "chance", "he": "learned"}
+                and r.summary["comparison"]["beyond_noise"]["small"] is True
+            ),
             heavy=True,
         ),
         # --- Batch normalization ------------------------------------------------------------
@@ -363,15 +373,12 @@ EXERCISES: dict[str, Exercise] = {
             id="bn_lr",
             page=P3,
             task="In the learning-rate sweep, choose SGD, depth 6 and 3 epochs per run (seed 0: the sweep trains "
-            "seeds 0, 1 and 2). At learning rate 0.3, does batch norm give a higher validation accuracy, "
-            "beyond the seed spread?",
+            "seeds 0, 1 and 2). At learning rate 1, does batch norm give a higher test accuracy, "
+            "bigger than seed noise?",
             experiment="batchnorm_lr",
-            params={"lrs": (0.3,), "optimizer": "sgd", "depth": 6, "epochs": 3, "seed": 0, "n_seeds": 3},
-            answer=lambda r: (
-                "At lr 0.3 after 3 epochs: "
-                + spread_verdict("with BN", _bn_accs(r, "with BN"), "no BN", _bn_accs(r, "no BN"))
-            ),
-            expect=lambda r: beyond_spread(_bn_accs(r, "with BN"), _bn_accs(r, "no BN")),
+            params={"lrs": (1.0,), "optimizer": "sgd", "depth": 6, "epochs": 3, "seed": 0, "seeds": 3},
+            answer=lambda r: "At lr 1 after 3 epochs: " + _bn_words(r),
+            expect=lambda r: _bn_cmp(r)["beyond_noise"]["with BN"] is True and _bn_cmp(r)["diff"]["with BN"] > 0,
             heavy=True,
         ),
         # --- Dropout ------------------------------------------------------------------------

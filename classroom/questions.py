@@ -89,7 +89,7 @@ def _init_decide(r: Result) -> int:
 
 def _trains(row) -> bool:
     """A variant that learned in every seed: none diverged, each well above chance (10 % on digits)."""
-    return row["n_diverged"] == 0 and row["val_acc_min"] >= 0.5
+    return row["n_diverged"] == 0 and row["test_acc_min"] >= 0.5
 
 
 def _bn_decide(r: Result) -> int:
@@ -101,7 +101,7 @@ def _bn_decide(r: Result) -> int:
 def _bn_measured(r: Result) -> str:
     parts = []
     for run, row in _table(r, "mean").set_index("run").iterrows():
-        text = f"{run}: validation accuracy {row['val_acc']:.0%} ({row['val_acc_min']:.0%}-{row['val_acc_max']:.0%})"
+        text = f"{run}: test accuracy {row['test_acc']:.0%} ({row['test_acc_min']:.0%}-{row['test_acc_max']:.0%})"
         if row["n_diverged"]:
             text += f", diverged in {int(row['n_diverged'])} of {int(row['n_seeds'])} seeds"
         parts.append(text)

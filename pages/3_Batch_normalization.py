@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from engine.datasets import load
-from engine.experiments import REGISTRY
-from engine.experiments.batchnorm import ACT_INPUT, NO_BN, PRE_BN, SHIFT_SERIES, WITH_BN
-from engine.experiments.common import params_of
+from engine.datasets import split_sizes
+from engine.experiments.batchnorm import KEY, NO_BN, SHIFT_DEFAULTS, WITH_BN
+from engine.experiments.common import DEFAULT_SEEDS
 from ui import charts, controls, quiz, runner
+
+#: Most seeds the page's Seeds slider offers (each seed trains every network of a comparison once).
+PAGE_MAX_SEEDS = 5
 
 seed = controls.page_setup(
     "Batch normalization",
@@ -87,22 +89,33 @@ if art is not None:
 
 # ---------------------------------------------------------------------------------------------
 st.header("Going further: real training")
-split = load("digits", seed)
+n_train, n_val, n_test = split_sizes("digits")
 st.markdown(
     "The article says BN makes training **less sensitive to the learning rate** and **converge faster**, and "
     "that its downside is a **dependency on the batch size**. Here we check these claims, and the covariate "
     "shift story, by training real networks on the 8×8 handwritten digits "
-    f"({len(split.y_train)} training images, {len(split.y_val)} validation images)."
+    f"({n_train} training images, {n_val} validation images to choose with, {n_test} test images to report on)."
+)
+n_seeds = controls.slider(
+    "Seeds",
+    "seeds",
+    1,
+    PAGE_MAX_SEEDS,
+    DEFAULT_SEEDS,
+    help="Seeds per network in the covariate-shift and learning-rate comparisons (the sidebar seed and the next "
+    "ones). A difference counts only when it is bigger than the spread over the seeds; one seed gives no "
+    "noise estimate.",
+    container=st.columns(3)[0],
 )
 tab_shift, tab_lr, tab_noise, tab_modes = st.tabs(
     ["Covariate shift, measured", "Learning-rate sensitivity", "Batch-size noise", "Train vs eval mode"]
 )
 
 with tab_shift:
-    sp = params_of(REGISTRY["batchnorm_shift"])
+    sp = SHIFT_DEFAULTS
     st.markdown(
         f"A {sp['depth']}-layer ReLU network ({sp['width']} units, He init, SGD at lr {sp['lr']:g} with "
-        f"cosine decay, {sp['epochs']} epochs) trains with and without BN, from {sp['n_seeds']} seeds "
+        f"cosine decay, {sp['epochs']} epochs) trains with and without BN, from {n_seeds} seed(s) "
         "starting at the sidebar seed. Before training and after every epoch, it runs on one fixed batch of "
         f"{sp['probe']} training images, and we record each unit's mean and std at the **input of every "
         "activation**. The **shift** is how far those statistics moved from their values at initialisation, "
@@ -113,6 +126,7 @@ with tab_shift:
         "Training with and without BN, measuring every layer…",
         what="the two networks and measure their layers",
         seed=seed,
+        seeds=n_seeds,
     )
     if shift is not None:
         s = shift.summary
@@ -121,15 +135,15 @@ with tab_shift:
             for col, (k, label) in zip(
                 m,
                 (
-                    (SHIFT_SERIES[(NO_BN, ACT_INPUT)], "Shift without BN"),
-                    (SHIFT_SERIES[(WITH_BN, ACT_INPUT)], "Shift with BN"),
-                    (SHIFT_SERIES[(WITH_BN, PRE_BN)], "Shift before BN (BN net)"),
+                    ("no_bn", "Shift without BN"),
+                    ("with_bn", "Shift with BN"),
+                    ("before_bn", "Shift before BN (BN net)"),
                 ),
             ):
-                lo, hi = s[f"shift range: {k}"]
+                lo, hi = s[f"shift_range_{k}"]
                 col.metric(
                     label,
-                    f"{s[f'shift: {k}']:.2f}",
+                    f"{s[f'shift_{k}']:.2f}",
                     help=f"After {s['epochs']} epochs, mean over layers and seeds (seeds {lo:.2f}–{hi:.2f}).",
                 )
         runner.show_chart(
@@ -183,7 +197,8 @@ with tab_lr:
     st.markdown(
         "The **same deep ReLU network** is trained once per learning rate and seed, with and without BN "
         "(He init, cosine decay from the given rate, batches of 64). Each point is the mean validation "
-        "accuracy after the last epoch; the band spans the seeds."
+        "accuracy after the last epoch; the band spans the seeds. Validation decides which rates are usable and "
+        "which is each network's best; the accuracy reported as the result is on the **test** images."
     )
     c = st.columns(3)
     opt = controls.select(
@@ -212,7 +227,7 @@ with tab_lr:
         container=c[2],
         help="Every learning rate is trained this long, with and without BN, for each seed.",
     )
-    lr_params = {"optimizer": opt, "depth": depth, "epochs": epochs, "seed": seed}
+    lr_params = {"optimizer": opt, "depth": depth, "epochs": epochs, "seed": seed, "seeds": n_seeds}
     sweep, lr_params = runner.run_on_demand(
         "batchnorm_lr",
         "Training one network per learning rate and seed…",
@@ -225,18 +240,18 @@ with tab_lr:
             st.markdown(s["headline"])
             m = controls.metric_row(4)
             for i, label in enumerate((WITH_BN, NO_BN)):
-                top = s[f"{label}: largest lr that trains"]
+                top = s[f"largest_lr_that_trains_{KEY[label]}"]
                 m[i].metric(
                     f"Max lr, {label}",
                     f"{top:g}" if top is not None else "none",
                     help="The largest rate at which no seed diverged.",
                 )
             for i, label in enumerate((WITH_BN, NO_BN), start=2):
-                usable = s[f"{label}: usable lrs"]
+                usable = s[f"usable_lrs_{KEY[label]}"]
                 m[i].metric(
                     f"Usable rates, {label}",
                     f"{len(usable)} of {s['n_lrs']}",
-                    help=f"Rates whose mean accuracy reaches {s['usable_threshold']:.0%} (90 % of the best "
+                    help=f"Rates whose mean validation accuracy reaches {s['usable_threshold']:.0%} (90 % of the best "
                     "on the sweep) with no seed diverging.",
                 )
         runner.show_chart(
@@ -246,6 +261,8 @@ with tab_lr:
         )
         for msg in s.get("warnings", []):
             st.warning(msg)
+        if "best_lr_words" in s:
+            st.markdown(s["best_lr_words"])
         if "small_rates" in s:
             st.markdown(s["small_rates"])
         st.markdown(
@@ -284,7 +301,7 @@ with tab_noise:
     st.markdown(
         "BN normalises with the mean and std **of the current mini-batch**, which are only estimates "
         "of the statistics of the whole dataset. How far off are they? We train a 4-layer BN network "
-        f"for 3 epochs, record the real inputs of one BN layer for all {len(split.y_train)} training images, "
+        f"for 3 epochs, record the real inputs of one BN layer for all {n_train} training images, "
         "then draw 300 random batches of each size and compare their statistics with the full data's."
     )
     layer = controls.slider(

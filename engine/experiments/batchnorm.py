@@ -21,7 +21,18 @@ import pandas as pd
 
 from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available
-from engine.experiments.common import Result, experiment, train_many
+from engine.experiments.common import (
+    DEFAULT_SEEDS,
+    MAX_SEEDS,
+    Result,
+    compare_seeds,
+    experiment,
+    noise_words,
+    seed_band,
+    seed_list,
+    train_many,
+    warning,
+)
 from engine.init import init_weights
 from engine.layers import Activation, BatchNorm, Linear, batch_starts
 from engine.losses import softmax_cross_entropy
@@ -53,10 +64,10 @@ def default_lrs(optimizer: str) -> tuple:
 
 
 def _seed_below(values) -> int:
-    """The largest first seed whose ``n_seeds`` seeds all stay valid seeds."""
-    n = values.get("n_seeds")
+    """The largest first seed whose ``seeds`` seeds all stay valid seeds."""
+    n = values.get("seeds")
     n = n if isinstance(n, int) and 1 <= n <= MAX_SEEDS else 1
-    return T["seed"].hi - n + 1
+    return min(T["seed"].hi - n + 1, 2**32 - 1 - MAX_SEEDS)  # seed_list's own bound
 
 
 def _finite(x):
@@ -141,10 +152,11 @@ def batchnorm_article(seed: int = ARTICLE_SEED, layers: int = ARTICLE_LAYERS, pr
 
 
 # --------------------------------------------------------------------------- learning-rate sweep
-#: A learning rate is *usable* when its mean final accuracy is at least this fraction of the best
-#: mean accuracy anywhere on the sweep (with or without BN) and no seed diverged there.
+#: A learning rate is *usable* when its mean final validation accuracy is at least this fraction of
+#: the best mean validation accuracy anywhere on the sweep (with or without BN) and no seed diverged there.
 USABLE_FRACTION = 0.9
-MAX_SEEDS = 5
+#: Snake-case suffix of each run's summary keys (``best_lr_with_bn``, ``usable_lrs_no_bn``, ...).
+KEY = {WITH_BN: "with_bn", NO_BN: "no_bn"}
 
 
 def _spread_text(lo, hi):
@@ -161,25 +173,33 @@ def _first_epoch(curve, target):
     return int(hit.epoch.iloc[0]) if len(hit) else None
 
 
-def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict:
-    """The sweep's sentences and numbers, every one computed from ``mean`` (one row per run, lr)."""
+def lr_key(lr: float) -> str:
+    """The key of a learning rate in ``summary["comparison_by_lr"]``: ``f"{lr:g}"``."""
+    return f"{float(lr):g}"
+
+
+def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int, by_lr: dict) -> dict:
+    """The sweep's sentences and numbers, every one computed from ``mean`` (one row per run, lr)
+    and ``by_lr`` (lr key -> :func:`compare_seeds` of BN against no BN on final test accuracy)."""
     out = {}
     trained = mean[mean.n_diverged == 0]
     best_all = float(trained.val_acc.max()) if len(trained) else 0.0
     threshold = USABLE_FRACTION * best_all
     out["usable_threshold"] = threshold
-    for label in (WITH_BN, NO_BN):
+    for label, k in KEY.items():
         part = trained[trained.run == label]
         usable = sorted(float(v) for v in part.lr[part.val_acc >= threshold])
-        out[f"{label}: usable lrs"] = usable
-        out[f"{label}: largest lr that trains"] = float(part.lr.max()) if len(part) else None
-        out[f"{label}: best lr"] = float(part.lr[part.val_acc.idxmax()]) if len(part) else None
-        out[f"{label}: best val_acc"] = float(part.val_acc.max()) if len(part) else None
-    bn, nb = out[f"{WITH_BN}: usable lrs"], out[f"{NO_BN}: usable lrs"]
+        out[f"usable_lrs_{k}"] = usable
+        out[f"largest_lr_that_trains_{k}"] = float(part.lr.max()) if len(part) else None
+        best = part.loc[part.val_acc.idxmax()] if len(part) else None  # validation chooses the rate
+        out[f"best_lr_{k}"] = None if best is None else float(best.lr)
+        out[f"best_val_acc_{k}"] = None if best is None else float(best.val_acc)
+        out[f"best_test_acc_{k}"] = None if best is None else float(best.test_acc)  # the result
+    bn, nb = out["usable_lrs_with_bn"], out["usable_lrs_no_bn"]
     seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
     rng_words = (
-        f"rates reaching {threshold:.0%} ({USABLE_FRACTION:.0%} of the best accuracy on the sweep, {seeds}): "
-        f"**{_range_text(nb)}** without BN, **{_range_text(bn)}** with BN."
+        f"rates reaching {threshold:.0%} validation accuracy ({USABLE_FRACTION:.0%} of the best on the sweep, "
+        f"{seeds}): **{_range_text(nb)}** without BN, **{_range_text(bn)}** with BN."
     )
     if bn and nb and bn[-1] > nb[-1]:
         head = f"Batch norm extends the usable learning rates **upwards**: {rng_words}"
@@ -201,47 +221,40 @@ def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict
     if contrast:
         lr = max(contrast)
         head += (
-            f" At lr {lr:g}, BN reaches {wide.loc[lr, ('val_acc', WITH_BN)]:.0%} while the network without BN "
-            f"diverges ({int(wide.loc[lr, ('n_diverged', NO_BN)])} of {n_seeds} seeds)."
+            f" At lr {lr:g}, BN reaches {wide.loc[lr, ('test_acc', WITH_BN)]:.0%} test accuracy while the network "
+            f"without BN diverges ({int(wide.loc[lr, ('n_diverged', NO_BN)])} of {n_seeds} seeds)."
         )
     out["headline"] = head
-    # the smallest rate: which is better, and is the gap beyond the seed spread?
+    # the smallest rate: which is better on test, and is the gap beyond seed noise?
     lr0 = float(wide.index.min())
+    cmp = by_lr[lr_key(lr0)]
+    a, b = cmp["mean"][NO_BN], cmp["mean"][WITH_BN]
+    flag = cmp["beyond_noise"][WITH_BN]
+    better = NO_BN if a > b else WITH_BN
+    out["smallest_lr"] = {"lr": lr0, "no_bn": a, "with_bn": b, "better": better, "beyond_noise": flag}
     row = {label: mean[(mean.run == label) & (mean.lr == lr0)].iloc[0] for label in (WITH_BN, NO_BN)}
-    a, b = row[NO_BN], row[WITH_BN]
-    beyond = bool(n_seeds > 1 and (a.val_acc_min > b.val_acc_max or b.val_acc_min > a.val_acc_max))
-    better = NO_BN if a.val_acc > b.val_acc else WITH_BN
-    out["smallest_lr"] = {
-        "lr": lr0,
-        NO_BN: float(a.val_acc),
-        WITH_BN: float(b.val_acc),
-        "better": better,
-        "beyond_noise": beyond,
-    }
+    ra, rb = row[NO_BN], row[WITH_BN]
     nums = (
-        f"no BN {a.val_acc:.0%} (seeds {_spread_text(a.val_acc_min, a.val_acc_max)}), "
-        f"with BN {b.val_acc:.0%} (seeds {_spread_text(b.val_acc_min, b.val_acc_max)})"
+        f"test accuracy no BN {a:.0%} (seeds {_spread_text(ra.test_acc_min, ra.test_acc_max)}), "
+        f"with BN {b:.0%} (seeds {_spread_text(rb.test_acc_min, rb.test_acc_max)})"
     )
-    if beyond:
+    if flag:
         out["small_rates"] = (
-            f"At the smallest rate, {lr0:g}, the network **{better}** is better, beyond the seed spread: {nums}."
+            f"At the smallest rate, {lr0:g}, the network **{better}** is better, {noise_words(flag)}: {nums}."
         )
     else:
-        out["small_rates"] = (
-            f"At the smallest rate, {lr0:g}, the two are within the seed spread of each other: {nums}."
-            if n_seeds > 1
-            else f"At the smallest rate, {lr0:g}: {nums} (one seed: no noise estimate)."
-        )
+        out["small_rates"] = f"At the smallest rate, {lr0:g}: {nums}, {noise_words(flag)}."
     # converging faster: epochs to reach a common target at each one's best rate
-    lr_nb, lr_bn = out[f"{NO_BN}: best lr"], out[f"{WITH_BN}: best lr"]
+    lr_nb, lr_bn = out["best_lr_no_bn"], out["best_lr_with_bn"]
     out["converge"], out["curve_lrs"] = "", sorted({v for v in (lr_nb, lr_bn) if v is not None})
+    out["epochs_to_target"] = []
     if lr_nb is not None and lr_bn is not None:
-        target = USABLE_FRACTION * min(out[f"{NO_BN}: best val_acc"], out[f"{WITH_BN}: best val_acc"])
+        target = USABLE_FRACTION * min(out["best_val_acc_no_bn"], out["best_val_acc_with_bn"])
         ep = {
             (label, lr): _first_epoch(curves[(curves.run == label) & (curves.lr == lr)], target)
             for label, lr in ((NO_BN, lr_nb), (WITH_BN, lr_nb), (WITH_BN, lr_bn))
         }
-        out["epochs_to_target"] = {f"{k[0]} at lr {k[1]:g}": v for k, v in ep.items()}
+        out["epochs_to_target"] = [{"run": k[0], "lr": k[1], "epoch": v} for k, v in ep.items()]
 
         def when(e):
             return "never within the run" if e is None else f"after epoch {e}"
@@ -265,6 +278,16 @@ def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict
     return out
 
 
+def _best_lr_words(cmp: dict, lrs: dict) -> str:
+    """The sentence on ``summary["comparison"]``: each network at its own best rate, on test."""
+    d, flag = cmp["diff"][WITH_BN], cmp["beyond_noise"][WITH_BN]
+    return (
+        f"Each at its own best rate (chosen on validation): test accuracy **{cmp['mean'][WITH_BN]:.1%}** with BN "
+        f"(lr {lrs[WITH_BN]:g}) and **{cmp['mean'][NO_BN]:.1%}** without (lr {lrs[NO_BN]:g}), "
+        f"{d * 100:+.1f} pts with BN: **{noise_words(flag)}**."
+    )
+
+
 @experiment(
     "batchnorm_lr",
     lrs=ListOf(Float(T["lr"].lo, T["lr"].hi), min_len=0, max_len=10, sort=True),
@@ -274,7 +297,7 @@ def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int) -> dict
     epochs=T["epochs"],
     batch_size=T["batch_size"],
     seed=Int(0, _seed_below),
-    n_seeds=Int(1, MAX_SEEDS),
+    seeds=Int(1, MAX_SEEDS),
 )
 def batchnorm_lr(
     lrs: tuple = (),
@@ -284,15 +307,19 @@ def batchnorm_lr(
     epochs: int = 6,
     batch_size: int = 64,
     seed: int = 0,
-    n_seeds: int = 3,
+    seeds: int = DEFAULT_SEEDS,
     progress=None,
 ) -> Result:
-    """Final validation accuracy vs learning rate, the same deep ReLU net with and without BN.
+    """Final accuracy vs learning rate, the same deep ReLU net with and without BN.
 
-    Every cell is trained with seeds ``seed .. seed + n_seeds - 1``. ``mean`` holds the mean and
-    min–max over seeds per (run, lr); ``curves_mean`` the mean validation accuracy per epoch
-    (epochs every seed completed). The summary's ``headline``, ``small_rates`` and ``converge``
-    sentences are computed from them (usable = at least ``USABLE_FRACTION`` of the best mean).
+    Every cell is trained with seeds ``seed .. seed + seeds - 1``, all in one stack per network.
+    ``sweep`` has one row per (run, lr, seed) with the final validation and test accuracy; ``mean``
+    the mean and min–max over seeds per (run, lr); ``curves_mean`` the mean validation accuracy per
+    epoch (epochs every seed completed). Validation chooses (the usable range, each network's best
+    rate); test accuracy is the result. ``summary["comparison"]``: :func:`compare_seeds` of BN against
+    no BN on final test accuracy, each at its own best rate; ``summary["comparison_by_lr"]``: the
+    same at every rate (key :func:`lr_key`). The ``headline``, ``small_rates``, ``best_lr_words``
+    and ``converge`` sentences are computed from them.
     """
     lrs = lrs or default_lrs(optimizer)
     base = TrainConfig(
@@ -306,7 +333,8 @@ def batchnorm_lr(
         init="he",
         activation="relu",
     )
-    seeds = list(range(seed, seed + n_seeds))
+    n_seeds = seeds
+    seeds = seed_list(seed, n_seeds)
     configs = {}
     for lr in lrs:
         for bn, label in ((True, WITH_BN), (False, NO_BN)):
@@ -314,18 +342,20 @@ def batchnorm_lr(
                 cfg = base.replace(lr=lr, batch_norm=bn, seed=sd)
                 check_budget(cfg)
                 configs[(label, lr, sd)] = cfg
-    hists = train_many(configs, progress=progress)
-    rows, curves = [], []
+    hists = train_many(configs, progress=progress, eval_train=False)  # the sweep shows no train figures
+    rows, curves, splits = [], [], {}
     for (label, lr, sd), h in hists.items():
         diverged = h.diverged_epoch is not None
         if diverged:
             # The weights left when the loss blew up: their outputs are inf/NaN, so every
             # prediction collapses onto one class and the accuracy drops to about chance.
-            data = load(base.dataset, sd)
+            data = splits[sd] = splits.get(sd) or load(base.dataset, sd)
             with np.errstate(all="ignore"):
                 _, acc = evaluate(h.model, data.X_val.astype(np.float32), data.y_val)
+                _, test = evaluate(h.model, data.X_test.astype(np.float32), data.y_test)
         else:
             acc = h.val_acc[-1] if h.val_acc else None
+            test = h.test_acc[-1] if h.test_acc else None
         if acc is None:
             continue  # stopped before its first epoch
         rows.append(
@@ -334,8 +364,8 @@ def batchnorm_lr(
                 "run": label,
                 "seed": sd,
                 "val_acc": _finite(acc),
+                "test_acc": _finite(test),
                 "best_val_acc": max(h.val_acc) if h.val_acc else None,
-                "train_acc": h.train_acc[-1] if h.train_acc else None,
                 "diverged_epoch": h.diverged_epoch,
                 "status": f"diverged in epoch {h.diverged_epoch} (from 0)" if diverged else "trained",
                 "epochs_run": len(h.epoch),
@@ -348,9 +378,9 @@ def batchnorm_lr(
                     "lr": lr,
                     "seed": sd,
                     "epoch": h.epoch,
-                    "train_loss": h.train_loss,
                     "val_loss": h.val_loss,
                     "val_acc": h.val_acc,
+                    "test_acc": h.test_acc,
                 }
             )
         )
@@ -361,6 +391,9 @@ def batchnorm_lr(
         val_acc=("val_acc", "mean"),
         val_acc_min=("val_acc", "min"),
         val_acc_max=("val_acc", "max"),
+        test_acc=("test_acc", "mean"),
+        test_acc_min=("test_acc", "min"),
+        test_acc_max=("test_acc", "max"),
         best_val_acc=("best_val_acc", "mean"),
         n_seeds=("seed", "size"),
         n_diverged=("diverged_epoch", lambda v: int(v.notna().sum())),
@@ -370,24 +403,33 @@ def batchnorm_lr(
     )
     # mean curve over seeds, for the epochs every seed of that cell completed
     cm = curves.groupby(["run", "lr", "epoch"], sort=False).agg(
-        val_acc=("val_acc", "mean"), val_loss=("val_loss", "mean"), n=("seed", "size")
+        val_acc=("val_acc", "mean"), val_loss=("val_loss", "mean"), test_acc=("test_acc", "mean"), n=("seed", "size")
     )
     curves_mean = cm[cm.n == n_seeds].drop(columns="n").reset_index()
     summary, warnings = {"n_lrs": len(lrs), "seeds": seeds}, []
     complete = len(mean) == 2 * len(lrs) and (mean.n_seeds == n_seeds).all()
+    summary["comparison"], summary["comparison_by_lr"] = None, {}
     if complete:
-        summary.update(_lr_verdicts(mean, curves_mean, n_seeds))
-    for label in (WITH_BN, NO_BN):
+        by_lr = {lr_key(lr): compare_seeds(part, NO_BN, by="run", value="test_acc") for lr, part in sweep.groupby("lr")}
+        summary["comparison_by_lr"] = by_lr
+        summary.update(_lr_verdicts(mean, curves_mean, n_seeds, by_lr))
+        best = {label: summary[f"best_lr_{k}"] for label, k in KEY.items()}
+        if None not in best.values():  # each network at its own best rate, chosen on validation
+            at_best = pd.concat([sweep[(sweep.run == label) & (sweep.lr == lr)] for label, lr in best.items()])
+            summary["comparison"] = compare_seeds(at_best, NO_BN, by="run", value="test_acc")
+            summary["comparison"]["lr"] = {label: lr for label, lr in best.items()}
+            summary["best_lr_words"] = _best_lr_words(summary["comparison"], best)
+    for label, k in KEY.items():
         div = mean[(mean.run == label) & (mean.n_diverged > 0)]
-        summary[f"{label}: diverged"] = int(div.n_diverged.sum())
+        summary[f"diverged_{k}"] = int(div.n_diverged.sum())
         if len(div):
             cells = ", ".join(f"{r.lr:g} ({r.n_diverged} of {r.n_seeds} seeds)" for r in div.itertuples())
             bad = sweep[(sweep.run == label) & sweep.diverged_epoch.notna()]
             epochs_at = ", ".join(str(int(e)) for e in sorted(bad.diverged_epoch.unique()))
             warnings.append(
                 f"**{label}** diverged at learning rate {cells}, in epoch {epochs_at} (from 0): the loss became "
-                "infinite and training stopped. Each ✕ marks the validation accuracy of the weights left at that "
-                f"point (mean {bad.val_acc.mean():.0%}); chance level on 10 classes is 10 %."
+                "infinite and training stopped. Each ✕ marks the accuracy of the weights left at that "
+                f"point (mean {bad.test_acc.mean():.0%} on test); chance level on 10 classes is 10 %."
             )
     summary["warnings"] = warnings
     return Result(tables={"sweep": sweep, "mean": mean, "curves": curves, "curves_mean": curves_mean}, summary=summary)
@@ -440,6 +482,10 @@ def _shift(now, start):
     return _finite(np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / scale))
 
 
+#: Page defaults of :func:`batchnorm_shift` (the page describes the run from them).
+SHIFT_DEFAULTS = {"depth": 10, "width": 64, "epochs": 6, "lr": 0.1, "optimizer": "sgd", "batch_size": 64, "probe": 256}
+
+
 @experiment(
     "batchnorm_shift",
     depth=T["depth"],
@@ -450,28 +496,33 @@ def _shift(now, start):
     batch_size=T["batch_size"],
     probe=Int(2, 1024),
     seed=Int(0, _seed_below),
-    n_seeds=Int(1, MAX_SEEDS),
+    seeds=Int(1, MAX_SEEDS),
 )
 def batchnorm_shift(
-    depth: int = 10,
-    width: int = 64,
-    epochs: int = 6,
-    lr: float = 0.1,
-    optimizer: str = "sgd",
-    batch_size: int = 64,
-    probe: int = 256,
+    depth: int = SHIFT_DEFAULTS["depth"],
+    width: int = SHIFT_DEFAULTS["width"],
+    epochs: int = SHIFT_DEFAULTS["epochs"],
+    lr: float = SHIFT_DEFAULTS["lr"],
+    optimizer: str = SHIFT_DEFAULTS["optimizer"],
+    batch_size: int = SHIFT_DEFAULTS["batch_size"],
+    probe: int = SHIFT_DEFAULTS["probe"],
     seed: int = 0,
-    n_seeds: int = 3,
+    seeds: int = DEFAULT_SEEDS,
     progress=None,
 ) -> Result:
     """Internal covariate shift, measured: how far each layer's pre-activations move during training.
 
     The same deep ReLU net (He init, cosine decay) trains with and without BN, with seeds
-    ``seed .. seed + n_seeds - 1``. Before training and after every epoch it runs on one fixed
-    batch of ``probe`` training images and records, per hidden layer and unit, the mean and std of
-    the activation's input (and, with BN, of the linear output before BN). ``shift`` is how far
-    those per-unit statistics moved from their values at initialisation, in units of the initial
-    spread (see :func:`_shift`); ``epochs_trained`` counts epochs (0 = at initialisation).
+    ``seed .. seed + seeds - 1``, all runs of one network in one stack (:func:`train_many`).
+    Before training and after every epoch it runs on one fixed batch of ``probe`` training images
+    and records, per hidden layer and unit, the mean and std of the activation's input (and, with
+    BN, of the linear output before BN). ``shift`` is how far those per-unit statistics moved from
+    their values at initialisation, in units of the initial spread (see :func:`_shift`);
+    ``epochs_trained`` counts epochs (0 = at initialisation). Tables: ``layers`` (per series, seed,
+    epoch, layer), ``runs`` (per series and seed: the final shift, mean over layers), ``shift``
+    (per series and epoch: mean and min/max over seeds). ``summary["comparison"]``: the final shift
+    with BN (after BN) against no BN (:func:`compare_seeds`); ``shift_reduced_beyond_noise`` is its
+    ``beyond_noise`` flag when the shift is smaller with BN.
     """
     base = TrainConfig(
         depth=depth,
@@ -485,88 +536,83 @@ def batchnorm_shift(
         init="he",
         activation="relu",
     )
-    configs = {}
+    seed_values = seed_list(seed, seeds)
+    configs, probes, starts = {}, {}, {}
     for bn, label in ((True, WITH_BN), (False, NO_BN)):
-        for sd in range(seed, seed + n_seeds):
+        for sd in seed_values:
             cfg = base.replace(batch_norm=bn, seed=sd)
             check_budget(cfg)
-            configs[(label, sd)] = cfg
-    total, done, rows, stop = sum(c.epochs for c in configs.values()), 0, [], False
-    for (label, sd), cfg in configs.items():
-        data = load(cfg.dataset, sd)
-        X = data.X_train[:probe].astype(np.float32)
-        model0 = build_model(cfg, data.n_features, data.n_classes)  # the weights train() starts from
-        start = _pre_activations(model0, X)
+            configs[f"{label}|{sd}"] = cfg
+    rows = []
 
-        def record(model, trained, _label=label, _sd=sd, _X=X, _start=start):
-            with np.errstate(all="ignore"):
-                stats = _pre_activations(model, _X)
-            for layer, (now, then) in enumerate(zip(stats, _start), start=1):
-                for stage, (mu, sd_) in now.items():
-                    if stage == PRE_BN and _label == NO_BN:
-                        continue  # without BN the linear output is the activation's input
-                    rows.append(
-                        {
-                            "run": _label,
-                            "stage": stage,
-                            "seed": _sd,
-                            "epochs_trained": trained,
-                            "layer": layer,
-                            "mean": _finite(mu.mean()),
-                            "std": _finite(np.sqrt(np.mean(sd_**2 + (mu - mu.mean()) ** 2))),
-                            "shift": _shift((mu, sd_), then[stage]),
-                        }
-                    )
+    def record(key, model, trained):
+        label, sd = key.split("|")
+        with np.errstate(all="ignore"):
+            stats = _pre_activations(model, probes[int(sd)])
+        for layer, (now, then) in enumerate(zip(stats, starts[key]), start=1):
+            for stage, (mu, sd_) in now.items():
+                if stage == PRE_BN and label == NO_BN:
+                    continue  # without BN the linear output is the activation's input
+                rows.append(
+                    {
+                        "run": label,
+                        "stage": stage,
+                        "seed": int(sd),
+                        "epochs_trained": trained,
+                        "layer": layer,
+                        "mean": _finite(mu.mean()),
+                        "std": _finite(np.sqrt(np.mean(sd_**2 + (mu - mu.mean()) ** 2))),
+                        "shift": _shift((mu, sd_), then[stage]),
+                    }
+                )
 
-        def cb(epoch, hist, _record=record, _base=done, _label=label, _n=cfg.epochs):
-            _record(hist.model, epoch + 1)
-            if progress is None:
-                return True
-            return progress((_base + epoch + 1) / total, f"{_label}, seed {hist.config.seed}: epoch {epoch}/{_n - 1}")
-
-        record(model0, 0)
-        h = train(cfg, on_epoch=cb, data=data)
-        done += cfg.epochs
-        if h.stop_reason == "callback":
-            stop = True
-            break
+    data = {}
+    for key, cfg in configs.items():  # the weights training starts from: the same draws train() makes
+        if cfg.seed not in data:
+            data[cfg.seed] = load(cfg.dataset, cfg.seed)
+            probes[cfg.seed] = data[cfg.seed].X_train[:probe].astype(np.float32)
+        model0 = build_model(cfg, data[cfg.seed].n_features, data[cfg.seed].n_classes)
+        starts[key] = _pre_activations(model0, probes[cfg.seed])
+        record(key, model0, 0)
+    hists = train_many(
+        configs, progress, eval_train=False, on_epoch=lambda key, epoch, h: record(key, h.model, epoch + 1)
+    )
+    stop = len(hists) < len(configs) or any(h.stop_reason == "callback" for h in hists.values())
     layers = pd.DataFrame(
         rows, columns=["run", "stage", "seed", "epochs_trained", "layer", "mean", "std", "shift"]
     ).astype({"mean": float, "std": float, "shift": float})
     layers.insert(0, "series", [SHIFT_SERIES[k] for k in zip(layers.run, layers.stage)])
-    per_seed = layers.groupby(["series", "seed", "epochs_trained"], as_index=False)["shift"].mean()
-    curve = per_seed.groupby(["series", "epochs_trained"], as_index=False).agg(
-        shift=("shift", "mean"), shift_min=("shift", "min"), shift_max=("shift", "max"), n=("seed", "size")
-    )
-    summary, notes = {"seeds": list(range(seed, seed + n_seeds)), "epochs": epochs}, []
-    last = curve[(curve.epochs_trained == epochs) & (curve.n == n_seeds)].set_index("series")
+    per_seed = layers.groupby(["series", "seed", "epochs_trained"], as_index=False, sort=False)["shift"].mean()
+    curve = seed_band(per_seed, ["series", "epochs_trained"], ["shift"])
+    runs = per_seed[per_seed.epochs_trained == epochs].drop(columns="epochs_trained").reset_index(drop=True)
+    summary, notes = {"seeds": seed_values, "epochs": epochs, "comparison": None}, []
+    last = curve[(curve.epochs_trained == epochs) & (curve.n_seeds == seeds)].set_index("series")
     nb, bn, pre = (SHIFT_SERIES[k] for k in ((NO_BN, ACT_INPUT), (WITH_BN, ACT_INPUT), (WITH_BN, PRE_BN)))
     if not stop and {nb, bn, pre} <= set(last.index):
-        for k in (nb, bn, pre):
-            summary[f"shift: {k}"] = float(last.loc[k, "shift"])
-            summary[f"shift range: {k}"] = [float(last.loc[k, "shift_min"]), float(last.loc[k, "shift_max"])]
+        for k, name in ((nb, "no_bn"), (bn, "with_bn"), (pre, "before_bn")):
+            summary[f"shift_{name}"] = float(last.loc[k, "shift"])
+            summary[f"shift_range_{name}"] = [float(last.loc[k, "shift_min"]), float(last.loc[k, "shift_max"])]
+        cmp = compare_seeds(runs, nb, by="series", value="shift")
+        summary["comparison"] = cmp
+        flag = cmp["beyond_noise"][bn]
         a, b, c = (last.loc[k].to_dict() for k in (nb, bn, pre))
-        beyond = n_seeds > 1 and (a["shift_min"] > b["shift_max"] or b["shift_min"] > a["shift_max"])
-        if n_seeds > 1:
-            seeds = (
-                f"mean over {depth} layers and {n_seeds} seeds; seeds "
+        if seeds > 1:
+            spread_words = (
+                f"mean over {depth} layers and {seeds} seeds; seeds "
                 f"{a['shift_min']:.2f}–{a['shift_max']:.2f} and {b['shift_min']:.2f}–{b['shift_max']:.2f}"
             )
         else:
-            seeds = f"mean over {depth} layers, one seed"
+            spread_words = f"mean over {depth} layers, one seed"
         after = f"After {epochs} epoch{'s' if epochs != 1 else ''}"
         words = (
             f"{after}, the input of each activation has moved by **{a['shift']:.2f}** of its initial "
-            f"spread without BN and by **{b['shift']:.2f}** with BN ({seeds})."
+            f"spread without BN and by **{b['shift']:.2f}** with BN ({spread_words}): the difference is "
+            f"**{noise_words(flag)}**."
         )
-        if beyond and b["shift"] < a["shift"]:
+        if flag and b["shift"] < a["shift"]:
             words += f" So BN does reduce this shift, by about {a['shift'] / b['shift']:.0f}×."
-        elif beyond:
+        elif flag:
             words += f" So here the shift is *larger* with BN, by about {b['shift'] / a['shift']:.1f}×."
-        elif n_seeds > 1:
-            words += " The difference is within the seed spread."
-        else:
-            words += " With one seed there is no noise estimate."
         words += f" Inside the BN network the linear outputs, before BN, moved by **{c['shift']:.2f}**: " + (
             "BN does not stop the weights from moving the distribution; it re-normalises it on every batch."
             if c["shift"] > b["shift"]
@@ -580,8 +626,12 @@ def batchnorm_shift(
                 "change made in the layers below it."
             )
         summary["what_the_data_shows"] = words
-        summary["shift_reduced_beyond_noise"] = bool(beyond and b["shift"] < a["shift"])
-    return Result(tables={"layers": layers, "shift": curve.drop(columns="n")}, summary=summary, notes=notes)
+        summary["shift_reduced_beyond_noise"] = None if flag is None else bool(flag and b["shift"] < a["shift"])
+    elif stop:
+        notes.append(warning("Stopped before every run finished: no comparison."))
+    return Result(
+        tables={"layers": layers, "runs": runs, "shift": curve.drop(columns="n_seeds")}, summary=summary, notes=notes
+    )
 
 
 # --------------------------------------------------------------------------- batch-size noise

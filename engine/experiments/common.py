@@ -107,7 +107,9 @@ class Result:
         return {"experiment": name, "params": params, "tables": tables, "summary": self.summary}
 
 
-def train_many(configs: dict[str, TrainConfig], progress=None, data=None, eval_train=True) -> dict[str, History]:
+def train_many(
+    configs: dict[str, TrainConfig], progress=None, data=None, eval_train=True, on_epoch=None
+) -> dict[str, History]:
     """Train each labelled config, same-shape configs together as one stack.
 
     Configs that agree on :data:`engine.train.STACK_SHARED` (they differ only in seed, init, lr,
@@ -120,6 +122,9 @@ def train_many(configs: dict[str, TrainConfig], progress=None, data=None, eval_t
     is given to every run; by default each run loads its own split from its seed.
     ``eval_train=False`` skips the eval-mode pass over the training split (``train_loss`` and
     ``train_acc`` stay NaN), for experiments that never show them.
+    ``on_epoch(label, epoch, history)``, when given, is called after every epoch of every member
+    still training, with that member's History (its ``model`` holds the member's current weights),
+    for experiments that measure the network as it trains; its return value is ignored.
     """
     groups: dict[tuple, list[str]] = {}
     for label, cfg in configs.items():
@@ -137,7 +142,11 @@ def train_many(configs: dict[str, TrainConfig], progress=None, data=None, eval_t
         name = labels[0] if len(labels) == 1 else f"{labels[0]} and {len(labels) - 1} more"
         decided = {}  # epoch -> progress's answer, the same for every member of the stack
 
-        def cb(epoch, hist, _name=name, _base=done, _k=len(group), _decided=decided):
+        member = {id(configs[label]): label for label in labels}  # History.config is the config given
+
+        def cb(epoch, hist, _name=name, _base=done, _k=len(group), _decided=decided, _member=member):
+            if on_epoch is not None:
+                on_epoch(_member[id(hist.config)], epoch, hist)
             if progress is None:
                 return True
             if epoch not in _decided:

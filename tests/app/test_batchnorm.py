@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from engine.datasets import load
+from engine.datasets import split_sizes
 from engine.experiments import run
+from engine.experiments.common import noise_words
 from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_values, run_page
 
 PAGE = "pages/3_Batch_normalization.py"
-KEYS = ("opt", "depth", "epochs", "layer", "bs", "mep", "seed")
+KEYS = ("opt", "depth", "epochs", "layer", "bs", "mep", "seed", "seeds")
 #: Sentences the page once showed whatever the settings (or with the direction wrong).
 STALE = (
     "At tiny rates both networks learn too slowly",
     "snowballing through the layers below it",
     "Without BN the range of rates that work is **narrow**",
     "1437",
+    "1438",
+    "beyond the seed spread",
     "off by more than half a standard deviation",
     "the two modes agree within a few points",
     "so every layer has to adapt to a moving input",
@@ -54,10 +57,12 @@ def test_defaults_measure_covariate_shift_and_headline_the_usable_range(default_
     shift = run("batchnorm_shift").summary
     assert shift["what_the_data_shows"] in text and "Santurkar et al. (2018" in text
     sweep = run("batchnorm_lr").summary
-    assert sweep["headline"] in text and "upwards" in sweep["headline"]
+    assert sweep["headline"] in text
+    assert "upwards" in sweep["headline"] or sweep["headline"].startswith("Only the network with batch norm")
     assert sweep["small_rates"] in text and sweep["converge"] in text
-    split = load("digits", 0)
-    assert f"({len(split.y_train)} training images, {len(split.y_val)} validation images)" in text
+    assert sweep["best_lr_words"] in text and "bigger than seed noise" in sweep["best_lr_words"]
+    n_train, n_val, n_test = split_sizes("digits")
+    assert f"({n_train} training images, {n_val} validation images to choose with, {n_test} test images" in text
     for stale in STALE:
         assert stale not in text
     # "converges faster" is shown with the per-epoch curves
@@ -71,9 +76,9 @@ def test_non_default_settings_show_only_computed_verdicts():
     sweep = run("batchnorm_lr", optimizer="adam", depth=4, epochs=3, seed=7).summary
     for k in ("headline", "small_rates", "converge"):
         assert sweep[k] in text
+    assert sweep["best_lr_words"] in text
     assert run("batchnorm_shift", seed=7).summary["what_the_data_shows"] in text
-    split = load("digits", 7)
-    assert f"for all {len(split.y_train)} training images" in text
+    assert f"for all {split_sizes('digits')[0]} training images" in text
     for stale in STALE:
         assert stale not in text
     assert non_finite_values(at) == []
@@ -102,3 +107,26 @@ def test_deep_link_sets_the_widgets():
     assert at.multiselect(key="bs").value == [16, 64]
     assert at.slider(key="mep").value == 2
     assert non_finite_values(at) == []
+
+
+def test_one_seed_says_no_noise_estimate_and_two_seeds_follow_the_flags():
+    q = {"depth": "4", "epochs": "2", "seeds": "1", "seed": "3", "bs": ["32"], "mep": "1"}
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert at.slider(key="seeds").value == 1
+    shift = run("batchnorm_shift", seed=3, seeds=1).summary
+    sweep = run("batchnorm_lr", depth=4, epochs=2, seed=3, seeds=1).summary
+    assert shift["what_the_data_shows"] in text and sweep["best_lr_words"] in text
+    assert "one seed: no noise estimate" in text
+    assert "bigger than seed noise" not in text and "within seed noise" not in text
+    assert non_finite_values(at) == []
+    at = run_page(PAGE, {**q, "seeds": "2"})
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    sweep = run("batchnorm_lr", depth=4, epochs=2, seed=3, seeds=2).summary
+    flag = sweep["comparison"]["beyond_noise"]["with BN"]
+    assert sweep["best_lr_words"] in text and f"**{noise_words(flag)}**" in sweep["best_lr_words"]
+    shift = run("batchnorm_shift", seed=3, seeds=2).summary
+    assert shift["what_the_data_shows"] in text
+    assert noise_words(shift["comparison"]["beyond_noise"]["with BN (after BN)"]) in shift["what_the_data_shows"]

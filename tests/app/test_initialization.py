@@ -2,10 +2,12 @@
 
 import pytest
 
+from engine.experiments import run
+from engine.experiments.common import noise_words
 from tests.apptest_helpers import BAD_VALUES, charts, errors_text, non_finite_values, run_page
 
 PAGE = "pages/2_Initialization.py"
-KEYS = ["inits", "act", "depth", "width", "layers", "tdepth", "twidth", "opt", "lr", "epochs"]
+KEYS = ["inits", "act", "depth", "width", "layers", "tdepth", "twidth", "opt", "lr", "epochs", "seeds"]
 
 
 def test_default_view_runs_with_finite_charts():
@@ -19,8 +21,13 @@ def test_default_view_runs_with_finite_charts():
     assert metrics["small: std after 20 layers"] == "3.76e-26"
     assert metrics["large: std after 20 layers"] == "3.76e+14"
     assert metrics["he: std after 20 layers"] == "3.34e-01"
-    assert metrics["large: val accuracy"] == "diverged"
+    assert metrics["large: test accuracy"] == "diverged"
     assert any("diverged" in w.value or "inf/NaN" in w.value for w in at.warning)
+    # the words against he are the computed ones (3 seeds at the defaults)
+    res = run("init_training", seed=0)
+    for w in res.summary["verdict_text"]:
+        assert w in _text(at)
+    assert "small** 10" in _text(at) and "bigger than seed noise" in _text(at)
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
@@ -57,7 +64,8 @@ def test_deep_link_sets_the_widgets():
     assert at.select_slider(key="lr").value == 0.001
     assert at.slider(key="epochs").value == 3
     assert non_finite_values(at) == []
-    assert {m.label for m in at.metric} >= {"xavier: val accuracy", "he: val accuracy"}
+    assert at.slider(key="seeds").value == 3
+    assert {m.label for m in at.metric} >= {"xavier: test accuracy", "he: test accuracy"}
 
 
 def _text(at) -> str:
@@ -91,5 +99,24 @@ def test_training_verdict_at_non_default_settings_is_computed():
     assert "he**, made for ReLU, learns fastest" not in text
     assert "ReLU ignores" not in text and "ReLU outputs exactly 0" not in text  # tanh on screen, not ReLU
     assert not any("diverged" in w.value for w in at.warning)
-    assert all(m.value != "diverged" for m in at.metric if m.label.endswith("val accuracy"))
-    assert any(("ends best" in m.value or "Only" in m.value) for m in at.markdown)
+    assert all(m.value != "diverged" for m in at.metric if m.label.endswith("test accuracy"))
+    assert any("Validation picks" in m.value for m in at.markdown)
+
+
+def test_one_seed_says_no_noise_estimate_and_words_follow_the_flags():
+    q = {"inits": ["small", "xavier", "he"], "tdepth": "4", "epochs": "3", "seeds": "1", "seed": "2"}
+    at = run_page(PAGE, q)
+    assert not at.exception, errors_text(at)
+    text = _text(at)
+    assert "one seed: no noise estimate" in text
+    assert "bigger than seed noise" not in text and "within seed noise" not in text
+    res = run("init_training", inits=("small", "xavier", "he"), depth=4, epochs=3, seed=2, seeds=1)
+    assert " ".join(res.summary["verdict_text"]) in text
+    # two seeds at the same settings: the page's words are those of the computed flags
+    at = run_page(PAGE, {**q, "seeds": "2"})
+    assert not at.exception, errors_text(at)
+    res = run("init_training", inits=("small", "xavier", "he"), depth=4, epochs=3, seed=2, seeds=2)
+    for k, flag in res.summary["comparison"]["beyond_noise"].items():
+        if k != "he":
+            assert f"**{k}**" in _text(at) and noise_words(flag) in _text(at)
+    assert " ".join(res.summary["verdict_text"]) in _text(at)

@@ -2,14 +2,18 @@
 arithmetic and independent re-computation."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from engine.experiments import run
+from engine.experiments.common import noise_words
 from engine.experiments.initialization import TANH_GAIN
 from engine.init import GAINS, init_std
+from tests.conftest import ROOT
 
 # The article's snippet (20 bias-free ReLU layers of width 64, np.random.seed(42) before each
 # strategy's weights) run with its X seeded: X = np.random.RandomState(0).randn(100, 64).
@@ -109,18 +113,51 @@ def test_tanh_large_init_saturates():
 def test_training_small_stays_at_chance_large_diverges_he_learns():
     res = run("init_training", inits=("small", "large", "he"), epochs=4, seed=0)
     s = res.tables["summary"].set_index("run")
-    assert s.loc["small", "final_val_acc"] < 0.2  # chance is 0.1
-    assert s.loc["large", "diverged_epoch"] == 0 and pd.isna(s.loc["large", "final_val_acc"])
+    assert s.loc["small", "final_test_acc"] < 0.2  # chance is 0.1
+    assert s.loc["large", "diverged_epoch"] == 0 and pd.isna(s.loc["large", "final_test_acc"])
     assert s.loc["large", "diverged_seeds"] == 3
-    assert s.loc["he", "final_val_acc"] > 0.5
+    assert s.loc["he", "final_test_acc"] > 0.5
     m = res.tables["markers"]
     assert list(m["run"]) == ["large"] and m["x"].iloc[0] == 0
     c = res.tables["curves"]
-    assert set(c["run"]) == {"small", "he"} and np.isfinite(c.select_dtypes("number").to_numpy()).all()
+    assert {"small", "he"} <= set(c["run"]) and np.isfinite(c[c["run"] != "large"].select_dtypes("number")).all().all()
     v = res.summary["verdict"]
     assert v["status"] == {"small": "chance", "large": "diverged", "he": "learned"} and v["best"] == "he"
-    assert res.summary["large"]["final_val_acc"] is None  # not NaN: the summary is JSON
+    assert res.summary["large"]["final_test_acc"] is None  # not NaN: the summary is JSON
     json.dumps(res.summary, allow_nan=False)
+
+
+def test_training_at_page_defaults_he_beats_small_and_large_beyond_seed_noise():
+    # The page's lesson at its defaults (8 ReLU layers of 64, no BN, SGD 0.1, 8 epochs, 500 images,
+    # seeds 0, 1, 2). Measured: he 0.890 (spread 0.103), small 0.102 (0.003), large diverges in
+    # every seed (counted as 0); xavier 0.711 (0.323) and glorot 0.823 (0.106) are within seed noise of he.
+    res = run("init_training", seeds=3)
+    cmp = res.summary["comparison"]
+    assert cmp["baseline"] == "he" and cmp["metric"] == "final_test_acc" and cmp["seeds"] == [0, 1, 2]
+    for bad in ("small", "large"):
+        assert cmp["beyond_noise"][bad] is True
+        assert cmp["diff"][bad] < 0
+    assert cmp["beyond_noise"]["he"] is None
+    runs = res.tables["runs"]
+    assert sorted(runs["seed"].unique()) == [0, 1, 2] and len(runs) == 5 * 3
+    # the block agrees with a computation by hand from the per-seed table
+    he = runs.loc[runs["init"] == "he", "final_test_acc"].to_numpy()
+    small = runs.loc[runs["init"] == "small", "final_test_acc"].to_numpy()
+    assert cmp["mean"]["he"] == pytest.approx(he.mean(), abs=1e-4)
+    assert cmp["spread"]["he"] == pytest.approx(he.max() - he.min(), abs=1e-4)
+    assert cmp["beyond_noise"]["small"] == bool(abs(he.mean() - small.mean()) > max(np.ptp(he), np.ptp(small)))
+    # validation picks; the reported result is the test accuracy of its pick
+    v = res.summary["verdict"]
+    assert v["best"] == "he" and v["best_test_acc"] == pytest.approx(he.mean())
+    text = " ".join(res.summary["verdict_text"])
+    assert "**small** 10" in text and "bigger than seed noise" in text
+    # curves: mean and min/max band over the seeds per epoch
+    c = res.tables["curves"].set_index(["run", "epoch"])
+    ps = res.tables["per_seed"]
+    last = ps[(ps["init"] == "he") & (ps["epoch"] == 7)]["val_acc"]
+    assert c.loc[("he", 7), "val_acc"] == pytest.approx(last.mean())
+    assert c.loc[("he", 7), "val_acc_min"] == pytest.approx(last.min())
+    assert c.loc[("he", 7), "val_acc_max"] == pytest.approx(last.max())
 
 
 def test_training_is_three_seeds_and_its_mean_is_the_mean_of_lone_runs():
@@ -135,29 +172,52 @@ def test_training_is_three_seeds_and_its_mean_is_the_mean_of_lone_runs():
                 n_train=500, depth=8, width=64, init="he", batch_norm=False, optimizer="sgd", lr=0.1,
                 schedule="constant", batch_size=32, epochs=3, seed=k,
             )
-        ).final_val_acc
+        )
         for k in (4, 5, 6)
     ]  # fmt: skip
     assert row["seeds"] == 3
-    assert row["final_val_acc"] == pytest.approx(np.mean(alone), abs=1e-12)
-    assert row["final_val_acc_min"] == pytest.approx(min(alone)) and row["final_val_acc_max"] == pytest.approx(
-        max(alone)
+    assert row["final_val_acc"] == pytest.approx(np.mean([h.final_val_acc for h in alone]), abs=1e-12)
+    test = [h.final_test_acc for h in alone]
+    assert row["final_test_acc"] == pytest.approx(np.mean(test), abs=1e-12)
+    assert row["final_test_acc_min"] == pytest.approx(min(test)) and row["final_test_acc_max"] == pytest.approx(
+        max(test)
     )
+    assert list(res.tables["runs"]["seed"]) == [4, 5, 6]
 
 
 def test_training_verdict_follows_the_runs_not_the_defaults():
-    # tanh: nothing diverges, so no "diverged" verdict may appear; the best learner's lead is judged
-    # against the seed spread, and with one seed it is never called beyond noise.
+    # tanh: nothing diverges, so no "diverged" verdict may appear; every init's words against he
+    # are the noise words of its computed flag, and with one seed there is no noise estimate.
     res = run("init_training", inits=("small", "xavier", "he"), activation="tanh", epochs=4)
     v = res.summary["verdict"]
     assert "diverged" not in v["status"].values()
     assert v["status"]["small"] == "chance"
-    s = res.tables["summary"].set_index("run")
-    top, other = v["best"], ({"xavier", "he"} - {v["best"]}).pop()
-    assert v["best_beyond_noise"] == bool(s.loc[top, "final_val_acc_min"] > s.loc[other, "final_val_acc_max"])
+    cmp = res.summary["comparison"]
+    text = " ".join(res.summary["verdict_text"])
+    for k in ("small", "xavier"):
+        words = noise_words(cmp["beyond_noise"][k])
+        assert f"**{k}** {cmp['mean'][k]:.1%} ({cmp['diff'][k] * 100:+.1f} pts: {words})" in text
     assert not any("inf/NaN" in w for w in res.summary["verdict_text"])
-    one = run("init_training", inits=("xavier", "he"), epochs=2, seeds=1).summary["verdict_text"]
-    assert any("cannot be told from noise" in w for w in one)
+    val = res.tables["summary"].set_index("run")["final_val_acc"].drop("small")
+    assert v["best"] == val.idxmax()  # validation picks
+    one = run("init_training", inits=("xavier", "he"), epochs=2, seeds=1).summary
+    assert one["comparison"]["beyond_noise"]["xavier"] is None and one["comparison"]["spread"]["he"] is None
+    assert any("one seed: no noise estimate" in w for w in one["verdict_text"])
+    # without he there is nothing to compare with
+    assert run("init_training", inits=("xavier",), epochs=2, seeds=2).summary["comparison"] is None
+
+
+def test_cli_init_training_three_seeds_json():
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "run", "init_training", "--inits", "small,he", "--epochs", "2",
+         "--depth", "3", "--seeds", "3", "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sorted({r["seed"] for r in data["tables"]["runs"]}) == [0, 1, 2]
+    cmp = data["summary"]["comparison"]
+    assert set(cmp["spread"]) == {"small", "he"} and isinstance(cmp["beyond_noise"]["small"], bool)
 
 
 def test_variance_rule_holds_layer_by_layer():
@@ -244,7 +304,7 @@ def test_init_forward_bad_parameters(kw, field):
         ({"activation": "swish"}, "activation"),
         ({"depth": 100, "width": 1024, "epochs": 500}, "FLOPs"),
         ({"seeds": 0}, "seeds"),
-        ({"seeds": 6}, "seeds"),
+        ({"seeds": 11}, "seeds"),
     ],
 )
 def test_init_training_bad_parameters(kw, field):
