@@ -293,8 +293,12 @@ def _dead_fraction(act: str, h: np.ndarray) -> np.ndarray:
     return np.mean(np.abs(h) > 0.99, axis=(1, 2))
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
+def finite_or_none(x) -> float | None:
+    """``float(x)`` if finite, else None (None stays None): a JSON-able number for tables and summaries."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def _std(a: np.ndarray) -> np.ndarray:
@@ -327,11 +331,11 @@ def _diagnose(model: MLP, before: list, epoch: int, act: str) -> list:
                 {
                     "epoch": epoch,
                     "layer": i + 1,
-                    "act_mean": _finite(float(st["act_mean"][m])) if "act_mean" in st else None,
-                    "act_std": _finite(float(st["act_std"][m])) if "act_std" in st else None,
+                    "act_mean": finite_or_none(float(st["act_mean"][m])) if "act_mean" in st else None,
+                    "act_std": finite_or_none(float(st["act_std"][m])) if "act_std" in st else None,
                     "dead_frac": float(st["dead_frac"][m]) if "dead_frac" in st else None,
-                    "grad_norm": _finite(float(st["grad_norm"][m])),
-                    "update_ratio": _finite(float(st["update_ratio"][m])) if positive[m] else None,
+                    "grad_norm": finite_or_none(float(st["grad_norm"][m])),
+                    "update_ratio": finite_or_none(float(st["update_ratio"][m])) if positive[m] else None,
                 }
                 for i, (st, positive) in enumerate(columns)
             ]

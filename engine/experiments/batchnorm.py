@@ -38,7 +38,7 @@ from engine.layers import Activation, BatchNorm, Linear, batch_starts
 from engine.losses import softmax_cross_entropy
 from engine.spec import Float, Int, ListOf
 from engine.train import TRAIN_SPEC as T
-from engine.train import TrainConfig, build_model, evaluate, train
+from engine.train import TrainConfig, build_model, evaluate, finite_or_none, train
 
 ARTICLE_SEED = 42
 ARTICLE_LAYERS = 15
@@ -68,12 +68,6 @@ def _seed_below(values) -> int:
     n = values.get("seeds")
     n = n if isinstance(n, int) and 1 <= n <= MAX_SEEDS else 1
     return min(T["seed"].hi - n + 1, 2**32 - 1 - MAX_SEEDS)  # seed_list's own bound
-
-
-def _finite(x):
-    """A plain float, or None when not finite."""
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # --------------------------------------------------------------------------- the article
@@ -363,8 +357,8 @@ def batchnorm_lr(
                 "lr": lr,
                 "run": label,
                 "seed": sd,
-                "val_acc": _finite(acc),
-                "test_acc": _finite(test),
+                "val_acc": finite_or_none(acc),
+                "test_acc": finite_or_none(test),
                 "best_val_acc": max(h.val_acc) if h.val_acc else None,
                 "diverged_epoch": h.diverged_epoch,
                 "status": f"diverged in epoch {h.diverged_epoch} (from 0)" if diverged else "trained",
@@ -479,7 +473,7 @@ def _shift(now, start):
     scale = float(np.mean(sd0**2))
     if not scale > 0:
         return None
-    return _finite(np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / scale))
+    return finite_or_none(np.sqrt(np.mean((mu - mu0) ** 2 + (sd - sd0) ** 2) / scale))
 
 
 #: Page defaults of :func:`batchnorm_shift` (the page describes the run from them).
@@ -560,8 +554,8 @@ def batchnorm_shift(
                         "seed": int(sd),
                         "epochs_trained": trained,
                         "layer": layer,
-                        "mean": _finite(mu.mean()),
-                        "std": _finite(np.sqrt(np.mean(sd_**2 + (mu - mu.mean()) ** 2))),
+                        "mean": finite_or_none(mu.mean()),
+                        "std": finite_or_none(np.sqrt(np.mean(sd_**2 + (mu - mu.mean()) ** 2))),
                         "shift": _shift((mu, sd_), then[stage]),
                     }
                 )
@@ -699,7 +693,7 @@ def batchnorm_noise(
                 "batch_size": int(bs),
                 "measure": k,
                 "kind": "theory" if "theory" in k else "measured",
-                "value": _finite(v),
+                "value": finite_or_none(v),
             }
             for k, v in measures.items()
         ]
@@ -794,7 +788,7 @@ def batchnorm_modes(
                         "batch_size": _bs,
                         "epoch": epoch,
                         "mode": mode,
-                        "val_loss": _finite(loss),
+                        "val_loss": finite_or_none(loss),
                         "val_acc": float(acc),
                     }
                 )

@@ -22,6 +22,7 @@ from engine.layers import ACTIVATIONS, DERIVATIVES, MAX_DERIVATIVE, Linear
 from engine.losses import softmax_cross_entropy
 from engine.network import MLP
 from engine.spec import Bool, Int, ListOf, OneOf
+from engine.train import finite_or_none
 
 MAX_DEPTH = 100
 WIDTH_RANGE = (4, 512)
@@ -39,14 +40,6 @@ GRAD_EXPLODING = 1e3
 #: a loss this close to ln C (C classes) means the outputs have collapsed to uniform: vanishing
 COLLAPSE_TOL = 1e-3
 VERDICTS = ("vanishing", "healthy", "exploding")
-
-
-def _finite(x) -> float | None:
-    """``float(x)`` if finite, else None (None stays None)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @experiment("derivative_product", depth=Int(1, MAX_DEPTH), seed=Int(0, 2**32 - 1))
@@ -103,13 +96,13 @@ def _norm(a: np.ndarray) -> float | None:
     a64 = np.asarray(a, dtype=np.float64)
     if not np.isfinite(a64).all():
         return None
-    return _finite(np.linalg.norm(a64))
+    return finite_or_none(np.linalg.norm(a64))
 
 
 def _std(a: np.ndarray) -> float | None:
     """Standard deviation in float64; None when an entry is not finite."""
     a64 = np.asarray(a, dtype=np.float64)
-    return _finite(a64.std()) if np.isfinite(a64).all() else None
+    return finite_or_none(a64.std()) if np.isfinite(a64).all() else None
 
 
 def _measure(model: MLP, X, y, act: str) -> dict:
@@ -133,7 +126,7 @@ def _measure(model: MLP, X, y, act: str) -> dict:
         loss = None
         if fwd_overflow is None:
             loss, d = softmax_cross_entropy(h, y)
-            loss = _finite(loss)
+            loss = finite_or_none(loss)
             k = n_lin
             for layer in reversed(model.layers):
                 if isinstance(layer, Linear):
@@ -270,11 +263,11 @@ def gradients(
         m = _measure(model, X, y, act)
         df = pd.DataFrame(m["rows"]).assign(run=label, activation=act, init=init)
         frames.append(df)
-        first, last = _finite(df["grad_norm"].iloc[0]), _finite(df["grad_norm"].iloc[-1])
+        first, last = finite_or_none(df["grad_norm"].iloc[0]), finite_or_none(df["grad_norm"].iloc[-1])
         ratio = first / last if first is not None and last else None
-        s_first, s_last = _finite(df["signal_norm"].iloc[0]), _finite(df["signal_norm"].iloc[-1])
-        signal_ratio = _finite(s_first / s_last) if s_first is not None and s_last else None
-        max_grad = _finite(df["grad_norm"].max()) if df["grad_norm"].notna().all() else None
+        s_first, s_last = finite_or_none(df["signal_norm"].iloc[0]), finite_or_none(df["signal_norm"].iloc[-1])
+        signal_ratio = finite_or_none(s_first / s_last) if s_first is not None and s_last else None
+        max_grad = finite_or_none(df["grad_norm"].max()) if df["grad_norm"].notna().all() else None
         fo, bo = m["forward_overflow"], m["backward_overflow"]
         verdict, reason = judge(signal_ratio, max_grad, m["loss"], split.n_classes, fo or bo)
         if fo is not None:
@@ -291,11 +284,13 @@ def gradients(
                 "signal_ratio": signal_ratio,
                 "max_grad_norm": max_grad,
                 "loss": m["loss"],
-                "loss_minus_ln_c": _finite(m["loss"] - math.log(split.n_classes)) if m["loss"] is not None else None,
+                "loss_minus_ln_c": finite_or_none(m["loss"] - math.log(split.n_classes))
+                if m["loss"] is not None
+                else None,
                 "first_grad_norm": first,
                 "last_grad_norm": last,
-                "ratio_first_last": _finite(ratio) if ratio is not None else None,
-                "mean_inactive_frac": _finite(df["inactive_frac"].dropna().mean())
+                "ratio_first_last": finite_or_none(ratio) if ratio is not None else None,
+                "mean_inactive_frac": finite_or_none(df["inactive_frac"].dropna().mean())
                 if df["inactive_frac"].notna().any()
                 else None,
                 "forward_overflow_layer": fo,
