@@ -191,9 +191,16 @@ def _lr_verdicts(mean: pd.DataFrame, curves: pd.DataFrame, n_seeds: int, by_lr: 
         out[f"best_test_acc_{k}"] = None if best is None else float(best.test_acc)  # the result
     bn, nb = out["usable_lrs_with_bn"], out["usable_lrs_no_bn"]
     seeds = f"mean of {n_seeds} seeds" if n_seeds > 1 else "one seed"
+
+    def usable_text(lrs, k):  # a side with no usable rate shows how close its best came
+        best, lr = out[f"best_val_acc_{k}"], out[f"best_lr_{k}"]
+        if lrs or best is None:
+            return _range_text(lrs)
+        return f"none (its best, {best:.2%} at lr {lr:g}, falls {(threshold - best) * 100:.2f} pts short)"
+
     rng_words = (
-        f"rates reaching {threshold:.0%} validation accuracy ({USABLE_FRACTION:.0%} of the best on the sweep, "
-        f"{seeds}): **{_range_text(nb)}** without BN, **{_range_text(bn)}** with BN."
+        f"rates reaching {threshold:.2%} validation accuracy ({USABLE_FRACTION:.0%} of the best on the sweep, "
+        f"{seeds}): **{usable_text(nb, 'no_bn')}** without BN, **{usable_text(bn, 'with_bn')}** with BN."
     )
     if bn and nb and bn[-1] > nb[-1]:
         head = f"Batch norm extends the usable learning rates **upwards**: {rng_words}"
