@@ -602,10 +602,10 @@ EXERCISES: dict[str, Exercise] = {
         Exercise(
             id="add_one_in_relu_he",
             page=P7,
-            task="In the *Add one fix at a time* tab, or with `python -m engine run add_one_in --depth 10 --width 64 "
-            '--epochs 10 --fixes "ReLU,He init" --seed 0 --seeds 3`, start from the naive recipe at depth 10 '
-            "(width 64, 10 epochs, seeds 0, 1 and 2). Predict first: does ReLU alone lift the test accuracy above "
-            "the naive recipe's? He init alone? The two together?",
+            task="In the *Add one fix at a time* tab (Epochs 10, width 64, depth 10, seed 0), or with `python -m "
+            'engine run add_one_in --depth 10 --width 64 --epochs 10 --fixes "ReLU,He init" --seed 0 --seeds 3`, '
+            "start from the naive recipe at depth 10 (seeds 0, 1 and 2). Predict first: does ReLU alone lift the "
+            "test accuracy above the naive recipe's? He init alone? The two together?",
             experiment="add_one_in",
             params={
                 "depth": 10,

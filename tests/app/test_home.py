@@ -79,9 +79,10 @@ def test_every_lesson_page_is_linked():
 
 @pytest.mark.parametrize("bad", BAD_VALUES)
 def test_bad_seed_is_survived(bad):
-    at = run_page(PAGE, {"seed": bad})
+    at = run_page(PAGE, {"seed": bad, "seeds": bad})
     assert not at.exception, errors_text(at)
     assert len(charts(at)) == 1
+    assert at.select_slider(key="seeds").value in range(1, 6)
 
 
 def test_a_ladder_cut_by_the_time_cap_draws_no_verdict(monkeypatch):
