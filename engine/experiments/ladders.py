@@ -38,8 +38,6 @@ from engine.spec import Int, ListOf, OneOf
 from engine.train import RECIPES, TrainConfig
 from engine.train import TRAIN_SPEC as T
 
-__all__ = ["beyond_noise", "noise_words", "spread", "DEFAULT_SEEDS"]  # re-exported for callers of lx.*
-
 #: Recipes of the depth ladder (names of :data:`engine.train.RECIPES`) and their labels.
 LADDER_RECIPES = {
     "naive": "naive",
