@@ -28,14 +28,28 @@ with failure_map:
 
 with headline:
     st.subheader("The headline: what lets a network go deep?")
-    shape = dict(width=64, dataset="digits", epochs=ladders.LADDER_EPOCHS, seeds=ladders.DEFAULT_SEEDS, seed=seed)
+    n_seeds = controls.select_slider(
+        "Seeds per network",
+        "seeds",
+        tuple(range(1, 6)),
+        ladders.DEFAULT_SEEDS,
+        help="Every recipe and depth is trained from this many seeds (the sidebar seed and the next ones), "
+        "all seeds of one network in one stacked computation. A gap counts only when it is bigger than the "
+        "spread over the seeds; one seed gives no noise estimate.",
+    )
+    shape = dict(ladders.HOME_LADDER, seeds=n_seeds, seed=seed)
     shown = runner.on_demand("home_ladder", "depth_ladder", shape, what="four recipes at four depths")
     lad = None
+    depths = ladders.DEFAULT_DEPTHS
     if shown is not None:
         # one call per recipe, so that each gets the whole time cap
         parts = [
             runner.run(
-                "depth_ladder", f"Training the {label} recipe at depths 5 to 50…", heavy=True, recipes=(r,), **shown
+                "depth_ladder",
+                f"Training the {label} recipe at depths {depths[0]} to {depths[-1]}…",
+                heavy=True,
+                recipes=(r,),
+                **shown,
             )
             for r, label in ladders.LADDER_RECIPES.items()
         ]
@@ -50,17 +64,22 @@ with headline:
                 lad.tables["ladder"],
                 chance=s["chance_acc"],
                 height=430,
-                title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs",
+                title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs, "
+                f"{shown['n_train']} training images",
             )
         )
         for note in lad.notes:
             st.markdown(f"- {note}")
+        if len(seeds) > 1:
+            lines = f"Lines: mean test accuracy over seeds {', '.join(map(str, seeds))}; bands: min to max"
+        else:
+            lines = f"Line: test accuracy of seed {seeds[0]} (one seed: no band, no noise estimate)"
         st.caption(
             "**naive**: sigmoid, 0.01·N(0,1) weights, plain SGD. **1990s** (LeCun et al. 1998): tanh, "
             "std 1/√fan_in, plain SGD 0.1. **modern (article)**: ReLU, He init, batch norm, Adam 10⁻³ with "
             "warmup + cosine. **modern + skips**: the same, each block adding its input to its output. "
-            f"Lines: mean over seeds {', '.join(map(str, seeds))}; bands: min to max; dashed: chance "
-            f"({s['chance_acc']:.0%})."
+            f"Accuracy on the held-out test digits, of the weights after the last epoch. {lines}; dashed: "
+            f"chance ({s['chance_acc']:.0%})."
         )
         runner.downloads("depth_ladder", lad, shown, key="home_ladder")
 

@@ -220,6 +220,46 @@ def _verdict_in_range(std: float) -> str:
     return "below 0.1: the signal fades" if std < 0.1 else "above 10: the signal explodes"
 
 
+def _flag(v) -> bool | None:
+    """A beyond-noise flag read from a table cell (None, NaN, a bool or a NumPy bool)."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+
+
+def _add_one_in_answer(r: Result) -> str:
+    """The add-one-in ladder's ReLU / He init answer, from its variants table."""
+    t = r.tables["variants"].set_index("variant")
+    seeds = ", ".join(map(str, r.summary["seeds"]))
+
+    def acc(v):
+        return f"{t.loc[v, 'mean_test_acc']:.0%} ({noise_words(_flag(t.loc[v, 'beyond_noise']))} against naive)"
+
+    pair = "ReLU + He init"
+    inter, flag = float(t.loc[pair, "interaction"]), _flag(t.loc[pair, "interaction_beyond_noise"])
+    text = (
+        f"Mean test accuracy over seeds {seeds}: naive {t.loc['naive', 'mean_test_acc']:.0%}, ReLU alone "
+        f"{acc('ReLU')}, He init alone {acc('He init')}, both together {acc(pair)}. Together they add "
+        f"{inter * 100:+.1f} pts to the sum of their two gains alone, {noise_words(flag)}."
+    )
+    if flag and inter > 0:
+        text += (
+            " Each fix needs the other: under ReLU, 0.01-scale weights shrink the signal layer after layer; "
+            "under the sigmoid, He-scaled weights still lose the gradient to its slope of at most 1/4 per layer."
+        )
+    return text
+
+
+def _add_one_in_holds(r: Result) -> bool:
+    t = r.tables["variants"].set_index("variant")
+    bn = r.summary["comparison"]["beyond_noise"]
+    return (
+        bn["ReLU"] is False
+        and bn["He init"] is False
+        and bn["ReLU + He init"] is True
+        and r.summary["comparison"]["diff"]["ReLU + He init"] > 0.5
+        and _flag(t.loc["ReLU + He init", "interaction_beyond_noise"]) is True
+    )
+
+
 P1, P2, P3, P4, P5, P6, P7 = (
     "pages/1_Vanishing_gradients.py",
     "pages/2_Initialization.py",
@@ -602,6 +642,27 @@ EXERCISES: dict[str, Exercise] = {
                 and r.summary["comparison"]["diff"]["naive"] < 0
                 and _off_chance(r) < 0.05
             ),
+            heavy=True,
+        ),
+        Exercise(
+            id="add_one_in_relu_he",
+            page=P7,
+            task="In the *Add one fix at a time* tab (Epochs 10, width 64, depth 10, seed 0), or with `python -m "
+            'engine run add_one_in --depth 10 --width 64 --epochs 10 --fixes "ReLU,He init" --seed 0 --seeds 3`, '
+            "start from the naive recipe at depth 10 (seeds 0, 1 and 2). Predict first: does ReLU alone lift the "
+            "test accuracy above the naive recipe's? He init alone? The two together?",
+            experiment="add_one_in",
+            params={
+                "depth": 10,
+                "width": 64,
+                "dataset": "digits",
+                "epochs": 10,
+                "fixes": ("ReLU", "He init"),
+                "seed": 0,
+                "seeds": 3,
+            },
+            answer=_add_one_in_answer,
+            expect=_add_one_in_holds,
             heavy=True,
         ),
     ]

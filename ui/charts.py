@@ -729,10 +729,10 @@ ADD_ONE_IN_COLORS = {"baseline": _O["black"], "alone": _O["orange"], "pair": _O[
 def ladder_chart(
     ladder: pd.DataFrame, *, chance: float | None = None, title: str = "", height: int = HEIGHT
 ) -> alt.LayerChart:
-    """Mean final validation accuracy against depth (log x), one line per recipe ``label``, with
-    its min-max band over seeds (columns ``label, depth, mean_val_acc, min_val_acc, max_val_acc``)
+    """Mean final test accuracy against depth (log x), one line per recipe ``label``, with
+    its min-max band over seeds (columns ``label, depth, mean_test_acc, min_test_acc, max_test_acc``)
     and a dashed chance line."""
-    data = clean(ladder, ["depth", "mean_val_acc", "min_val_acc", "max_val_acc"])
+    data = clean(ladder, ["depth", "mean_test_acc", "min_test_acc", "max_test_acc"])
     labels = list(pd.unique(data["label"]))
     scale = alt.Scale(
         domain=labels, range=[LADDER_COLORS.get(x, _FALLBACK[i % len(_FALLBACK)]) for i, x in enumerate(labels)]
@@ -757,8 +757,8 @@ def ladder_chart(
     base = alt.Chart(data, title=title).properties(height=height)
     band = base.mark_area(opacity=0.18).encode(
         x=x,
-        y=alt.Y("min_val_acc", type="quantitative"),
-        y2="max_val_acc",
+        y=alt.Y("min_test_acc", type="quantitative"),
+        y2="max_test_acc",
         color=color,
         opacity=alt.condition(sel, alt.value(0.18), alt.value(0.03)),
     )
@@ -766,10 +766,10 @@ def ladder_chart(
         base.mark_line(point=True, strokeWidth=2)
         .encode(
             x=x,
-            y=alt.Y("mean_val_acc", type="quantitative", title="validation accuracy", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("mean_test_acc", type="quantitative", title="test accuracy", scale=alt.Scale(domain=[0, 1])),
             color=color,
             opacity=alt.condition(sel, alt.value(1.0), alt.value(0.15)),
-            tooltip=_tooltip(data, ["label", "depth", "mean_val_acc", "min_val_acc", "max_val_acc", "n_seeds"]),
+            tooltip=_tooltip(data, ["label", "depth", "mean_test_acc", "min_test_acc", "max_test_acc", "n_seeds"]),
         )
         .add_params(sel)
     )
@@ -782,9 +782,9 @@ def ladder_chart(
 
 @memo
 def add_one_in_chart(variants: pd.DataFrame, *, title: str = "", height: int | None = None) -> alt.LayerChart:
-    """Horizontal bars of the mean final validation accuracy per ``variant`` (in table order),
+    """Horizontal bars of the mean final test accuracy per ``variant`` (in table order),
     coloured by ``kind``, with a min-max rule over seeds."""
-    data = clean(variants, ["mean_val_acc", "min_val_acc", "max_val_acc"])
+    data = clean(variants, ["mean_test_acc", "min_test_acc", "max_test_acc"])
     order = list(data["variant"])
     kinds = [k for k in ADD_ONE_IN_COLORS if k in set(data["kind"])]
     scale = alt.Scale(domain=kinds, range=[ADD_ONE_IN_COLORS[k] for k in kinds])
@@ -792,11 +792,11 @@ def add_one_in_chart(variants: pd.DataFrame, *, title: str = "", height: int | N
     base = alt.Chart(data, title=title).properties(height=height or 26 * len(order))
     bars = base.mark_bar().encode(
         y=y,
-        x=alt.X("mean_val_acc", type="quantitative", title="validation accuracy", scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("mean_test_acc", type="quantitative", title="test accuracy", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("kind", type="nominal", scale=scale, title="", legend=alt.Legend(orient="bottom")),
-        tooltip=_tooltip(data, ["variant", "mean_val_acc", "spread", "gain_vs_naive", "interaction"]),
+        tooltip=_tooltip(data, ["variant", "mean_test_acc", "spread", "gain_vs_naive", "interaction"]),
     )
-    spread = base.mark_rule(color="#222").encode(y=y, x="min_val_acc:Q", x2="max_val_acc:Q")
+    spread = base.mark_rule(color="#222").encode(y=y, x="min_test_acc:Q", x2="max_test_acc:Q")
     return alt.layer(bars, spread)
 
 

@@ -154,6 +154,26 @@ def test_tabs_run_small_configs(tab):
         assert "**no skips**" in words and "**no BN**" in words and "seed noise" in words
     else:
         assert len(table) == 1 + 5 + 10 + 1  # naive, each fix, each pair, all
+        assert (table["n_seeds"] == 3).all() and {"mean_test_acc", "spread", "beyond_noise"} <= set(table.columns)
+        assert "mean of seeds 0, 1, 2 (line: min to max)" in bars[0].proto.spec
+        intro = " ".join(m.value for m in at.markdown if "every pair" in m.value)
+        assert "from 3 seeds each" in intro and "two seeds" not in intro
+        # the words are this run's: the alone-sentence quotes the table's own means
+        words = " ".join(i.value for i in at.info)
+        naive = table.set_index("variant").loc["naive", "mean_test_acc"]
+        assert f"Alone, from the naive recipe's {naive:.0%} test accuracy" in words
+
+
+def test_add_one_in_at_its_defaults_says_relu_and_he_interact_beyond_noise():
+    # the tab's defaults (depth 10; the page's width 64, 20 epochs, digits): the lesson holds over 3 seeds
+    at = run_recipe({"view": TABS[1]})
+    assert_ok(at)
+    table = at.dataframe[0].value.set_index("variant")
+    assert (table["n_seeds"] == 3).all()
+    pair, relu, he = (table.loc[v, "mean_test_acc"] for v in ("ReLU + He init", "ReLU", "He init"))
+    words = " ".join(i.value for i in at.info)
+    assert f"Fixes interact: ReLU alone gives {relu:.0%} and He init alone {he:.0%}; ReLU + He init together " in words
+    assert f"together give {pair:.0%}" in words and "(bigger than seed noise)" in words
 
 
 def test_fifty_layer_test_waits_for_its_toggle_then_runs():

@@ -191,3 +191,18 @@ def test_teach_page_lists_the_exercises_and_computes_the_answers_on_demand(query
     shown = "\n".join(_answer_texts(at))
     for eid, e in EXERCISES.items():
         assert e.solve(results[eid]) in shown, eid
+
+
+def test_add_one_in_exercise_verdict_follows_the_numbers(results):
+    """The ReLU / He init answer reads its verdicts from the result: flip them and the words flip."""
+    e = EXERCISES["add_one_in_relu_he"]
+    assert "bigger than seed noise." in e.solve(results[e.id]) and "Each fix needs the other" in e.solve(results[e.id])
+    r = copy.deepcopy(results[e.id][0])
+    t = r.tables["variants"]
+    t.loc[t["variant"] == "ReLU + He init", "interaction_beyond_noise"] = False
+    text = e.solve([r])
+    assert "gains alone, within seed noise." in text and "Each fix needs the other" not in text
+    assert not e.holds([r])
+    r = copy.deepcopy(results[e.id][0])
+    r.summary["comparison"]["beyond_noise"]["ReLU"] = True  # ReLU alone now helps: not the lesson
+    assert not e.holds([r])
