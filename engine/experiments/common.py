@@ -187,7 +187,10 @@ def curves(histories: dict[str, History]) -> pd.DataFrame:
         pd.DataFrame({"run": label, **{c: column(h, c) for c in CURVE_COLUMNS[1:]}}) for label, h in histories.items()
     ]
     frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CURVE_COLUMNS)
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    empty = {c: pd.Series(dtype=int if c == "epoch" else float) for c in CURVE_COLUMNS[1:]}
+    return pd.DataFrame({"run": pd.Series(dtype=str), **empty})  # typed, so a concat keeps the dtypes
 
 
 #: Curve columns per split: name shown -> (loss column, accuracy column) of :data:`CURVE_COLUMNS`.
@@ -314,6 +317,7 @@ def seed_band(df: pd.DataFrame, keys, values) -> pd.DataFrame:
     """Mean and min-max over seeds of each column in ``values``, per combination of ``keys``:
     columns ``keys + [v, v_min, v_max for v in values] + ["n_seeds"]``."""
     keys, values = list(keys), list(values)
+    df = df.assign(**{v: pd.to_numeric(df[v], errors="coerce").astype(float) for v in values})  # None -> NaN
     g = df.groupby(keys, sort=False)
     out = g[values].mean()
     for v in values:

@@ -361,7 +361,7 @@ def init_training(
         check(c)
     labelled = train_many({f"{s} (seed {k})": c for (s, k), c in configs.items()}, progress)
     hist = {(s, k): labelled[f"{s} (seed {k})"] for (s, k) in configs if f"{s} (seed {k})" in labelled}
-    frames = [curves({s: h}).assign(seed=k) for (s, k), h in hist.items()]
+    frames = [curves({s: h}).assign(seed=k) for (s, k), h in hist.items() if h.epoch]  # not diverged at once
     per_seed = finite_only(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=["run", "seed"])
     per_seed.insert(1, "init", per_seed["run"])
     cols = ["val_acc", "test_acc", "val_loss", "train_loss"]

@@ -413,3 +413,17 @@ def test_a_view_trained_on_one_server_is_served_by_another_and_after_a_restart(t
     third = _report(c)
     assert c.wait(120) == 0
     assert third["trained"] == [] and third["data"] == first["data"]
+
+
+def test_a_comparison_with_a_run_diverged_at_once_survives_the_store():
+    """A run that diverges in its first epoch records no epoch: the comparison's tables keep
+    their numeric dtypes, so the result can be shared (encode refuses what would not come back)."""
+    from engine.experiments import run
+
+    result = run("init_training", inits=("he", "large"), depth=8, width=16, epochs=2, n_train=100, seeds=2)
+    runs = result.tables["runs"]
+    assert (runs.loc[runs["init"] == "large", "epochs_run"] == 0).all()  # the case under test
+    meta, data = encode(result)
+    back = decode(meta, data)
+    for name, df in result.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], df, check_exact=True)
