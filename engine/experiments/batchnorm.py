@@ -23,7 +23,8 @@ from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     experiment,
@@ -61,13 +62,6 @@ FALLBACK_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 def default_lrs(optimizer: str) -> tuple:
     """The learning-rate grid of the BN sweep for ``optimizer`` (FALLBACK_LRS when it has none)."""
     return DEFAULT_LRS.get(optimizer, FALLBACK_LRS)
-
-
-def _seed_below(values) -> int:
-    """The largest first seed whose ``seeds`` seeds all stay valid seeds."""
-    n = values.get("seeds")
-    n = n if isinstance(n, int) and 1 <= n <= MAX_SEEDS else 1
-    return min(T["seed"].hi - n + 1, 2**32 - 1 - MAX_SEEDS)  # seed_list's own bound
 
 
 # --------------------------------------------------------------------------- the article
@@ -297,8 +291,8 @@ def _best_lr_words(cmp: dict, lrs: dict) -> str:
     width=T["width"],
     epochs=T["epochs"],
     batch_size=T["batch_size"],
-    seed=Int(0, _seed_below),
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def batchnorm_lr(
     lrs: tuple = (),
@@ -496,8 +490,8 @@ SHIFT_DEFAULTS = {"depth": 10, "width": 64, "epochs": 6, "lr": 0.1, "optimizer":
     optimizer=T["optimizer"],
     batch_size=T["batch_size"],
     probe=Int(2, 1024),
-    seed=Int(0, _seed_below),
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def batchnorm_shift(
     depth: int = SHIFT_DEFAULTS["depth"],

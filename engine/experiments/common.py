@@ -254,12 +254,15 @@ def finite_only(df: pd.DataFrame) -> pd.DataFrame:
 MAX_SEEDS = 10
 #: Seeds every comparison runs by default (the first is the sidebar's seed).
 DEFAULT_SEEDS = 3
+#: The spec of a comparison's ``seeds`` and of its first ``seed`` (every seed it runs stays a valid seed).
+SEEDS = Int(1, MAX_SEEDS)
+SEED = Int(0, 2**32 - 1 - MAX_SEEDS)
 
 
 def seed_list(seed: int, seeds: int) -> list[int]:
     """The seeds of a comparison: ``seed, seed + 1, ..., seed + seeds - 1``."""
-    seeds = Int(1, MAX_SEEDS).check("seeds", seeds)
-    seed = Int(0, 2**32 - 1 - MAX_SEEDS).check("seed", seed)
+    seeds = SEEDS.check("seeds", seeds)
+    seed = SEED.check("seed", seed)
     return [seed + i for i in range(seeds)]
 
 

@@ -25,7 +25,8 @@ from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available, split_sizes
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -239,8 +240,8 @@ RUNNING_SPLIT = "train (running, training mode)"  # its name in engine.experimen
     lr=T["lr"],
     batch_size=T["batch_size"],
     label_noise=T["label_noise"],
-    seed=T["seed"],
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def dropout(
     rates: tuple = DEFAULT_RATES,

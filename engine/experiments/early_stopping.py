@@ -20,7 +20,8 @@ from engine.early_stopping import stop_epoch
 from engine.experiments.common import (
     CURVE_COLUMNS,
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -32,7 +33,7 @@ from engine.experiments.common import (
     train_many,
     warning,
 )
-from engine.spec import Float, Int, ListOf
+from engine.spec import Float, ListOf
 from engine.train import TRAIN_SPEC as T
 from engine.train import TrainConfig
 
@@ -167,8 +168,8 @@ def compare_at(replay_table: pd.DataFrame, runs: pd.DataFrame, patience: int, mi
     label_noise=T["label_noise"],
     patiences=ListOf(T["patience"].inner, sort=True),
     min_deltas=ListOf(Float(0.0, 1.0), min_len=0, sort=True),
-    seed=T["seed"],
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def early_stopping(
     n_train: int | None = DEFAULT_N_TRAIN,

@@ -20,7 +20,8 @@ import pandas as pd
 from engine.budget import check
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -316,8 +317,8 @@ DEFAULT_DEPTH, DEFAULT_EPOCHS = 8, 8
     epochs=T["epochs"],
     n_train=T["n_train"].inner,
     batch_size=T["batch_size"],
-    seed=T["seed"],
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def init_training(
     inits: tuple = STRATEGIES,

@@ -24,7 +24,8 @@ from engine import budget
 from engine.datasets import load
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     beyond_noise,
     compare_seeds,
@@ -68,8 +69,6 @@ FIXES = {
 }
 
 #: The seed count and first seed of a ladder (seed .. seed + seeds - 1 are trained).
-SEEDS_SPEC = Int(1, MAX_SEEDS)
-SEED_SPEC = Int(0, 2**32 - 1 - MAX_SEEDS)
 #: The accuracy every ladder reports (validation chooses nothing here; it is only shown beside it).
 METRIC = "final_test_acc"
 _STAT_COLS = ["mean_test_acc", "min_test_acc", "max_test_acc", "spread", "n_seeds"]
@@ -167,8 +166,8 @@ def _seeds_words(seeds: list) -> str:
     dataset=T["dataset"],
     epochs=T["epochs"],
     n_train=T["n_train"],
-    seeds=SEEDS_SPEC,
-    seed=SEED_SPEC,
+    seeds=SEEDS,
+    seed=SEED,
 )
 def depth_ladder(
     depths: tuple = DEFAULT_DEPTHS,
@@ -343,8 +342,8 @@ def add_one_in_variants(base: TrainConfig, fixes=tuple(FIXES)) -> dict[str, Trai
     dataset=T["dataset"],
     epochs=T["epochs"],
     fixes=ListOf(OneOf(FIXES)),
-    seeds=SEEDS_SPEC,
-    seed=SEED_SPEC,
+    seeds=SEEDS,
+    seed=SEED,
 )
 def add_one_in(
     depth: int = ADD_ONE_IN_DEPTH,

@@ -11,7 +11,8 @@ from engine.datasets import load
 from engine.early_stopping import stop_epoch
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -294,12 +295,12 @@ COMPARE_RECIPES = ("naive", "lecun1998", "modern")
 
 @experiment(
     "recipe_compare",
-    seeds=Int(1, MAX_SEEDS),
+    seeds=SEEDS,
     depth=T["depth"],
     width=T["width"],
     dataset=T["dataset"],
     epochs=T["epochs"],
-    seed=T["seed"],
+    seed=SEED,
 )
 def recipe_compare(
     depth: int = 10,
@@ -374,7 +375,7 @@ ESSENTIAL = ("no skips", "no BN")
     patience=MAKE_CONFIG_SPEC["patience"],
     residual=T["residual"],
     seeds=Int(1, 5),
-    seed=Int(0, 2**32 - 6),
+    seed=SEED,
 )
 def ablation(
     depth: int = ABLATION_DEPTH,
@@ -546,12 +547,12 @@ DEEP_RUNS = ("plain", "with skips")
 
 @experiment(
     "deep50",
-    seeds=Int(1, MAX_SEEDS),
+    seeds=SEEDS,
     depth=T["depth"],
     width=T["width"],
     dataset=T["dataset"],
     epochs=T["epochs"],
-    seed=T["seed"],
+    seed=SEED,
     runs=ListOf(OneOf(DEEP_RUNS), unique=False),
 )
 def deep50(

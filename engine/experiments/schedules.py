@@ -14,7 +14,8 @@ import pandas as pd
 from engine import budget
 from engine.experiments.common import (
     DEFAULT_SEEDS,
-    MAX_SEEDS,
+    SEED,
+    SEEDS,
     Result,
     compare_seeds,
     curves,
@@ -127,8 +128,8 @@ def _r(x, nd=4):
     depth=T["depth"],
     width=T["width"],
     n_train=T["n_train"].inner,
-    seed=T["seed"],
-    seeds=Int(1, MAX_SEEDS),
+    seed=SEED,
+    seeds=SEEDS,
 )
 def schedules(
     schedules: tuple = tuple(SCHEDULES),

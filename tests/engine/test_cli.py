@@ -219,3 +219,29 @@ def test_unknown_experiment_exits_2(capsys):
         main(["run", "no_such_experiment"])
     assert exc.value.code == 2
     assert "no_such_experiment" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, args, baseline",
+    [
+        ("schedules", CHEAP_SCHEDULES, "constant"),
+        ("recipe_compare", ["--depth", "2", "--width", "16", "--epochs", "2"], "modern"),
+        ("ablation", ["--depth", "3", "--width", "16", "--epochs", "2"], "full recipe"),
+        ("deep50", ["--depth", "4", "--width", "16", "--epochs", "2"], "plain"),
+    ],
+)
+def test_comparisons_run_three_seeds_with_spread_and_beyond_noise(name, args, baseline):
+    """Every comparison takes ``--seeds``: a seed column with three seeds in its per-seed table,
+    and spread / beyond_noise for every variant in its summary (None only for the baseline)."""
+    proc = cli("run", name, *args, "--seeds", "3", "--format", "json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout, parse_constant=_no_nan)
+    seeded = [rows for rows in data["tables"].values() if rows and "seed" in rows[0]]
+    assert any(sorted({r["seed"] for r in rows}) == [0, 1, 2] for rows in seeded)
+    assert all({r["seed"] for r in rows} <= {0, 1, 2} for rows in seeded)
+    cmp = data["summary"]["comparison"]
+    assert cmp["baseline"] == baseline and cmp["seeds"] == [0, 1, 2]
+    assert cmp["beyond_noise"][baseline] is None
+    others = [v for v in cmp["beyond_noise"] if v != baseline]
+    assert others and all(isinstance(cmp["beyond_noise"][v], bool) for v in others)
+    assert all(isinstance(cmp["spread"][v], float) for v in cmp["spread"])
