@@ -310,7 +310,8 @@ def _ladder_notes(summary: dict, learned_at: float) -> list[str]:
         c = max(rows, key=lambda c: abs(c["diff"]))
         notes.append(
             f"{_COMPARISON_WORDS[(a_name, b_name)]}: the largest gap is at depth {c['depth']}, "
-            f"{_pct(c['a_mean'])} against {_pct(c['b_mean'])} ({c['diff']:+.0%}, {noise_words(c['beyond_noise'])})."
+            f"{_pct(c['a_mean'])} against {_pct(c['b_mean'])} "
+            f"({c['diff'] * 100:+.0f} pts, {noise_words(c['beyond_noise'])})."
         )
     return notes
 

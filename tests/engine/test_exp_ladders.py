@@ -92,7 +92,7 @@ def test_ladder_summary_and_words_from_hand_made_runs():
     assert res.summary["comparison"]["10"]["beyond_noise"]["modern_skips"] is False
     assert res.summary["deepest_learned"] == {"modern": 10, "modern_skips": 50}  # learned: mean >= 55%
     text = " ".join(res.notes)
-    assert "largest gap is at depth 50, 94% against 12% (+82%, bigger than seed noise)" in text
+    assert "largest gap is at depth 50, 94% against 12% (+82 pts, bigger than seed noise)" in text
     assert "mean test accuracy at least 55%" in text and "modern (article): up to depth 10" in text
     # one seed each: no noise verdict in the words
     one = lx.ladder_result(_runs([r for r in rows if r[2] == 0]), chance=0.1)
