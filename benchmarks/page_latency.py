@@ -124,12 +124,11 @@ def run_child(page, trained=False, reruns=5, cpu=False, seeds=None):
     env = dict(
         os.environ,
         TRAINING_EXPLORER_WARM="0",  # no background warm-up client
+        TRAINING_EXPLORER_SHARED_RESULTS="0",  # "trained" trains: no result stored by an earlier process
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
-    if cpu:  # every run computes in the child, uncapped, never read from a store
-        env.update(
-            TRAINING_EXPLORER_WORKERS="0", TRAINING_EXPLORER_SHARED_RESULTS="0", TRAINING_EXPLORER_MAX_SECONDS="3600"
-        )
+    if cpu:  # every run computes in the child, uncapped
+        env.update(TRAINING_EXPLORER_WORKERS="0", TRAINING_EXPLORER_MAX_SECONDS="3600")
     cmd = [sys.executable, __file__, "--child", page, "--reruns", str(reruns)] + (["--trained"] if trained else [])
     cmd += (["--cpu"] if cpu else []) + (["--seeds", str(seeds)] if seeds is not None else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
