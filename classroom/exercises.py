@@ -197,8 +197,8 @@ def _fade(ratio: float) -> str:
 
 
 def _noise_drop(r: Result) -> float:
-    e = r.summary["batch mean error / (1/√B)"]
-    return (e[4] / math.sqrt(4)) / (e[256] / math.sqrt(256))
+    e = r.summary["batch_mean_error_ratio"]
+    return (e["4"] / math.sqrt(4)) / (e["256"] / math.sqrt(256))
 
 
 def _off_chance(r: Result) -> float:
@@ -319,12 +319,12 @@ EXERCISES: dict[str, Exercise] = {
             experiment="init_rules",
             params={"fan_in": 256},
             answer=lambda r: (
-                f"He: √(2/256) = {r.summary['he@256']:.4f}; Xavier: √(1/256) = {r.summary['xavier@256']:.4f}; "
-                f"the ratio is {r.summary['he@256'] / r.summary['xavier@256']:.4f} = √2: He doubles the variance "
+                f"He: √(2/256) = {r.summary['he_256']:.4f}; Xavier: √(1/256) = {r.summary['xavier_256']:.4f}; "
+                f"the ratio is {r.summary['he_256'] / r.summary['xavier_256']:.4f} = √2: He doubles the variance "
                 f"because ReLU zeroes about half of its inputs."
             ),
             expect=lambda r: (
-                math.isclose(r.summary["he@256"], math.sqrt(2 / 256)) and math.isclose(r.summary["xavier@256"], 1 / 16)
+                math.isclose(r.summary["he_256"], math.sqrt(2 / 256)) and math.isclose(r.summary["xavier_256"], 1 / 16)
             ),
         ),
         Exercise(
@@ -400,13 +400,13 @@ EXERCISES: dict[str, Exercise] = {
             answer=lambda r: (
                 "Measured typical error of the batch mean: "
                 + ", ".join(
-                    f"batch {b}: {v * (1 / math.sqrt(b)):.3f} against 1/√{b} = {1 / math.sqrt(b):.3f}"
-                    for b, v in r.summary["batch mean error / (1/√B)"].items()
-                    if b in (4, 256)
+                    f"batch {b}: {v * (1 / math.sqrt(int(b))):.3f} against 1/√{b} = {1 / math.sqrt(int(b)):.3f}"
+                    for b, v in r.summary["batch_mean_error_ratio"].items()
+                    if b in ("4", "256")
                 )
                 + f". 64 times the batch size divides the error by {_noise_drop(r):.1f}, where 1/√B predicts 8."
             ),
-            expect=lambda r: all(0.8 < v < 1.2 for v in r.summary["batch mean error / (1/√B)"].values()),
+            expect=lambda r: all(0.8 < v < 1.2 for v in r.summary["batch_mean_error_ratio"].values()),
             heavy=True,
         ),
         Exercise(

@@ -50,10 +50,10 @@ if prod is not None:
     m[1].metric(f"Upper bound 0.25^{n_layers}", f"{s['bound']:.3g}", help="Every factor at its maximum 0.25.")
     fixed = "The article's fixed example: 50 layers whatever N above (the chart's 0.9^N and 1.1^N lines follow N)."
     m[2].metric(
-        "Article's example: 0.9^50", f"{s['pow_0.9_50']:.4f}", help=f"A factor just below 1, fifty times. {fixed}"
+        "Article's example: 0.9^50", f"{s['product_0_9']:.4f}", help=f"A factor just below 1, fifty times. {fixed}"
     )
     m[3].metric(
-        "Article's example: 1.1^50", f"{s['pow_1.1_50']:.1f}", help=f"A factor just above 1, fifty times. {fixed}"
+        "Article's example: 1.1^50", f"{s['product_1_1']:.1f}", help=f"A factor just above 1, fifty times. {fixed}"
     )
     runner.show_layer_chart(
         charts.line_chart(
@@ -75,7 +75,7 @@ if prod is not None:
         "for them this is not a speed ratio. "
         f"The real draws sit below the bound (here {s['product_vs_bound']:.2g} × the bound) because z is "
         f"rarely exactly 0. In the article's fixed 50-layer examples, a factor as mild as 0.9 keeps only "
-        f"{s['pow_0.9_50']:.2%} of the signal, and 1.1 multiplies it by {s['pow_1.1_50']:.0f}."
+        f"{s['product_0_9']:.2%} of the signal, and 1.1 multiplies it by {s['product_1_1']:.0f}."
     )
     with st.expander("Per-layer factors"):
         runner.show_table(prod.tables["factors"])

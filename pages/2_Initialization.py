@@ -161,8 +161,8 @@ if rules is not None:
     runner.show_table(rules.tables["rules_wide"])
     r = rules.summary
     st.markdown(
-        f"With 256 outputs xavier and glorot agree ({r['xavier@256']:.4f}); with 64 or 10 outputs glorot is larger "
-        f"({r['glorot@64']:.4f}, {r['glorot@10']:.4f}), only because it averages in the smaller fan_out. "
+        f"With 256 outputs xavier and glorot agree ({r['xavier_256']:.4f}); with 64 or 10 outputs glorot is larger "
+        f"({r['glorot_64']:.4f}, {r['glorot_10']:.4f}), only because it averages in the smaller fan_out. "
         "That is not a correction for ReLU: he's factor 2 comes from ReLU zeroing half its inputs (the rule above)."
     )
 

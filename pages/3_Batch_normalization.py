@@ -324,7 +324,7 @@ with tab_noise:
         s = noise.summary
         m = controls.metric_row(3)
         for col, b in zip(m, (4, 32, 256)):
-            v = s.get(f"normalised value RMS error at batch {b}")
+            v = s["normalised_value_rms_error"].get(str(b))
             col.metric(
                 f"Error of a normalised value, batch {b}",
                 f"{v:.2f}" if v is not None else "–",
@@ -346,9 +346,9 @@ with tab_noise:
                 y_title="typical error (log)",
             )
         )
-        ratio = s["batch mean error / (1/√B)"]
+        ratio = {int(b): v for b, v in s["batch_mean_error_ratio"].items()}
         b_lo, b_hi = min(ratio), max(ratio)
-        err = {b: s.get(f"normalised value RMS error at batch {b}") for b in (b_lo, b_hi)}
+        err = {b: s["normalised_value_rms_error"].get(str(b)) for b in (b_lo, b_hi)}
         st.markdown(
             f"The error of the batch mean is {ratio[b_lo]:.2f} × 1/√B at batch {b_lo} and {ratio[b_hi]:.2f} × "
             f"1/√B at batch {b_hi} (1 would be the textbook law; drawing without replacement from "

@@ -705,9 +705,11 @@ def batchnorm_noise(
         "layer": layer,
         "units": int(keep.sum()),
         "n_train": int(n),
-        "batch mean error / (1/√B)": {int(b): float(v * math.sqrt(b)) for b, v in bmean.items()},
+        # per batch size (keys: the size as a string, for JSON): the batch mean's error over 1/√B,
+        # and the RMS error of a normalised value
+        "batch_mean_error_ratio": {str(int(b)): float(v * math.sqrt(b)) for b, v in bmean.items()},
+        "normalised_value_rms_error": {str(int(b)): float(v) for b, v in pick.items()},
         "trained_val_acc": h.final_val_acc,
-        **{f"normalised value RMS error at batch {int(b)}": float(v) for b, v in pick.items()},
     }
     return Result(tables={"noise": noise}, summary=summary)
 
@@ -816,5 +818,5 @@ def batchnorm_modes(
     gap["gap"] = gap.eval_mode_acc - gap.train_mode_acc
     first = curves[curves.epoch == 0].pivot(index="batch_size", columns="mode", values="val_acc")
     gap["gap_after_epoch_0"] = (first[EVAL_MODE] - first[TRAIN_MODE]).reindex(gap.batch_size).to_numpy()
-    summary = {f"gap at batch {int(r.batch_size)}": float(r.gap) for r in gap.itertuples()}
+    summary = {f"gap_at_batch_{int(r.batch_size)}": float(r.gap) for r in gap.itertuples()}
     return Result(tables={"curves": curves, "final": final, "gap": gap}, summary=summary)

@@ -398,7 +398,7 @@ def dropout(
     if len(table):  # validation chooses the rate; its test accuracy is the result
         top = table.dropna(subset=["final_val_acc"]).sort_values("final_val_acc", ascending=False)
         if len(top):
-            summary.update(best_rate=float(top.iloc[0]["rate"]), best_test_acc=top.iloc[0]["final_test_acc"])
+            summary.update(best_rate=float(top.iloc[0]["rate"]), best_test_acc=float(top.iloc[0]["final_test_acc"]))
 
     notes = [
         warning(f"{r.run} diverged in epoch {int(r.diverged_epoch)} (seed {r.seed}); its curves stop there.")

@@ -68,8 +68,8 @@ def derivative_product(depth: int = 10, seed: int = 0, progress=None) -> Result:
         "bound": float(bound[-1]),
         "product_vs_bound": float(product[-1] / bound[-1]),
         "mean_derivative": float(d.mean()),
-        "pow_0.9_50": float(ARTICLE_FACTORS[0] ** ARTICLE_DEPTH),
-        "pow_1.1_50": float(ARTICLE_FACTORS[1] ** ARTICLE_DEPTH),
+        "product_0_9": float(ARTICLE_FACTORS[0] ** ARTICLE_DEPTH),
+        "product_1_1": float(ARTICLE_FACTORS[1] ** ARTICLE_DEPTH),
         "bound_50": float(MAX_DERIVATIVE["sigmoid"] ** ARTICLE_DEPTH),
     }
     return Result(tables={"factors": factors, "series": series}, summary=summary)

@@ -241,7 +241,7 @@ def init_rules(fan_in: int = 256, fan_outs: tuple = (256, 64, 10), progress=None
     wide = table.pivot(index="strategy", columns="fan_out", values="std").reindex(list(STRATEGIES))
     wide.columns = [f"std (fan_out={c})" for c in wide.columns]
     wide = wide.reset_index()
-    summary = {f"{r['strategy']}@{r['fan_out']}": r["std"] for r in rows}
+    summary = {f"{r['strategy']}_{r['fan_out']}": r["std"] for r in rows}  # e.g. "he_256"
     return Result(tables={"rules": table, "rules_wide": wide}, summary=summary)
 
 

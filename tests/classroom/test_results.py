@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -427,3 +428,49 @@ def test_a_comparison_with_a_run_diverged_at_once_survives_the_store():
     back = decode(meta, data)
     for name, df in result.tables.items():
         pd.testing.assert_frame_equal(back.tables[name], df, check_exact=True)
+
+
+#: Every experiment at small settings (a new experiment must be added here).
+CHEAP = {
+    "derivative_product": {},
+    "gradients": {},
+    "init_forward": {},
+    "init_rules": {},
+    "init_training": {"epochs": 2},
+    "batchnorm_article": {},
+    "batchnorm_lr": {"epochs": 1, "seeds": 2},
+    "batchnorm_shift": {"epochs": 1},
+    "batchnorm_noise": {},
+    "batchnorm_modes": {"epochs": 1},
+    "dropout_article": {},
+    "dropout": {"epochs": 2},
+    "schedule_curves": {},
+    "schedules": {"epochs": 4, "warmup_epochs": 1},
+    "early_stopping_article": {},
+    "early_stopping": {"epochs": 3},
+    "recipe": {"epochs": 1},
+    "recipe_compare": {"epochs": 1},
+    "ablation": {"epochs": 1, "depth": 3},
+    "deep50": {"epochs": 1, "depth": 4},
+    "recipe_article": {},
+    "depth_ladder": {"epochs": 1, "depths": (2, 3)},
+    "add_one_in": {"epochs": 1, "depth": 3},
+}
+
+
+def test_every_experiment_is_listed_here():
+    from engine.experiments import REGISTRY
+
+    assert set(CHEAP) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", list(CHEAP))
+def test_every_experiments_result_survives_the_store_and_names_its_summary_keys(name):
+    """What a page shows can be shared between servers only if ``encode`` takes it (no numpy
+    scalar, tuple or non-str key in the summary, tables that come back from Arrow exactly); and
+    summary keys are identifiers, never prose a page has to rebuild."""
+    from engine.experiments import run
+
+    result = run(name, **CHEAP[name])
+    encode(result)
+    assert [k for k in result.summary if not re.fullmatch(r"[a-z][a-z0-9_]*", k)] == []
