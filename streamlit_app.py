@@ -64,8 +64,11 @@ with headline:
                 lad.tables["ladder"],
                 chance=s["chance_acc"],
                 height=430,
-                title=f"Handwritten digits, {shown['width']} units per layer, {shown['epochs']} epochs, "
-                f"{shown['n_train']} training images",
+                # two lines: a title wider than the column would squeeze the chart
+                title=[
+                    f"Handwritten digits, {shown['width']} units per layer,",
+                    f"{shown['epochs']} epochs, {shown['n_train']} training images",
+                ],
             )
         )
         for note in lad.notes:
