@@ -54,9 +54,9 @@ LADDER_EPOCHS = 10
 #: The ladder Home shows (with ``seeds=DEFAULT_SEEDS`` and the sidebar's seed): 4 recipes at
 #: depths 5-50, width 64, 10 epochs on 800 of the 1079 training digits. All seeds of one recipe
 #: and depth train as one stack, and no eval pass over the training split is made (nothing here
-#: shows it): 9.9 s of CPU for 3 seeds, 1.8-2.7 s per recipe (Home calls one recipe at a time),
-#: against 11.3 s for the former 2 seeds on the whole training split. The orderings the lessons
-#: rest on hold there over seeds 0-2, beyond seed noise (tests/engine/test_exp_ladders.py).
+#: shows it): about 9 s of CPU for 3 seeds, 1.8-2.7 s per recipe (Home calls one recipe at a
+#: time). The orderings the lessons rest on hold there over seeds 0-2, beyond seed noise
+#: (tests/engine/test_exp_ladders.py).
 HOME_LADDER = dict(width=64, dataset="digits", epochs=LADDER_EPOCHS, n_train=800)
 
 #: One fix each, applied to the naive recipe (label -> TrainConfig changes).
