@@ -359,10 +359,10 @@ if res is not None:
         if len(seeds) < 2:
             verdict += "Add seeds to tell a difference from run-to-run variation."
         elif better:
-            verdict += f"Here dropout at {', '.join(better)} keeps the network from fitting the training set so closely"
-            verdict += " and scores better on new images." if not worse else f", while {', '.join(worse)} hurts."
+            verdict += f"Here dropout at {', '.join(better)} scores better on new images than no dropout"
+            verdict += "." if not worse else f", while {', '.join(worse)} scores worse."
         elif worse:
-            verdict += f"Here dropout at {', '.join(worse)} hurts: it slows learning more than it regularises."
+            verdict += f"Here dropout at {', '.join(worse)} scores worse on new images than no dropout."
         else:
             verdict += "At these settings dropout makes no difference that stands out from seed noise."
     else:
