@@ -12,6 +12,8 @@ call serves all K members. Axis -2 is always the batch axis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from engine.init import init_weights
@@ -263,6 +265,21 @@ class Activation(Layer):
         return dy * DERIVATIVES[self.name](self._x, self._y)
 
 
+def bernoulli_mask(rng, keep: float, shape) -> np.ndarray:
+    """``rng.binomial(1, keep, shape).astype(bool)``, the same booleans from the same draws and
+    leaving ``rng`` in the same state, about ten times faster.
+
+    For one trial NumPy's binomial sampler (inversion) draws one uniform ``u`` per element and
+    returns 1 when ``u > q``, where ``q = exp(log(1 - p))`` and ``p <= 0.5`` (for ``keep > 0.5``
+    it samples the complement, ``p = 1 - keep``, and returns 1 minus that); here, one
+    vectorised comparison.
+    """
+    u = rng.random(shape)
+    if keep > 0.5:
+        return u <= math.exp(math.log(keep))
+    return u > math.exp(math.log(1.0 - keep))
+
+
 class Dropout(Layer):
     """Inverted dropout (Srivastava et al., 2014): keep with prob 1-p, scale kept units by 1/(1-p).
 
@@ -292,13 +309,13 @@ class Dropout(Layer):
             return x
         keep = 1.0 - self.rate
         if self.members is None:
-            self.mask = self.rng.binomial(1, keep, x.shape).astype(bool)
+            self.mask = bernoulli_mask(self.rng, keep, x.shape)
             self.scale = np.asarray(1.0 / keep, dtype=x.dtype)
         else:
             self.mask = np.ones(x.shape, bool)
             for m, r, kp in zip(self.mask, self.rng, keep):
                 if kp < 1.0:
-                    m[...] = r.binomial(1, kp, m.shape)
+                    m[...] = bernoulli_mask(r, kp, m.shape)
             self.scale = (1.0 / keep).astype(x.dtype).reshape(-1, 1, 1)
         y = x * self.scale
         y *= self.mask

@@ -181,3 +181,16 @@ def test_leaky_slope_and_unknown_activation():
     assert LEAKY_SLOPE == 0.01  # torch.nn.LeakyReLU's default
     with pytest.raises(ValueError, match="activation"):
         Activation("swish")
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.3, 0.49, 0.5, 0.51, 0.7, 0.9, 2 / 3])
+def test_bernoulli_mask_is_numpys_binomial_draw_for_draw(keep):
+    """The fast mask is rng.binomial(1, keep, shape) exactly, and leaves the generator in the same state."""
+    from engine.layers import bernoulli_mask
+
+    for seed in range(3):
+        ref, fast = np.random.default_rng(seed), np.random.default_rng(seed)
+        a = ref.binomial(1, keep, (200, 300)).astype(bool)
+        b = bernoulli_mask(fast, keep, (200, 300))
+        assert b.dtype == bool and np.array_equal(a, b)
+        assert ref.random() == fast.random()
