@@ -12,9 +12,6 @@ from engine.init import DESCRIPTIONS, STRATEGIES, init_std
 from engine.layers import ACTIVATIONS
 from ui import charts, controls, quiz, runner
 
-#: Most seeds the page's Seeds slider offers (each seed trains one network per rule).
-PAGE_MAX_SEEDS = 5
-
 seed = controls.page_setup(
     "Initialization",
     "Before the first training step, the random weights alone decide whether a signal can cross a "
@@ -339,15 +336,7 @@ epochs = controls.slider(
     help=f"Passes over the {n_train} training images.",
     container=c[4],
 )
-n_seeds = controls.slider(
-    "Seeds",
-    "seeds",
-    1,
-    PAGE_MAX_SEEDS,
-    DEFAULT_SEEDS,
-    help="Seeds per rule (the sidebar seed and the next ones). With one seed there is no noise estimate.",
-    container=c[5],
-)
+n_seeds = controls.seeds_slider("Seeds per rule", DEFAULT_SEEDS, container=c[5])
 train_params = dict(
     inits=tuple(inits),
     depth=tdepth,

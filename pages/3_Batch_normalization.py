@@ -7,9 +7,6 @@ from engine.experiments.batchnorm import KEY, NO_BN, SHIFT_DEFAULTS, WITH_BN
 from engine.experiments.common import DEFAULT_SEEDS
 from ui import charts, controls, quiz, runner
 
-#: Most seeds the page's Seeds slider offers (each seed trains every network of a comparison once).
-PAGE_MAX_SEEDS = 5
-
 seed = controls.page_setup(
     "Batch normalization",
     "**Batch normalization (BN)** re-centres and re-scales the numbers flowing into each layer: for "
@@ -96,16 +93,13 @@ st.markdown(
     "shift story, by training real networks on the 8×8 handwritten digits "
     f"({n_train} training images, {n_val} validation images to choose with, {n_test} test images to report on)."
 )
-n_seeds = controls.slider(
-    "Seeds",
-    "seeds",
-    1,
-    PAGE_MAX_SEEDS,
+n_seeds = controls.seeds_slider(
+    "Seeds per network",
     DEFAULT_SEEDS,
+    container=st.columns(3)[0],
     help="Seeds per network in the covariate-shift and learning-rate comparisons (the sidebar seed and the next "
     "ones). A difference counts only when it is bigger than the spread over the seeds; one seed gives no "
     "noise estimate.",
-    container=st.columns(3)[0],
 )
 tab_shift, tab_lr, tab_noise, tab_modes = st.tabs(
     ["Covariate shift, measured", "Learning-rate sensitivity", "Batch-size noise", "Train vs eval mode"]

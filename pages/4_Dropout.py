@@ -8,9 +8,6 @@ from engine.experiments import dropout as dropout_exp
 from engine.experiments.common import DEFAULT_SEEDS, noise_words
 from ui import charts, controls, quiz, runner
 
-#: Most seeds the page's Seeds slider offers (each seed trains every rate once more).
-MAX_PAGE_SEEDS = 5
-
 
 def pct(v) -> str:
     """A fraction as a percentage, or a dash when there is none (a run that diverged at once)."""
@@ -213,27 +210,8 @@ epochs = controls.slider(
     help="Passes over the training subset.",
 )
 c = st.columns([2, 1])
-label_noise = controls.slider(
-    "Label noise",
-    "label_noise",
-    0.0,
-    0.5,
-    dropout_exp.DEFAULT_LABEL_NOISE,
-    step=0.05,
-    container=c[0],
-    help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
-    "clean). Noisy labels are what dropout and early stopping guard against.",
-)
-n_seeds = controls.slider(
-    "Seeds",
-    "seeds",
-    1,
-    MAX_PAGE_SEEDS,
-    DEFAULT_SEEDS,
-    container=c[1],
-    help="Seeds per rate: the sidebar seed and the next ones. With one seed there is no estimate of the "
-    "run-to-run noise.",
-)
+label_noise = controls.label_noise_slider(dropout_exp.DEFAULT_LABEL_NOISE, container=c[0])
+n_seeds = controls.seeds_slider("Seeds per rate", DEFAULT_SEEDS, container=c[1])
 if not rates:
     st.warning("Pick at least one dropout rate; showing the default rates.")
     rates = list(dropout_exp.DEFAULT_RATES)

@@ -9,9 +9,6 @@ from engine.experiments.common import DEFAULT_SEEDS, noise_words
 from engine.experiments.early_stopping import MAX_PATIENCE, MIN_DELTAS, PATIENCES
 from ui import charts, controls, quiz, runner
 
-#: Most seeds the page's Seeds slider offers.
-MAX_PAGE_SEEDS = 5
-
 seed = controls.page_setup(
     "Early stopping",
     "The training loss tends to go down the longer you train, with ups and downs from epoch to epoch "
@@ -121,26 +118,8 @@ lr = controls.select_slider(
     format_func=lambda v: f"{float(v):g}",
 )
 c = st.columns([2, 1])
-label_noise = controls.slider(
-    "Label noise",
-    "label_noise",
-    0.0,
-    0.5,
-    es.DEFAULT_LABEL_NOISE,
-    step=0.05,
-    container=c[0],
-    help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
-    "clean). Noisy labels are what dropout and early stopping guard against.",
-)
-n_seeds = controls.slider(
-    "Seeds",
-    "seeds",
-    1,
-    MAX_PAGE_SEEDS,
-    DEFAULT_SEEDS,
-    container=c[1],
-    help="Runs from the sidebar seed and the next ones. With one seed there is no estimate of the run-to-run noise.",
-)
+label_noise = controls.label_noise_slider(es.DEFAULT_LABEL_NOISE, container=c[0])
+n_seeds = controls.seeds_slider("Runs", DEFAULT_SEEDS, container=c[1])
 c = st.columns([2, 1])
 patience = controls.slider(
     "Patience",

@@ -242,17 +242,7 @@ dropout = controls.select_slider(
     container=c[2],
     help="Fraction of hidden units zeroed at random during training (0 = off).",
 )
-label_noise = controls.slider(
-    "Label noise",
-    "label_noise",
-    0.0,
-    0.5,
-    0.0,
-    step=0.05,
-    container=c[2],
-    help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
-    "clean). Noisy labels are what dropout and early stopping guard against.",
-)
+label_noise = controls.label_noise_slider(0.0, container=c[2])
 schedule = controls.select(
     "LR schedule",
     "sched",

@@ -293,6 +293,28 @@ def slider(label, key, min_value, max_value, value, step=None, help=None, contai
     )  # fmt: skip
 
 
+#: Most seeds a page's Seeds control offers (each one trains every variant once more).
+PAGE_MAX_SEEDS = 5
+
+
+def seeds_slider(per: str, value: int, container=None, help: str | None = None) -> int:
+    """The Seeds control of a page's comparisons (URL key ``seeds``, 1 to :data:`PAGE_MAX_SEEDS`):
+    ``per`` says what each seed trains, e.g. "Seeds per rate"."""
+    default_help = (
+        f"{per}: the sidebar seed and the next ones. With one seed there is no estimate of the run-to-run noise."
+    )
+    return slider("Seeds", "seeds", 1, PAGE_MAX_SEEDS, value, help=help or default_help, container=container)
+
+
+def label_noise_slider(value: float, container=None) -> float:
+    """The label-noise control (URL key ``label_noise``) the pages where memorisation is the lesson share."""
+    return slider(
+        "Label noise", "label_noise", 0.0, 0.5, value, step=0.05, container=container,
+        help="Fraction of training labels replaced by a wrong class (seeded; validation and test labels stay "
+        "clean). Noisy labels are what dropout and early stopping guard against.",
+    )  # fmt: skip
+
+
 def select_slider(label, key, options, value, help=None, container=None, format_func=str):
     """A URL-bound slider over discrete options (e.g. learning rates on a log grid)."""
     _forget_if(key, lambda v: v not in list(options))

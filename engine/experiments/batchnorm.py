@@ -381,18 +381,12 @@ def batchnorm_lr(
         )
     sweep = pd.DataFrame(rows)
     curves = pd.concat([c for c in curves if len(c)] or [pd.DataFrame()], ignore_index=True)
-    g = sweep.groupby(["run", "lr"], sort=False)
-    mean = g.agg(
-        val_acc=("val_acc", "mean"),
-        val_acc_min=("val_acc", "min"),
-        val_acc_max=("val_acc", "max"),
-        test_acc=("test_acc", "mean"),
-        test_acc_min=("test_acc", "min"),
-        test_acc_max=("test_acc", "max"),
-        best_val_acc=("best_val_acc", "mean"),
-        n_seeds=("seed", "size"),
-        n_diverged=("diverged_epoch", lambda v: int(v.notna().sum())),
-    ).reset_index()
+    band = seed_band(sweep, ["run", "lr"], ["val_acc", "test_acc", "best_val_acc"])
+    band["n_diverged"] = sweep.groupby(["run", "lr"], sort=False)["diverged_epoch"].count().to_numpy()
+    mean = band[
+        ["run", "lr", "val_acc", "val_acc_min", "val_acc_max", "test_acc", "test_acc_min", "test_acc_max"]
+        + ["best_val_acc", "n_seeds", "n_diverged"]
+    ]
     mean["status"] = np.where(
         mean.n_diverged == 0, "trained", [f"diverged ({k} of {n} seeds)" for k, n in zip(mean.n_diverged, mean.n_seeds)]
     )

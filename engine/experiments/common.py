@@ -161,6 +161,15 @@ def train_many(
     return {label: out[label] for label in configs if label in out}
 
 
+def train_seeded(configs: dict[tuple, TrainConfig], progress=None, label=str, **kw) -> dict[tuple, History]:
+    """:func:`train_many` for configs keyed by ``(variant, seed)``: each runs as "label(variant)
+    (seed k)" (its progress message) and comes back under its key; runs that did not finish
+    (the time cap) are left out. ``kw`` goes to :func:`train_many`."""
+    labels = {key: f"{label(key[0])} (seed {key[1]})" for key in configs}
+    trained = train_many({labels[key]: cfg for key, cfg in configs.items()}, progress, **kw)
+    return {key: trained[labels[key]] for key in configs if labels[key] in trained}
+
+
 CURVE_COLUMNS = [
     "run",
     "epoch",

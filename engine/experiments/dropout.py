@@ -24,6 +24,7 @@ import pandas as pd
 from engine.budget import check as check_budget
 from engine.datasets import load, n_train_available, split_sizes
 from engine.experiments.common import (
+    CURVE_COLUMNS,
     DEFAULT_SEEDS,
     SEED,
     SEEDS,
@@ -35,7 +36,7 @@ from engine.experiments.common import (
     long_curves,
     seed_band,
     seed_list,
-    train_many,
+    train_seeded,
     warning,
 )
 from engine.layers import Dropout
@@ -213,18 +214,7 @@ DEFAULT_LR, DEFAULT_BATCH, DEFAULT_LABEL_NOISE = 1e-3, 64, 0.3
 #: The rate every other rate is compared with.
 BASELINE_RATE = 0.0
 #: Per-epoch columns of the curves, averaged over seeds (with min and max).
-CURVE_VALUES = (
-    "train_loss",
-    "val_loss",
-    "test_loss",
-    "train_acc",
-    "val_acc",
-    "test_acc",
-    "train_loss_running",
-    "train_acc_running",
-    "gap",
-    "loss_gap",
-)
+CURVE_VALUES = (*CURVE_COLUMNS[3:], "gap", "loss_gap")  # every split's loss and accuracy, then the gaps
 #: Name of the running training-mode series in ``curves_long`` (dropout is on in it).
 RUNNING = "train (running, dropout on)"
 RUNNING_SPLIT = "train (running, training mode)"  # its name in engine.experiments.common.SPLITS
@@ -286,9 +276,7 @@ def dropout(
     )
     configs = {(float(r), k): base.replace(dropout=r, seed=k) for k in seed_values for r in rates}
     check_budget(base, members=len(configs))  # each run, and the stack's memory
-    labels = {key: f"{run_label(key[0])} (seed {key[1]})" for key in configs}
-    trained = train_many({labels[key]: cfg for key, cfg in configs.items()}, progress)
-    hist = {key: trained[labels[key]] for key in configs if labels[key] in trained}
+    hist = train_seeded(configs, progress, label=run_label)
 
     frames = []
     for (rate, k), h in hist.items():

@@ -30,7 +30,7 @@ from engine.experiments.common import (
     noise_words,
     seed_band,
     seed_list,
-    train_many,
+    train_seeded,
 )
 from engine.init import GAINS, STRATEGIES, init_std, init_weights
 from engine.layers import ACTIVATIONS
@@ -360,9 +360,8 @@ def init_training(
     configs = {(s, k): base.replace(init=s, seed=k) for s in inits for k in seed_values}
     for c in configs.values():
         check(c)
-    labelled = train_many({f"{s} (seed {k})": c for (s, k), c in configs.items()}, progress)
-    hist = {(s, k): labelled[f"{s} (seed {k})"] for (s, k) in configs if f"{s} (seed {k})" in labelled}
-    frames = [curves({s: h}).assign(seed=k) for (s, k), h in hist.items() if h.epoch]  # not diverged at once
+    hist = train_seeded(configs, progress)
+    frames = [curves({s: h}).assign(seed=k) for (s, k), h in hist.items()]
     per_seed = finite_only(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=["run", "seed"])
     per_seed.insert(1, "init", per_seed["run"])
     cols = ["val_acc", "test_acc", "val_loss", "train_loss"]

@@ -23,7 +23,7 @@ from engine.experiments.common import (
     finite_only,
     seed_band,
     seed_list,
-    train_many,
+    train_seeded,
     warning,
 )
 from engine.schedules import SCHEDULES, cosine, step_decay, warmup_cosine
@@ -173,8 +173,7 @@ def schedules(
     configs = {(s, k): base.replace(schedule=s, seed=k) for k in seed_values for s in names}
     for cfg in configs.values():
         budget.check(cfg)
-    trained = train_many({f"{s} (seed {k})": cfg for (s, k), cfg in configs.items()}, progress)
-    hist = {(s, k): trained[f"{s} (seed {k})"] for (s, k) in configs if f"{s} (seed {k})" in trained}
+    hist = train_seeded(configs, progress)
     early_epochs = max(1, warmup_epochs)
 
     frames = [curves({s: h}).rename(columns={"run": "schedule"}).assign(seed=k) for (s, k), h in hist.items()]

@@ -222,23 +222,36 @@ def test_unknown_experiment_exits_2(capsys):
 
 
 @pytest.mark.parametrize(
-    "name, args, baseline",
+    "name, args, baseline, seeded",
     [
-        ("schedules", CHEAP_SCHEDULES, "constant"),
-        ("recipe_compare", ["--depth", "2", "--width", "16", "--epochs", "2"], "modern"),
-        ("ablation", ["--depth", "3", "--width", "16", "--epochs", "2"], "full recipe"),
-        ("deep50", ["--depth", "4", "--width", "16", "--epochs", "2"], "plain"),
+        ("schedules", CHEAP_SCHEDULES, "constant", ()),
+        ("recipe_compare", ["--depth", "2", "--width", "16", "--epochs", "2"], "modern", ()),
+        ("ablation", ["--depth", "3", "--width", "16", "--epochs", "2"], "full recipe", ()),
+        ("deep50", ["--depth", "4", "--width", "16", "--epochs", "2"], "plain", ()),
+        ("init_training", ["--inits", "small,he", "--epochs", "2", "--depth", "3"], "he", ("runs",)),
+        ("batchnorm_lr", ["--lrs", "0.1,1", "--depth", "3", "--width", "16", "--epochs", "2"], "no BN", ("sweep",)),
+        ("batchnorm_shift", ["--depth", "3", "--width", "16", "--epochs", "2"], "no BN", ("runs",)),
+        ("dropout", ["--n-train", "60", "--width", "32", "--epochs", "3", "--rates", "0,0.5"], "p=0", ("runs",)),
+        (
+            "early_stopping",
+            ["--n-train", "100", "--depth", "2", "--width", "32", "--epochs", "5"],
+            "last",
+            ("runs", "replay"),
+        ),
     ],
 )
-def test_comparisons_run_three_seeds_with_spread_and_beyond_noise(name, args, baseline):
-    """Every comparison takes ``--seeds``: a seed column with three seeds in its per-seed table,
-    and spread / beyond_noise for every variant in its summary (None only for the baseline)."""
+def test_comparisons_run_three_seeds_with_spread_and_beyond_noise(name, args, baseline, seeded):
+    """Every comparison takes ``--seeds``: a seed column with three seeds in its per-seed tables
+    (``seeded`` names some), and spread / beyond_noise for every variant in its summary (None only
+    for the baseline)."""
     proc = cli("run", name, *args, "--seeds", "3", "--format", "json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout, parse_constant=_no_nan)
-    seeded = [rows for rows in data["tables"].values() if rows and "seed" in rows[0]]
-    assert any(sorted({r["seed"] for r in rows}) == [0, 1, 2] for rows in seeded)
-    assert all({r["seed"] for r in rows} <= {0, 1, 2} for rows in seeded)
+    with_seed = [rows for rows in data["tables"].values() if rows and "seed" in rows[0]]
+    assert any(sorted({r["seed"] for r in rows}) == [0, 1, 2] for rows in with_seed)
+    assert all({r["seed"] for r in rows} <= {0, 1, 2} for rows in with_seed)
+    for table in seeded:
+        assert sorted({r["seed"] for r in data["tables"][table]}) == [0, 1, 2]
     cmp = data["summary"]["comparison"]
     assert cmp["baseline"] == baseline and cmp["seeds"] == [0, 1, 2]
     assert cmp["beyond_noise"][baseline] is None

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -29,7 +26,6 @@ from engine.experiments.batchnorm import (
 from engine.experiments.common import compare_seeds
 from engine.layers import BatchNorm
 from engine.train import TrainConfig, build_model, evaluate, train
-from tests.conftest import ROOT
 
 # Printed by the article's before/after snippet (np.random.seed(42); randn(32, 64) * 5 + 3):
 #   Before BN: mean=3.20, std=4.95
@@ -251,27 +247,6 @@ def test_lr_sweep_at_the_page_defaults_bn_beats_no_bn_beyond_seed_noise():
     assert mean.loc[(NO_BN, 1.0), "n_diverged"] >= 1
     # at the smallest rate, no BN is ahead on average, within seed noise (spread 0.25 of no BN's seeds)
     assert s["smallest_lr"]["better"] == NO_BN
-
-
-def test_cli_batchnorm_lr_and_shift_three_seeds_json():
-    for args in (
-        ["batchnorm_lr", "--lrs", "0.1,1", "--depth", "3", "--width", "16", "--epochs", "2"],
-        ["batchnorm_shift", "--depth", "3", "--width", "16", "--epochs", "2"],
-    ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "engine", "run", *args, "--seeds", "3", "--format", "json"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
-        data = json.loads(proc.stdout)
-        table = data["tables"]["sweep" if args[0] == "batchnorm_lr" else "runs"]
-        assert sorted({r["seed"] for r in table}) == [0, 1, 2]
-        cmp = data["summary"]["comparison"]
-        assert len(cmp["spread"]) >= 2 and all(v is None or v >= 0 for v in cmp["spread"].values())
-        assert any(isinstance(v, bool) for v in cmp["beyond_noise"].values())
 
 
 def test_lr_default_grid_spans_decades():

@@ -150,26 +150,6 @@ def test_without_label_noise_the_page_default_rates_are_within_noise_or_say_so()
     assert cmp["spread"]["p=0.3"] is None
 
 
-def test_cli_runs_three_seeds_with_spread_and_beyond_noise():
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    args = ["--n-train", "60", "--width", "32", "--epochs", "3", "--rates", "0,0.5", "--seeds", "3"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "dropout", *args, "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert sorted({r["seed"] for r in data["tables"]["runs"]}) == [0, 1, 2]
-    cmp = data["summary"]["comparison"]
-    assert set(cmp["spread"]) == {"p=0", "p=0.5"} and all(v is not None for v in cmp["spread"].values())
-    assert cmp["beyond_noise"]["p=0"] is None and isinstance(cmp["beyond_noise"]["p=0.5"], bool)
-
-
 @pytest.mark.parametrize(
     "fn, kwargs, field",
     [

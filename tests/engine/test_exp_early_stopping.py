@@ -270,27 +270,6 @@ def test_defaults_restored_weights_beat_the_last_ones_on_test_beyond_seed_noise(
     assert at["diff"]["kept at patience 10"] > 0 and at["beyond_noise"]["kept at patience 10"] is True
 
 
-def test_cli_runs_three_seeds_with_spread_and_beyond_noise():
-    import json
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    args = ["--n-train", "100", "--depth", "2", "--width", "32", "--epochs", "5", "--seeds", "3"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "early_stopping", *args, "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert sorted({r["seed"] for r in data["tables"]["runs"]}) == [0, 1, 2]
-    assert sorted({r["seed"] for r in data["tables"]["replay"]}) == [0, 1, 2]
-    cmp = data["summary"]["comparison"]
-    assert set(cmp["spread"]) == {"restored", "last"} and all(v is not None for v in cmp["spread"].values())
-    assert cmp["beyond_noise"]["last"] is None and isinstance(cmp["beyond_noise"]["restored"], bool)
-
-
 def test_every_seed_trains_in_one_stack(monkeypatch):
     import engine.experiments.common as common
 

@@ -2,8 +2,6 @@
 arithmetic and independent re-computation."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,7 +11,6 @@ from engine.experiments import run
 from engine.experiments.common import noise_words
 from engine.experiments.initialization import TANH_GAIN
 from engine.init import GAINS, init_std
-from tests.conftest import ROOT
 
 # The article's snippet (20 bias-free ReLU layers of width 64, np.random.seed(42) before each
 # strategy's weights) run with its X seeded: X = np.random.RandomState(0).randn(100, 64).
@@ -205,19 +202,6 @@ def test_training_verdict_follows_the_runs_not_the_defaults():
     assert any("one seed: no noise estimate" in w for w in one["verdict_text"])
     # without he there is nothing to compare with
     assert run("init_training", inits=("xavier",), epochs=2, seeds=2).summary["comparison"] is None
-
-
-def test_cli_init_training_three_seeds_json():
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "run", "init_training", "--inits", "small,he", "--epochs", "2",
-         "--depth", "3", "--seeds", "3", "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert sorted({r["seed"] for r in data["tables"]["runs"]}) == [0, 1, 2]
-    cmp = data["summary"]["comparison"]
-    assert set(cmp["spread"]) == {"small", "he"} and isinstance(cmp["beyond_noise"]["small"], bool)
 
 
 def test_variance_rule_holds_layer_by_layer():

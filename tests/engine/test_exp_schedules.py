@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.experiments import run
+from engine.experiments import common, run
 from engine.experiments import schedules as exp
 from engine.train import History, TrainConfig
 
@@ -122,7 +122,7 @@ def test_final_table_matches_a_direct_training_run():
 
 
 def test_divergence_is_reported_as_a_marker(monkeypatch):
-    def fake_train_many(configs, progress=None):
+    def fake_train_many(configs, progress=None, **kw):
         out = {}
         for name, cfg in configs.items():
             h = History(
@@ -141,7 +141,7 @@ def test_divergence_is_reported_as_a_marker(monkeypatch):
             out[name] = h
         return out
 
-    monkeypatch.setattr(exp, "train_many", fake_train_many)
+    monkeypatch.setattr(common, "train_many", fake_train_many)  # what train_seeded calls
     res = run("schedules", schedules=("constant", "cosine"), **SMALL)
     assert res.tables["diverged"].to_dict("records") == [{"x": 2, "label": "constant diverged"}]
     assert res.summary["diverged"] == ["constant diverged"]
