@@ -158,8 +158,9 @@ st.header("Going further: real training")
 st.markdown(
     "To see overfitting we need a model that is much larger than its data: a **wide ReLU network** "
     f"trained with Adam (lr {dropout_exp.DEFAULT_LR:g}, batches of {dropout_exp.DEFAULT_BATCH}, no batch norm) "
-    "on a **small subset** of the digits. To give it something worth memorising, a fraction of the training "
-    "labels is **flipped to a wrong class** (label noise); validation and test labels stay clean. A network "
+    "on a **small subset** of the digits. To give it something worth memorising, the **Label noise** control "
+    "flips a fraction of the training labels **to a wrong class** (at 0 they stay clean); validation and test "
+    "labels stay clean. A network "
     "that memorises the flipped labels gets worse on new images, which is the harm dropout is meant to limit "
     "(Arpit et al., 2017; Zhang et al., 2017). The same network is trained once per dropout rate and seed "
     "(the sidebar seed and the next ones), all rates of a seed from the same initial weights. Training "

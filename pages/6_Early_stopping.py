@@ -68,8 +68,9 @@ st.header("Going further: a real overfitting run")
 st.markdown(
     f"Now a real network on real digits, built to overfit: a plain MLP ({es.DEFAULT_WIDTH} units per layer, no "
     "batch norm, no dropout, Adam at a constant rate, batches of "
-    f"{es.DEFAULT_BATCH}) trained on the digits with a fraction of the training labels **flipped to a wrong "
-    "class**. Validation and test labels stay clean. A network first learns the patterns the true labels share, "
+    f"{es.DEFAULT_BATCH}) trained on the digits, where the **Label noise** control flips a fraction of the "
+    "training labels **to a wrong class** (at 0 they stay clean). Validation and test labels stay clean. A "
+    "network first learns the patterns the true labels share, "
     "then starts memorising the flipped ones, one by one; that second phase is what makes the validation loss turn "
     "up (Arpit et al., 2017). Each run trains for every epoch, **without stopping**, from several seeds (the "
     "sidebar seed and the next ones). Early stopping is then **replayed** over each recorded validation loss (the "

@@ -595,7 +595,7 @@ def batchnorm_shift(
         after = f"After {epochs} epoch{'s' if epochs != 1 else ''}"
         words = (
             f"{after}, the input of each activation has moved by **{a['shift']:.2f}** of its initial "
-            f"spread without BN and by **{b['shift']:.2f}** with BN ({spread_words}): the difference is "
+            f"spread without BN and by **{b['shift']:.2f}** with BN ({spread_words}). The difference: "
             f"**{noise_words(flag)}**."
         )
         if flag and b["shift"] < a["shift"]:
