@@ -27,6 +27,7 @@ import math
 import os
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -69,6 +70,24 @@ DEFAULT_TTL = timedelta(hours=24)
 SQLITE_BUSY_TIMEOUT_S = 15.0
 PG_CONNECT_TIMEOUT_S = 5
 _PG_MIGRATION_LOCK = 0x7E57C1A5  # pg_advisory_xact_lock key for schema migrations
+
+
+def _journal_mode_wal(cur, timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> str:
+    """Switch a SQLite connection to WAL and return the journal mode it reports.
+
+    Switching a fresh file needs an exclusive lock, and SQLite answers "database is locked" at
+    once, without its busy handler, when another connection is switching it at the same moment
+    (two processes opening a new class store together). Retry that for up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while True:
+        try:
+            return cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
 
 
 class StoreUnavailable(RuntimeError):
@@ -365,7 +384,7 @@ class Store:
                 dbapi_conn.isolation_level = None  # SQLAlchemy's begin event below issues BEGIN
                 cur = dbapi_conn.cursor()
                 cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-                mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = _journal_mode_wal(cur)
                 cur.close()
                 if str(mode).lower() != "wal":
                     raise RuntimeError(
