@@ -23,8 +23,17 @@ spent inside the engine's experiment calls (``engine.experiments.REGISTRY``) and
 runs (``engine.train.train``) of that run, with their count. ``--seeds N`` passes ``seeds=N`` to
 every experiment whose function takes a ``seeds`` parameter (the others run unchanged).
 
+``--floor`` compares each page's Train press with 3 seeds against 1 seed, and against the
+stacking floor: the 1-seed press costs o + C, where C = sum of K_i * c_i is what its stacks'
+members compute (c_i, one member's CPU in stack i, from re-timing that stack whole and as a stack
+of one in the same process: (T_K - T_1) / (K - 1); a stack of one is re-timed beside a stack of
+two) and o is everything else: per-run overhead, the page, its tables and any per-seed work
+outside a stack. Three seeds triple the members, so no stacking can cost less than
+(o + 3C) / (o + C); the table gives that floor and the measured ratio over it.
+
     python benchmarks/page_latency.py
     python benchmarks/page_latency.py --cpu --seeds 3
+    python benchmarks/page_latency.py --floor --repeat 3
     python benchmarks/page_latency.py --repeat 3 --json /tmp/latency.json
     python benchmarks/page_latency.py --pages pages/4_Dropout.py
 """
@@ -81,11 +90,60 @@ def _instrument(seeds=None):
     return calls
 
 
-def _child(page, trained, reruns, cpu=False, seeds=None):
-    """Run ``page`` in this fresh process (with ``?run=1`` if ``trained``); print timings as JSON."""
+def _record_stacks():
+    """Record every ``train_stacked`` call of this process (its arguments and CPU seconds)."""
+    import functools
+
+    import engine.experiments.common as common
+    import engine.train
+
+    stacks = []
+    inner = engine.train.train_stacked
+
+    @functools.wraps(inner)
+    def recorded(configs, *args, **kwargs):
+        t0 = time.process_time()
+        try:
+            return inner(configs, *args, **kwargs)
+        finally:
+            stacks.append((list(configs), kwargs, time.process_time() - t0))
+
+    engine.train.train_stacked = common.train_stacked = recorded
+    return stacks, inner
+
+
+def _member_cpu(stacks, train_stacked, clock=time.process_time) -> float:
+    """Sum over the recorded stacks of K_i * c_i, with c_i from re-timing each stack whole and as a
+    stack of one, callbacks off (a stack of one is timed beside a stack of two)."""
+
+    def cpu(configs, kwargs):
+        t0 = clock()
+        train_stacked(configs, data=kwargs.get("data"), eval_train=kwargs.get("eval_train", True))
+        return clock() - t0
+
+    total = 0.0
+    for configs, kwargs, _ in list(stacks):
+        if len(configs) == 1:
+            configs = [configs[0], configs[0].replace(seed=configs[0].seed + 1)]
+            if isinstance(kwargs.get("data"), list):  # one Split per member
+                kwargs = dict(kwargs, data=kwargs["data"] * 2)
+            one = dict(kwargs, data=kwargs["data"][:1]) if isinstance(kwargs.get("data"), list) else kwargs
+            c = cpu(configs, kwargs) - cpu(configs[:1], one)
+            total += max(c, 0.0)
+        else:
+            one = dict(kwargs, data=kwargs["data"][:1]) if isinstance(kwargs.get("data"), list) else kwargs
+            c = (cpu(configs, kwargs) - cpu(configs[:1], one)) / (len(configs) - 1)
+            total += len(configs) * max(c, 0.0)
+    return total
+
+
+def _child(page, trained, reruns, cpu=False, seeds=None, floor=False):
+    """Run ``page`` in this fresh process (with ``?run=1`` if ``trained``); print timings as JSON.
+    With ``floor``, also the member CPU of its stacks (:func:`_member_cpu`), after the page's run."""
     from streamlit.testing.v1 import AppTest
 
     calls = _instrument(seeds) if cpu else []
+    stacks, train_stacked = _record_stacks() if floor else ([], None)
     c0 = time.process_time()
 
     at = AppTest.from_file(str(ROOT / ENTRY), default_timeout=120)
@@ -105,6 +163,7 @@ def _child(page, trained, reruns, cpu=False, seeds=None):
     errors = [str(e.value)[:200] for e in at.exception]
     n_charts = len(at.get("arrow_vega_lite_chart")) + len(at.get("vega_lite_chart"))
     engine_s = sum(t for _, t in calls)
+    members = _member_cpu(stacks, train_stacked) if floor and trained else None
     print(
         json.dumps(
             {
@@ -115,12 +174,14 @@ def _child(page, trained, reruns, cpu=False, seeds=None):
                 "cpu": cpu_s,
                 "engine_cpu": engine_s,
                 "calls": [name for name, _ in calls],
+                "member_cpu": members,
+                "stacks": [len(c) for c, _, _ in stacks],
             }
         )
     )
 
 
-def run_child(page, trained=False, reruns=5, cpu=False, seeds=None):
+def run_child(page, trained=False, reruns=5, cpu=False, seeds=None, floor=False):
     env = dict(
         os.environ,
         TRAINING_EXPLORER_WARM="0",  # no background warm-up client
@@ -131,6 +192,7 @@ def run_child(page, trained=False, reruns=5, cpu=False, seeds=None):
         env.update(TRAINING_EXPLORER_WORKERS="0", TRAINING_EXPLORER_MAX_SECONDS="3600")
     cmd = [sys.executable, __file__, "--child", page, "--reruns", str(reruns)] + (["--trained"] if trained else [])
     cmd += (["--cpu"] if cpu else []) + (["--seeds", str(seeds)] if seeds is not None else [])
+    cmd += ["--floor"] if floor else []
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
@@ -143,6 +205,8 @@ def run_child(page, trained=False, reruns=5, cpu=False, seeds=None):
             "cpu": nan,
             "engine_cpu": nan,
             "calls": [],
+            "member_cpu": nan,
+            "stacks": [],
         }
     return json.loads(lines[-1])
 
@@ -178,6 +242,53 @@ def cpu_main(pages, args):
     return 0 if all(not r["errors"] for r in results) else 1
 
 
+def floor_main(pages, args):
+    """The ``--floor`` table: each page's Train press with 3 seeds against 1, and the stacking floor."""
+    print(f"CPU seconds of each page's ?run=1 run, 3 seeds and 1; median of {args.repeat} fresh process pair(s)")
+    print(
+        "| page | press, 3 seeds | press, 1 seed | 3 / 1 | engine, 3 seeds | engine, 1 seed | 3 / 1 "
+        "| member CPU C | floor (o + 3C) / (o + C) | engine 3 / 1 over floor |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    results, ok = [], True
+
+    def press(page, seeds, floor):
+        pairs = [
+            (
+                run_child(page, reruns=0, cpu=True, seeds=seeds),
+                run_child(page, trained=True, reruns=0, cpu=True, seeds=seeds, floor=floor),
+            )
+            for _ in range(args.repeat)
+        ]
+        return {
+            "press": statistics.median(t["cpu"] - c["cpu"] for c, t in pairs),
+            "engine": statistics.median(t["engine_cpu"] for _, t in pairs),
+            "members": statistics.median(t["member_cpu"] for _, t in pairs) if floor else None,
+            "errors": sorted({e for c, t in pairs for e in c["errors"] + t["errors"]}),
+        }
+
+    for page in pages:
+        three, one = press(page, 3, False), press(page, 1, True)
+        row = {"page": page, "seeds_3": three, "seeds_1": one, "errors": three["errors"] + one["errors"]}
+        ok &= not row["errors"]
+        results.append(row)
+        if one["engine"] <= 0 or row["errors"]:
+            print(f"| {page} | no training run or an error: {'; '.join(row['errors'])} |", flush=True)
+            continue
+        # o = the 1-seed press's engine CPU that is not its members' compute
+        row["floor"] = (one["engine"] + 2 * one["members"]) / one["engine"]
+        engine_ratio = three["engine"] / one["engine"]
+        print(
+            f"| {page} | {three['press']:.2f} s | {one['press']:.2f} s | {three['press'] / one['press']:.2f} "
+            f"| {three['engine']:.2f} s | {one['engine']:.2f} s | {engine_ratio:.2f} | {one['members']:.2f} s "
+            f"| {row['floor']:.2f} | {engine_ratio / row['floor']:.2f} |",
+            flush=True,
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0 if ok else 1
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -187,13 +298,16 @@ def main(argv=None):
     ap.add_argument("--reruns", type=int, default=5, help="warm reruns per process (median)")
     ap.add_argument("--cpu", action="store_true", help="report the CPU seconds of each page's ?run=1 run instead")
     ap.add_argument("--seeds", type=int, help="pass seeds=N to every experiment that takes seeds (with --cpu)")
+    ap.add_argument("--floor", action="store_true", help="3 seeds against 1 and the stacking floor, per page")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     if args.child:
         sys.path.insert(0, str(ROOT))
-        return _child(args.child, args.trained, args.reruns, args.cpu, args.seeds)
+        return _child(args.child, args.trained, args.reruns, args.cpu, args.seeds, args.floor)
 
     pages = args.pages.split(",") if args.pages else discover()
+    if args.floor:
+        return floor_main(pages, args)
     if args.cpu:
         return cpu_main(pages, args)
     print(f"targets: cold <= {COLD_TARGET} s, warm <= {WARM_TARGET} s; {args.repeat} fresh process(es) per page")
