@@ -91,7 +91,7 @@ def _instrument(seeds=None):
 
 
 def _record_stacks():
-    """Record every ``train_stacked`` call of this process (its arguments and CPU seconds)."""
+    """Record the arguments of every ``train_stacked`` call of this process."""
     import functools
 
     import engine.experiments.common as common
@@ -102,11 +102,8 @@ def _record_stacks():
 
     @functools.wraps(inner)
     def recorded(configs, *args, **kwargs):
-        t0 = time.process_time()
-        try:
-            return inner(configs, *args, **kwargs)
-        finally:
-            stacks.append((list(configs), kwargs, time.process_time() - t0))
+        stacks.append((list(configs), kwargs))
+        return inner(configs, *args, **kwargs)
 
     engine.train.train_stacked = common.train_stacked = recorded
     return stacks, inner
@@ -114,26 +111,22 @@ def _record_stacks():
 
 def _member_cpu(stacks, train_stacked, clock=time.process_time) -> float:
     """Sum over the recorded stacks of K_i * c_i, with c_i from re-timing each stack whole and as a
-    stack of one, callbacks off (a stack of one is timed beside a stack of two)."""
+    stack of one, callbacks off (a stack of one is timed as a stack of two against one)."""
 
-    def cpu(configs, kwargs):
+    def cpu(configs, data, eval_train):
         t0 = clock()
-        train_stacked(configs, data=kwargs.get("data"), eval_train=kwargs.get("eval_train", True))
+        train_stacked(configs, data=data, eval_train=eval_train)
         return clock() - t0
 
     total = 0.0
-    for configs, kwargs, _ in list(stacks):
-        if len(configs) == 1:
+    for configs, kwargs in list(stacks):
+        k, data, eval_train = len(configs), kwargs.get("data"), kwargs.get("eval_train", True)
+        if k == 1:
             configs = [configs[0], configs[0].replace(seed=configs[0].seed + 1)]
-            if isinstance(kwargs.get("data"), list):  # one Split per member
-                kwargs = dict(kwargs, data=kwargs["data"] * 2)
-            one = dict(kwargs, data=kwargs["data"][:1]) if isinstance(kwargs.get("data"), list) else kwargs
-            c = cpu(configs, kwargs) - cpu(configs[:1], one)
-            total += max(c, 0.0)
-        else:
-            one = dict(kwargs, data=kwargs["data"][:1]) if isinstance(kwargs.get("data"), list) else kwargs
-            c = (cpu(configs, kwargs) - cpu(configs[:1], one)) / (len(configs) - 1)
-            total += len(configs) * max(c, 0.0)
+            data = data * 2 if isinstance(data, list) else data
+        first = data[:1] if isinstance(data, list) else data  # one Split per member, or one for all
+        c = (cpu(configs, data, eval_train) - cpu(configs[:1], first, eval_train)) / (len(configs) - 1)
+        total += k * max(c, 0.0)
     return total
 
 
@@ -175,7 +168,6 @@ def _child(page, trained, reruns, cpu=False, seeds=None, floor=False):
                 "engine_cpu": engine_s,
                 "calls": [name for name, _ in calls],
                 "member_cpu": members,
-                "stacks": [len(c) for c, _, _ in stacks],
             }
         )
     )
@@ -206,9 +198,28 @@ def run_child(page, trained=False, reruns=5, cpu=False, seeds=None, floor=False)
             "engine_cpu": nan,
             "calls": [],
             "member_cpu": nan,
-            "stacks": [],
         }
     return json.loads(lines[-1])
+
+
+def _press(page, repeat, seeds, floor=False) -> dict:
+    """A page's default Train press: the medians over ``repeat`` fresh process pairs (without and
+    with ``?run=1``) of its process CPU (trained - cold), its engine CPU and, with ``floor``, its
+    stacks' member CPU."""
+    pairs = [
+        (
+            run_child(page, reruns=0, cpu=True, seeds=seeds),
+            run_child(page, trained=True, reruns=0, cpu=True, seeds=seeds, floor=floor),
+        )
+        for _ in range(repeat)
+    ]
+    return {
+        "cpu": statistics.median(t["cpu"] - c["cpu"] for c, t in pairs),
+        "engine_cpu": statistics.median(t["engine_cpu"] for _, t in pairs),
+        "member_cpu": statistics.median(t["member_cpu"] for _, t in pairs) if floor else None,
+        "calls": pairs[0][1]["calls"],
+        "errors": sorted({e for c, t in pairs for e in c["errors"] + t["errors"]}),
+    }
 
 
 def cpu_main(pages, args):
@@ -221,18 +232,7 @@ def cpu_main(pages, args):
     print("|---|---:|---:|---:|---|")
     results = []
     for page in pages:
-        pairs = []
-        for _ in range(args.repeat):
-            cold = run_child(page, reruns=0, cpu=True, seeds=args.seeds)
-            trained = run_child(page, trained=True, reruns=0, cpu=True, seeds=args.seeds)
-            pairs.append((cold, trained))
-        row = {
-            "page": page,
-            "cpu": statistics.median(t["cpu"] - c["cpu"] for c, t in pairs),
-            "engine_cpu": statistics.median(t["engine_cpu"] for _, t in pairs),
-            "calls": pairs[0][1]["calls"],
-            "errors": sorted({e for c, t in pairs for e in c["errors"] + t["errors"]}),
-        }
+        row = {"page": page, **_press(page, args.repeat, args.seeds)}
         results.append(row)
         note = "yes" if not row["errors"] else "NO (" + "; ".join(row["errors"]) + ")"
         print(f"| {page} | {row['cpu']:.2f} s | {row['engine_cpu']:.2f} s | {len(row['calls'])} | {note} |", flush=True)
@@ -252,35 +252,21 @@ def floor_main(pages, args):
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     results, ok = [], True
 
-    def press(page, seeds, floor):
-        pairs = [
-            (
-                run_child(page, reruns=0, cpu=True, seeds=seeds),
-                run_child(page, trained=True, reruns=0, cpu=True, seeds=seeds, floor=floor),
-            )
-            for _ in range(args.repeat)
-        ]
-        return {
-            "press": statistics.median(t["cpu"] - c["cpu"] for c, t in pairs),
-            "engine": statistics.median(t["engine_cpu"] for _, t in pairs),
-            "members": statistics.median(t["member_cpu"] for _, t in pairs) if floor else None,
-            "errors": sorted({e for c, t in pairs for e in c["errors"] + t["errors"]}),
-        }
-
     for page in pages:
-        three, one = press(page, 3, False), press(page, 1, True)
+        three, one = _press(page, args.repeat, 3), _press(page, args.repeat, 1, floor=True)
         row = {"page": page, "seeds_3": three, "seeds_1": one, "errors": three["errors"] + one["errors"]}
         ok &= not row["errors"]
         results.append(row)
-        if one["engine"] <= 0 or row["errors"]:
+        if one["engine_cpu"] <= 0 or row["errors"]:
             print(f"| {page} | no training run or an error: {'; '.join(row['errors'])} |", flush=True)
             continue
         # o = the 1-seed press's engine CPU that is not its members' compute
-        row["floor"] = (one["engine"] + 2 * one["members"]) / one["engine"]
-        engine_ratio = three["engine"] / one["engine"]
+        row["floor"] = (one["engine_cpu"] + 2 * one["member_cpu"]) / one["engine_cpu"]
+        engine_ratio = three["engine_cpu"] / one["engine_cpu"]
         print(
-            f"| {page} | {three['press']:.2f} s | {one['press']:.2f} s | {three['press'] / one['press']:.2f} "
-            f"| {three['engine']:.2f} s | {one['engine']:.2f} s | {engine_ratio:.2f} | {one['members']:.2f} s "
+            f"| {page} | {three['cpu']:.2f} s | {one['cpu']:.2f} s | {three['cpu'] / one['cpu']:.2f} "
+            f"| {three['engine_cpu']:.2f} s | {one['engine_cpu']:.2f} s | {engine_ratio:.2f} "
+            f"| {one['member_cpu']:.2f} s "
             f"| {row['floor']:.2f} | {engine_ratio / row['floor']:.2f} |",
             flush=True,
         )

@@ -34,7 +34,7 @@ def test_member_cpu_is_members_times_their_own_cost():
     trainer, calls = fake_trainer(clock, overhead=0.4, per_member=0.25)
     cfg = TrainConfig(seed=5)
     split = object()
-    stacks = [([cfg, cfg.replace(seed=6), cfg.replace(seed=7)], {}, 1.15), ([cfg], {"data": split}, 0.65)]
+    stacks = [([cfg, cfg.replace(seed=6), cfg.replace(seed=7)], {}), ([cfg], {"data": split})]
     assert abs(page_latency._member_cpu(stacks, trainer, clock) - 1.0) < 1e-12
     assert [k for k, _ in calls] == [3, 1, 2, 1]
     assert calls[2][1] is split
@@ -47,6 +47,6 @@ def test_member_cpu_keeps_one_split_per_member():
     trainer, calls = fake_trainer(clock, overhead=1.0, per_member=0.5)
     cfg = TrainConfig()
     a, b = object(), object()
-    stacks = [([cfg, cfg.replace(seed=1)], {"data": [a, b]}, 2.0), ([cfg], {"data": [a]}, 1.5)]
+    stacks = [([cfg, cfg.replace(seed=1)], {"data": [a, b]}), ([cfg], {"data": [a]})]
     assert abs(page_latency._member_cpu(stacks, trainer, clock) - 1.5) < 1e-12
     assert [d for _, d in calls] == [[a, b], [a], [a, a], [a]]
